@@ -1,0 +1,132 @@
+package signals
+
+import (
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Profile is what CRM knows about a customer: value, renewal, ownership and
+// lifecycle. Signals for a customer without a profile are scored all the
+// same; the profile adds segment weights, days to renewal and routing.
+type Profile struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name,omitempty"`
+	ARR         float64 `json:"arr,omitempty"`
+	Currency    string  `json:"currency,omitempty"`
+	RenewalDate string  `json:"renewal_date,omitempty"`
+	Segment     string  `json:"segment,omitempty"`
+	Owner       string  `json:"owner,omitempty"`
+	Plan        string  `json:"plan,omitempty"`
+	Stage       string  `json:"stage,omitempty"`
+}
+
+// Stages a profile may carry; empty means unknown.
+var Stages = []string{"onboarding", "adoption", "escalation", "renewal"}
+
+// Renewal is the parsed renewal date, zero when unknown.
+func (p Profile) Renewal() time.Time {
+	t, err := ParseDate(p.RenewalDate)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// DaysToRenewal counts whole days from now to the renewal date, -1 when the
+// date is unknown or past.
+func (p Profile) DaysToRenewal(now time.Time) int64 {
+	r := p.Renewal()
+	if r.IsZero() {
+		return -1
+	}
+	d := int64(math.Ceil(r.Sub(now).Hours() / 24))
+	if d < 0 {
+		return -1
+	}
+	return d
+}
+
+// DecodeProfile parses and validates a profile received on subject
+// (risk.customers.<token>, or "" when it came another way, e.g. HTTP with
+// the id from the path already checked by the caller).
+func DecodeProfile(subject string, data []byte) (Profile, error) {
+	var p Profile
+	if len(data) > MaxEnvelope {
+		return p, reject(ReasonOversize, "", "%d bytes, the limit is %d", len(data), MaxEnvelope)
+	}
+	if !utf8.Valid(data) {
+		return p, reject(ReasonInvalidUTF8, "", "the payload is not valid UTF-8")
+	}
+	if err := strictUnmarshal(data, &p); err != nil {
+		return Profile{}, err
+	}
+	if subject != "" {
+		tok, ok := strings.CutPrefix(subject, CustomerPrefix)
+		if !ok || tok == "" || strings.Contains(tok, ".") {
+			return Profile{}, reject(ReasonBadSubject, "", "subject %q: want %s<customer-token>", truncate(subject, 80), CustomerPrefix)
+		}
+		if p.ID == "" {
+			id, err := ParseSubjectToken(tok)
+			if err != nil {
+				return Profile{}, reject(ReasonBadSubject, "", "%v", err)
+			}
+			p.ID = id
+		}
+		if SubjectToken(p.ID) != tok {
+			return Profile{}, reject(ReasonBadSubject, "id", "subject token %q is not the token of id %q", truncate(tok, 80), truncate(p.ID, 80))
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return Profile{}, err
+	}
+	return p, nil
+}
+
+// Validate applies the contract's bounds to a profile.
+func (p Profile) Validate() error {
+	switch {
+	case p.ID == "":
+		return reject(ReasonMissingField, "id", "required")
+	case len(p.ID) > MaxCustomer:
+		return reject(ReasonTooLong, "id", "%d bytes, the limit is %d", len(p.ID), MaxCustomer)
+	case math.IsNaN(p.ARR) || p.ARR < 0 || p.ARR > 1e12:
+		return reject(ReasonOutOfRange, "arr", "%v is outside [0, 1e12]", p.ARR)
+	case p.Currency != "" && !isCurrencyCode(p.Currency):
+		return reject(ReasonOutOfRange, "currency", "%q is not an ISO 4217 code such as EUR", truncate(p.Currency, 16))
+	}
+	// DecodeProfile has checked the payload already; this catches profiles
+	// built in code, e.g. from an HTTP path, before they reach KV or alerts.
+	for _, f := range []struct{ name, v string }{{"id", p.ID}, {"name", p.Name},
+		{"renewal_date", p.RenewalDate}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}, {"stage", p.Stage}} {
+		if !utf8.ValidString(f.v) {
+			return reject(ReasonInvalidUTF8, f.name, "not valid UTF-8")
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}} {
+		if err := maxLen(f.name, f.v, MaxField); err != nil {
+			return err
+		}
+	}
+	if p.Stage != "" {
+		if err := oneOf("stage", p.Stage, Stages); err != nil {
+			return err
+		}
+	}
+	return checkDate("renewal_date", p.RenewalDate)
+}
+
+// isCurrencyCode reports whether c has the shape of an ISO 4217 code: three
+// ASCII capital letters. Upper-casing alone would let "12$" through.
+func isCurrencyCode(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
