@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// applyBatch applies every message of batch in order and returns how many
+// were new, the last message (the one to acknowledge, which under AckAll
+// acknowledges all before it) and the stream's pending count after it.
+func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, uint64) {
+	n := 0
+	var last jetstream.Msg
+	pending := uint64(1)
+	got := false
+	for msg := range batch.Messages() {
+		got = true
+		md, err := msg.Metadata()
+		if err != nil {
+			e.logLimited("metadata", "message without JetStream metadata", zap.Error(err))
+			continue
+		}
+		pending = md.NumPending
+		last = msg
+		e.metrics.Lag.Set(float64(md.NumPending))
+		e.mu.Lock()
+		if md.Sequence.Stream > e.applied {
+			e.applyOne(msg.Subject(), msg.Data(), md.Sequence.Stream, md.Timestamp)
+			e.applied = md.Sequence.Stream
+			n++
+		} else {
+			e.metrics.Signals.WithLabelValues("", "skipped").Inc()
+		}
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	if !e.ready && e.applied >= e.readyAt {
+		e.ready = true
+		e.log.Info("caught up", zap.Uint64("seq", e.applied))
+	}
+	close(e.appliedCh)
+	e.appliedCh = make(chan struct{})
+	e.mu.Unlock()
+	if !got {
+		pending = 0
+	}
+	return n, last, pending
+}
+
+// applyOne routes one message; a panic in the model sends the message to
+// the DLQ instead of taking the daemon down. Called with e.mu held.
+func (e *Engine) applyOne(subject string, data []byte, seq uint64, published time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.reject(subject, data, seq, &signals.Error{Reason: signals.ReasonProcessing,
+				Msg: fmt.Sprintf("the engine failed on this message: %v", r)})
+		}
+	}()
+	switch {
+	case strings.HasPrefix(subject, signals.SignalPrefix):
+		e.applySignal(subject, data, seq, published)
+	case strings.HasPrefix(subject, signals.CustomerPrefix):
+		e.applyProfile(subject, data, seq)
+	case strings.HasPrefix(subject, ActionPrefix):
+		e.applyAction(subject, data, seq)
+	default:
+		e.reject(subject, data, seq, &signals.Error{Reason: signals.ReasonBadSubject, Msg: "no handler for this subject"})
+	}
+}
+
+func (e *Engine) applySignal(subject string, data []byte, seq uint64, published time.Time) {
+	s, err := signals.Decode(subject, data, e.cfg.Now())
+	if err != nil {
+		e.metrics.Signals.WithLabelValues(kindLabel(subject), "rejected").Inc()
+		e.reject(subject, data, seq, err)
+		return
+	}
+	c := e.customerFor(s.Customer)
+	if seq <= c.Score.Seq {
+		return // already in this customer's checkpointed state
+	}
+	p := e.profiles[s.Customer]
+	if err := e.model.Apply(c.Score, &s, p); err != nil {
+		if errors.Is(err, scorer.ErrDuplicate) {
+			e.metrics.Signals.WithLabelValues(string(s.Kind), "duplicate").Inc()
+			return
+		}
+		e.metrics.Signals.WithLabelValues(string(s.Kind), "late").Inc()
+		e.reject(subject, data, seq, err)
+		return
+	}
+	c.Score.Seq = seq
+	if t := s.Time.Unix(); t > e.watermark {
+		e.watermark = t
+	}
+	e.evaluate(s.Customer, c, p, c.Score.Watermark, "seq:"+unixString(int64(seq)))
+	e.metrics.Signals.WithLabelValues(string(s.Kind), "scored").Inc()
+	if !published.IsZero() {
+		e.metrics.Latency.Observe(time.Since(published).Seconds())
+	}
+	if e.cfg.Clock == ClockEvent {
+		e.maybeSweepEvent()
+	}
+}
+
+func kindLabel(subject string) string {
+	rest := strings.TrimPrefix(subject, signals.SignalPrefix)
+	k, _, _ := strings.Cut(rest, ".")
+	if signals.Kind(k).Valid() {
+		return k
+	}
+	return "unknown"
+}
+
+func (e *Engine) customerFor(id string) *customer {
+	c, ok := e.customers[id]
+	if !ok {
+		c = &customer{Score: scorer.NewState(id)}
+		e.customers[id] = c
+	}
+	return c
+}
+
+// evaluate rescores a customer at time at and publishes the alert the
+// policy decides on, if any. Called with e.mu held.
+func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, cause string) {
+	prevScore, prevTier := c.Score.Score, c.Score.Tier
+	res := e.model.Evaluate(c.Score, p, time.Unix(at, 0))
+	for _, err := range res.Errors {
+		e.metrics.RuleErrors.WithLabelValues(ruleName(err)).Inc()
+		e.logLimited("rule:"+ruleName(err), "rule evaluation failed", zap.Error(err))
+	}
+	prevAlert := c.Alert
+	a := e.cfg.Policy.Decide(&c.Alert, res, p, c.Score.Churned > 0, cause)
+	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) {
+		e.dirty[id] = struct{}{}
+	}
+	if a == nil {
+		return
+	}
+	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
+		delete(e.alertIndex, prevAlert.LastID)
+	}
+	e.alertIndex[a.ID] = id
+	c.last = a
+	e.publishAlert(a)
+}
+
+func sameAlertState(a, b alerting.State) bool {
+	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
+}
+
+func ruleName(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "rule ")
+	name, _, _ := strings.Cut(s, ":")
+	return name
+}
+
+func (e *Engine) publishAlert(a *alerting.Alert) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		e.log.Error("alert does not encode", zap.String("customer", a.Customer), zap.Error(err))
+		return
+	}
+	msg := nats.NewMsg(alerting.Subject(a))
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, a.ID)
+	e.publish(msg)
+	e.metrics.Alerts.WithLabelValues(string(a.Type), a.Severity).Inc()
+}
+
+// publish sends msg asynchronously; checkpoint waits for its ack.
+func (e *Engine) publish(msg *nats.Msg) {
+	f, err := e.js.PublishMsgAsync(msg)
+	if err != nil {
+		e.retry = append(e.retry, msg)
+		return
+	}
+	e.pending = append(e.pending, f)
+}
+
+// reject sends the original message to the DLQ with its reason. The DLQ
+// message id is derived from the stream sequence, so a replay after a
+// crash does not file it twice.
+func (e *Engine) reject(subject string, data []byte, seq uint64, err error) {
+	reason := signals.ReasonOf(err)
+	kind := "unknown"
+	switch {
+	case strings.HasPrefix(subject, signals.SignalPrefix):
+		kind = kindLabel(subject)
+	case strings.HasPrefix(subject, signals.CustomerPrefix):
+		kind = "customer"
+	case strings.HasPrefix(subject, ActionPrefix):
+		kind = "action"
+	}
+	msg := nats.NewMsg(DLQPrefix + kind)
+	msg.Data = data
+	msg.Header.Set(ErrorHeader, err.Error())
+	msg.Header.Set(SubjectHeader, subject)
+	msg.Header.Set(jetstream.MsgIDHeader, "dlq-"+unixString(int64(seq)))
+	e.publish(msg)
+	e.metrics.DLQ.WithLabelValues(string(reason)).Inc()
+	e.logLimited("dlq:"+string(reason), "input rejected to the DLQ",
+		zap.String("reason", string(reason)), zap.String("subject", truncate(subject, 120)),
+		zap.Uint64("seq", seq), zap.String("error", truncate(err.Error(), 300)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (e *Engine) applyProfile(subject string, data []byte, seq uint64) {
+	p, err := signals.DecodeProfile(subject, data)
+	if err != nil {
+		e.reject(subject, data, seq, err)
+		return
+	}
+	e.profiles[p.ID] = &p
+	e.dirtyProf[p.ID] = struct{}{}
+	e.metrics.Profiles.Inc()
+	if c, ok := e.customers[p.ID]; ok && seq > c.Score.Seq {
+		c.Score.Seq = seq
+		e.evaluate(p.ID, c, &p, c.Score.Evaluated, "seq:"+unixString(int64(seq)))
+	}
+}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// Stream, bucket and subject names: part of the wire contract.
+const (
+	SignalsStream  = "RISK_SIGNALS"
+	AlertsStream   = "RISK_ALERTS"
+	DLQStream      = "RISK_DLQ"
+	StateBucket    = "risk_state"
+	ProfilesBucket = "risk_customers"
+	ActionPrefix   = "risk.actions."
+	DLQPrefix      = "risk.dlq."
+	// ErrorHeader carries the reason a message went to the DLQ;
+	// SubjectHeader its original subject.
+	ErrorHeader   = "Riskwatch-Error"
+	SubjectHeader = "Riskwatch-Subject"
+	checkpointKey = "meta.checkpoint"
+	customerKey   = "c."
+)
+
+func (e *Engine) setup(ctx context.Context) error {
+	streams := []jetstream.StreamConfig{
+		{Name: SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>"},
+			Description: "Riskwatch input: signals, customer profiles, acks and snoozes, in one order",
+			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: e.cfg.SignalsMaxAge,
+			Duplicates: e.cfg.DedupWindow, MaxMsgSize: 1 << 20},
+		{Name: AlertsStream, Subjects: []string{"risk.alerts.>", "risk.digest.>"},
+			Description: "Riskwatch alerts and digests", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas,
+			MaxAge: e.cfg.AlertsMaxAge, Duplicates: e.cfg.DedupWindow},
+		{Name: DLQStream, Subjects: []string{"risk.dlq.>"},
+			Description: "Riskwatch rejected input with the reason in the Riskwatch-Error header",
+			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: 30 * 24 * time.Hour,
+			Duplicates: e.cfg.DedupWindow},
+	}
+	for _, sc := range streams {
+		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+		}
+	}
+	var err error
+	e.kvState, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket,
+		Description: "Riskwatch per-customer state checkpoints", Storage: jetstream.FileStorage,
+		Replicas: e.cfg.Replicas, History: 1})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", StateBucket, err)
+	}
+	e.kvProf, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ProfilesBucket,
+		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage,
+		Replicas: e.cfg.Replicas, History: 1})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", ProfilesBucket, err)
+	}
+	if err := e.restore(ctx); err != nil {
+		return err
+	}
+	info, err := e.js.Stream(ctx, SignalsStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", SignalsStream, err)
+	}
+	si := info.CachedInfo()
+	e.mu.Lock()
+	e.readyAt = si.State.LastSeq
+	e.ready = e.applied >= e.readyAt
+	e.mu.Unlock()
+	return nil
+}
+
+type checkpointRecord struct {
+	Seq       uint64 `json:"seq"`
+	Watermark int64  `json:"watermark"`
+	LastSweep int64  `json:"last_sweep"`
+	Digest    int32  `json:"last_digest"`
+	Time      string `json:"time"`
+}
+
+// restore loads the last checkpoint: every customer record and profile
+// (the latest value per key, read straight from the buckets' streams,
+// which is much faster than one Get per key) and the sequence they cover.
+func (e *Engine) restore(ctx context.Context) error {
+	start := time.Now()
+	var cp checkpointRecord
+	if entry, err := e.kvState.Get(ctx, checkpointKey); err == nil {
+		if err := json.Unmarshal(entry.Value(), &cp); err != nil {
+			return fmt.Errorf("checkpoint record is corrupt: %w", err)
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	n := 0
+	err := e.readBucket(ctx, "KV_"+StateBucket, "$KV."+StateBucket+"."+customerKey+">", func(data []byte) error {
+		var c customer
+		if err := json.Unmarshal(data, &c); err != nil {
+			return fmt.Errorf("customer record: %w", err)
+		}
+		if c.Score == nil || c.Score.Customer == "" {
+			return errors.New("customer record without a customer")
+		}
+		c.Score.Restore()
+		e.customers[c.Score.Customer] = &c
+		if c.Alert.LastID != "" {
+			e.alertIndex[c.Alert.LastID] = c.Score.Customer
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	np := 0
+	err = e.readBucket(ctx, "KV_"+ProfilesBucket, "$KV."+ProfilesBucket+".>", func(data []byte) error {
+		p, err := signals.DecodeProfile("", data)
+		if err != nil {
+			return err
+		}
+		e.profiles[p.ID] = &p
+		np++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore profiles: %w", err)
+	}
+	e.applied, e.durable = cp.Seq, cp.Seq
+	e.watermark, e.lastSweep, e.lastDigest = cp.Watermark, cp.LastSweep, cp.Digest
+	e.log.Info("state restored", zap.Int("customers", n), zap.Int("profiles", np),
+		zap.Uint64("seq", cp.Seq), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// readBucket calls fn with the latest value of every key under filter.
+// Deleted keys are skipped.
+func (e *Engine) readBucket(ctx context.Context, stream, filter string, fn func([]byte) error) error {
+	s, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	total := s.CachedInfo().State.Msgs
+	if total == 0 {
+		return nil
+	}
+	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := oc.Fetch(10_000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		var pending uint64
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			pending = md.NumPending
+			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				continue
+			}
+			if err := fn(m.Data()); err != nil {
+				return fmt.Errorf("%s: %w", m.Subject(), err)
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if got == 0 || pending == 0 {
+			return nil
+		}
+	}
+}
+
+// consumer returns the durable consumer, creating it to start right after
+// the checkpoint when it does not exist.
+func (e *Engine) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := e.js.Consumer(ctx, SignalsStream, e.cfg.Durable)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: %w", e.cfg.Durable, err)
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       e.cfg.Durable,
+		Description:   "riskd scoring",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       5 * time.Minute,
+		MaxDeliver:    -1,
+		MaxAckPending: 1 << 20,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if len(e.cfg.Filter) > 0 {
+		cc.FilterSubjects = e.cfg.Filter
+	}
+	if e.applied > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = e.applied + 1
+	}
+	c, err = e.js.CreateConsumer(ctx, SignalsStream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", e.cfg.Durable, err)
+	}
+	return c, nil
+}
+
+func stateKey(customer string) string { return customerKey + signals.SubjectToken(customer) }
+
+func unixString(t int64) string { return strconv.FormatInt(t, 10) }
