@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,8 +54,9 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	e.mu.Lock()
 	seq := e.applied
 	type rec struct {
-		key  string
-		body []byte
+		key     string
+		body    []byte
+		profile bool
 	}
 	recs := make([]rec, 0, len(e.dirty)+len(e.dirtyProf))
 	var encErr error
@@ -64,7 +66,7 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 			encErr = fmt.Errorf("encode customer %q: %w", id, err)
 			break
 		}
-		recs = append(recs, rec{"$KV." + StateBucket + "." + stateKey(id), body})
+		recs = append(recs, rec{"$KV." + StateBucket + "." + stateKey(id), body, false})
 	}
 	nState := len(recs)
 	for id := range e.dirtyProf {
@@ -73,7 +75,7 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 			encErr = fmt.Errorf("encode profile %q: %w", id, err)
 			break
 		}
-		recs = append(recs, rec{"$KV." + ProfilesBucket + "." + signals.SubjectToken(id), body})
+		recs = append(recs, rec{"$KV." + ProfilesBucket + "." + signals.SubjectToken(id), body, true})
 	}
 	cp := checkpointRecord{Seq: seq, Watermark: e.watermark, LastSweep: e.lastSweep, Digest: e.lastDigest,
 		Time: e.cfg.Now().UTC().Format(time.RFC3339)}
@@ -98,7 +100,15 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	// per batch instead of one per key.
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
 	for _, r := range recs {
-		f, err := e.js.PublishAsync(r.key, r.body)
+		msg := nats.NewMsg(r.key)
+		msg.Data = r.body
+		if r.profile {
+			// Restore keeps the newest revision a complete checkpoint
+			// covers: a profile written by a checkpoint that crashed half
+			// way must not reach signals it came after.
+			msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
+		}
+		f, err := e.js.PublishMsgAsync(msg)
 		if err != nil {
 			restore()
 			return fmt.Errorf("write state %s: %w", r.key, err)

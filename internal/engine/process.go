@@ -86,6 +86,14 @@ func (e *Engine) applySignal(subject string, data []byte, seq uint64, published 
 		e.reject(subject, data, seq, err)
 		return
 	}
+	// The event clock moves on every valid signal, even one this customer's
+	// checkpoint already covers, so a replay sweeps at the same messages.
+	if t := s.Time.Unix(); t > e.watermark {
+		e.watermark = t
+	}
+	if e.cfg.Clock == ClockEvent {
+		defer e.maybeSweepEvent()
+	}
 	c := e.customerFor(s.Customer)
 	if seq <= c.Score.Seq {
 		return // already in this customer's checkpointed state
@@ -101,16 +109,10 @@ func (e *Engine) applySignal(subject string, data []byte, seq uint64, published 
 		return
 	}
 	c.Score.Seq = seq
-	if t := s.Time.Unix(); t > e.watermark {
-		e.watermark = t
-	}
 	e.evaluate(s.Customer, c, p, c.Score.Watermark, "seq:"+unixString(int64(seq)))
 	e.metrics.Signals.WithLabelValues(string(s.Kind), "scored").Inc()
 	if !published.IsZero() {
 		e.metrics.Latency.Observe(time.Since(published).Seconds())
-	}
-	if e.cfg.Clock == ClockEvent {
-		e.maybeSweepEvent()
 	}
 }
 

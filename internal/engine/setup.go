@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -27,6 +28,9 @@ const (
 	// SubjectHeader its original subject.
 	ErrorHeader   = "Riskwatch-Error"
 	SubjectHeader = "Riskwatch-Subject"
+	// SeqHeader on a profile revision is the checkpoint sequence it was
+	// written with.
+	SeqHeader     = "Riskwatch-Seq"
 	checkpointKey = "meta.checkpoint"
 	customerKey   = "c."
 )
@@ -59,7 +63,7 @@ func (e *Engine) setup(ctx context.Context) error {
 	}
 	e.kvProf, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ProfilesBucket,
 		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage,
-		Replicas: e.cfg.Replicas, History: 1})
+		Replicas: e.cfg.Replicas, History: profileHistory})
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", ProfilesBucket, err)
 	}
@@ -120,14 +124,9 @@ func (e *Engine) restore(ctx context.Context) error {
 		return fmt.Errorf("restore state: %w", err)
 	}
 	np := 0
-	err = e.readBucket(ctx, "KV_"+ProfilesBucket, "$KV."+ProfilesBucket+".>", func(data []byte) error {
-		p, err := signals.DecodeProfile("", data)
-		if err != nil {
-			return err
-		}
+	err = e.readProfiles(ctx, cp.Seq, func(p signals.Profile) {
 		e.profiles[p.ID] = &p
 		np++
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("restore profiles: %w", err)
@@ -139,19 +138,61 @@ func (e *Engine) restore(ctx context.Context) error {
 	return nil
 }
 
+// profileHistory revisions are kept per profile so that restore can pick
+// the newest one a complete checkpoint covers.
+const profileHistory = 5
+
+// readProfiles calls fn with, for each profile, the newest revision written
+// at or before checkpoint sequence upTo.
+func (e *Engine) readProfiles(ctx context.Context, upTo uint64, fn func(signals.Profile)) error {
+	latest := map[string][]byte{}
+	err := e.readStream(ctx, "KV_"+ProfilesBucket, "$KV."+ProfilesBucket+".>", jetstream.DeliverAllPolicy, func(m jetstream.Msg) error {
+		if seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64); err == nil && seq > upTo {
+			return nil
+		}
+		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			delete(latest, m.Subject())
+			return nil
+		}
+		latest[m.Subject()] = m.Data()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for subj, data := range latest {
+		p, err := signals.DecodeProfile("", data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", subj, err)
+		}
+		fn(p)
+	}
+	return nil
+}
+
 // readBucket calls fn with the latest value of every key under filter.
 // Deleted keys are skipped.
 func (e *Engine) readBucket(ctx context.Context, stream, filter string, fn func([]byte) error) error {
+	return e.readStream(ctx, stream, filter, jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) error {
+		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil
+		}
+		return fn(m.Data())
+	})
+}
+
+// readStream reads a stream to its end with an ordered consumer, which is
+// much faster than one Get per key.
+func (e *Engine) readStream(ctx context.Context, stream, filter string, policy jetstream.DeliverPolicy, fn func(jetstream.Msg) error) error {
 	s, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
-	total := s.CachedInfo().State.Msgs
-	if total == 0 {
+	if s.CachedInfo().State.Msgs == 0 {
 		return nil
 	}
 	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+		FilterSubjects: []string{filter}, DeliverPolicy: policy})
 	if err != nil {
 		return err
 	}
@@ -169,14 +210,11 @@ func (e *Engine) readBucket(ctx context.Context, stream, filter string, fn func(
 				return err
 			}
 			pending = md.NumPending
-			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				continue
-			}
-			if err := fn(m.Data()); err != nil {
+			if err := fn(m); err != nil {
 				return fmt.Errorf("%s: %w", m.Subject(), err)
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 			return err
 		}
 		if got == 0 || pending == 0 {
