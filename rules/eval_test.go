@@ -293,3 +293,9 @@ func TestEvalConcurrent(t *testing.T) {
 		assert.True(t, <-done)
 	}
 }
+
+func TestEvalUncompiledRule(t *testing.T) {
+	r := &rules.Rule{Name: "hand-made", Weight: 1}
+	_, err := r.Eval(&rules.Features{})
+	require.ErrorContains(t, err, `rule "hand-made" has no compiled condition`)
+}

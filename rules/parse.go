@@ -296,7 +296,12 @@ func (p *parser) thresholds(n *yaml.Node, base Thresholds, a at) (Thresholds, bo
 		return base, false
 	}
 	th, good := base, true
-	for key, v := range p.fields(m, a, tierKeys) {
+	f := p.fields(m, a, tierKeys)
+	for _, key := range tierKeys {
+		v := f[key]
+		if v == nil {
+			continue
+		}
 		x, ok := p.number(v, at{rule: a.rule, prefix: a.prefix + key + ": "})
 		if !ok {
 			good = false

@@ -250,7 +250,7 @@ rules:
 	assert.Equal(t, 15, s.Rules[1].Line)
 }
 
-func TestThresholdsFor(t *testing.T) {
+func TestParseThresholdsFor(t *testing.T) {
 	s := defaultSet(t)
 	assert.Equal(t, s.Tiers, s.ThresholdsFor("enterprise"))
 	assert.Equal(t, s.Tiers, s.ThresholdsFor(""))
@@ -292,7 +292,7 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestLoad(t *testing.T) {
+func TestParseLoad(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	require.NoError(t, os.WriteFile(good, []byte(rule(validRule...)), 0o600))

@@ -108,6 +108,9 @@ func (r *Rule) WeightFor(segment, stage string) float64 {
 // (say, a division by zero), returns an error and does not fire. Eval is
 // safe for concurrent use.
 func (r *Rule) Eval(f *Features) (bool, error) {
+	if r.prg == nil {
+		return false, fmt.Errorf("rule %q has no compiled condition: rules come from Parse or Load", r.Name)
+	}
 	out, _, err := r.prg.Eval(activation{f})
 	if err != nil {
 		return false, fmt.Errorf("rule %q: %w", r.Name, err)

@@ -136,3 +136,17 @@ func TestDocFeatureTable(t *testing.T) {
 	}
 	assert.Equal(t, want, current, "docs/rules.md's feature table is out of date: go test ./rules -run TestDocFeatureTable -update")
 }
+
+// The example file at the top of docs/rules.md must itself be valid.
+func TestDocExampleParses(t *testing.T) {
+	raw, err := os.ReadFile(docPath)
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(raw), "## The file\n\n```yaml\n")
+	require.True(t, ok, "docs/rules.md lacks the example under ## The file")
+	example, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	s, err := rules.Parse("docs/rules.md", []byte(example))
+	require.NoError(t, err)
+	require.Len(t, s.Rules, 1)
+	assert.Equal(t, 30.0, s.Rules[0].WeightFor("enterprise", "onboarding"))
+}
