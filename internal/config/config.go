@@ -269,15 +269,12 @@ func (c *Config) Validate() error {
 	}
 	names := map[string]bool{}
 	for i, s := range c.Webhooks {
-		if s.Name == "" || names[s.Name] {
-			return fmt.Errorf("webhooks[%d]: a unique name is required", i)
+		if names[s.Name] {
+			return fmt.Errorf("webhooks[%d]: a unique name is required, %q is used twice", i, s.Name)
 		}
 		names[s.Name] = true
-		if !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://") {
-			return fmt.Errorf("webhooks[%d] %s: url %q must be http(s)", i, s.Name, s.URL)
-		}
-		if s.Format != "" && s.Format != "slack" && s.Format != "json" {
-			return fmt.Errorf("webhooks[%d] %s: format %q: want slack or json", i, s.Name, s.Format)
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("webhooks[%d] %s: %w", i, s.Name, err)
 		}
 	}
 	return nil

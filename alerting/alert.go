@@ -1,0 +1,191 @@
+// Package alerting decides when a customer's risk score becomes an alert
+// for customer-success managers, and what that alert says: raise,
+// escalate, remind, resolve, with cooldown, acknowledgements and snoozes;
+// the alert payload, its NATS subject, its Slack rendering and the daily
+// digest per owner.
+//
+// The package is pure like the scorer: no I/O, no wall clock (every time
+// comes from the scorer's result), so a replay after a crash takes exactly
+// the same decisions and produces the same alert ids. Publishing is the
+// daemon's job; webhook delivery lives in the webhook subpackage.
+package alerting
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// Names on the wire, shared with the daemon that creates the stream.
+const (
+	// Stream keeps alerts and digests.
+	Stream = "RISK_ALERTS"
+	// SubjectPrefix starts every alert subject:
+	// risk.alerts.<severity>.<owner-token>.<customer-token>.
+	SubjectPrefix = "risk.alerts."
+	// DigestPrefix starts every digest subject: risk.digest.<owner-token>.
+	DigestPrefix = "risk.digest."
+	// Unassigned is the owner token of customers without an owner.
+	Unassigned = "unassigned"
+	// SeverityResolved is the severity of a resolved alert; the others are
+	// tier names.
+	SeverityResolved = "resolved"
+)
+
+// Type says why an alert was sent.
+type Type string
+
+const (
+	// Raised: a healthy customer entered watch, at_risk or critical.
+	Raised Type = "raised"
+	// Escalated: a customer with an open alert moved to a higher tier.
+	Escalated Type = "escalated"
+	// Reminder: still in the tier, not acknowledged, and the repeat
+	// interval of the tier has passed since the last alert.
+	Reminder Type = "reminder"
+	// Resolved: back to healthy (after hysteresis), or churned.
+	Resolved Type = "resolved"
+)
+
+// Alert is the payload published on risk.alerts.<severity>.<owner>.<customer>
+// and sent to generic JSON webhooks. The field names are the wire contract
+// of DESIGN.md; severity, currency and churned are extensions.
+type Alert struct {
+	ID       string  `json:"id"`
+	Type     Type    `json:"type"`
+	Severity string  `json:"severity"`
+	Customer string  `json:"customer"`
+	Name     string  `json:"name"`
+	Owner    string  `json:"owner"`
+	Segment  string  `json:"segment"`
+	ARR      float64 `json:"arr"`
+	Currency string  `json:"currency,omitempty"`
+	// RenewalDate is the profile's date (YYYY-MM-DD); DaysToRenewal is nil
+	// when the date is unknown or past.
+	RenewalDate   string  `json:"renewal_date,omitempty"`
+	DaysToRenewal *int64  `json:"days_to_renewal,omitempty"`
+	Score         float64 `json:"score"`
+	// PreviousScore and PreviousTier describe what subscribers were last
+	// told: the score and tier of the previous alert of the episode, or for
+	// a raised alert the previous evaluation and healthy.
+	PreviousScore float64    `json:"previous_score"`
+	Tier          rules.Tier `json:"tier"`
+	PreviousTier  rules.Tier `json:"previous_tier"`
+	RevenueAtRisk float64    `json:"revenue_at_risk"`
+	Time          time.Time  `json:"time"`
+	Reasons       []Reason   `json:"reasons"`
+	Playbook      []string   `json:"playbook,omitempty"`
+	// Churned marks the final resolved alert of a customer that churned.
+	Churned bool `json:"churned,omitempty"`
+}
+
+// Reason is one rule's contribution to the score, as the alert shows it.
+type Reason struct {
+	Rule         string   `json:"rule"`
+	Category     string   `json:"category"`
+	Contribution float64  `json:"contribution"`
+	Detail       string   `json:"detail"`
+	Signals      []string `json:"signals,omitempty"`
+}
+
+// RevenueAtRisk is ARR × score / 100, rounded to cents: the design's
+// measure until calibration turns scores into probabilities.
+func RevenueAtRisk(arr, score float64) float64 {
+	if arr <= 0 || score <= 0 || math.IsNaN(arr) || math.IsNaN(score) {
+		return 0
+	}
+	return math.Round(arr*min(score, 100)) / 100
+}
+
+// Subject is where a is published:
+// risk.alerts.<severity>.<owner-token>.<customer-token>. Owner and
+// customer go through signals.SubjectToken, so an ID such as "a.b.>"
+// stays one literal token and never becomes a wildcard.
+func Subject(a *Alert) string {
+	return SubjectPrefix + severityOf(a) + "." + ownerToken(a.Owner) + "." + signals.SubjectToken(a.Customer)
+}
+
+// severityOf tolerates alerts built by hand without a severity.
+func severityOf(a *Alert) string {
+	switch {
+	case a.Severity != "":
+		return a.Severity
+	case a.Type == Resolved:
+		return SeverityResolved
+	}
+	return a.Tier.String()
+}
+
+func ownerToken(owner string) string {
+	if owner == "" {
+		return Unassigned
+	}
+	return signals.SubjectToken(owner)
+}
+
+// newAlert fills an alert of type t from the scorer's result and profile.
+func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profile, cause string) *Alert {
+	a := &Alert{Type: t, Customer: r.Customer, Score: r.Score, Tier: r.Tier,
+		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC(), Reasons: reasons(r.Contributions, p.maxReasons())}
+	if t == Raised {
+		a.PreviousTier, a.PreviousScore = rules.Healthy, r.PreviousScore
+	}
+	a.Severity = a.Tier.String()
+	if t == Resolved {
+		a.Tier, a.Severity = rules.Healthy, SeverityResolved
+	} else {
+		a.Playbook = slices.Clone(r.Playbook)
+	}
+	if prof != nil {
+		a.Name, a.Owner, a.Segment, a.ARR, a.Currency = prof.Name, prof.Owner, prof.Segment, prof.ARR, prof.Currency
+		a.RenewalDate = prof.RenewalDate
+		if d := prof.DaysToRenewal(a.Time); d >= 0 {
+			a.DaysToRenewal = &d
+		}
+	}
+	a.RevenueAtRisk = RevenueAtRisk(a.ARR, a.Score)
+	a.ID = alertID(a.Customer, a.Type, a.Severity, cause, a.Time)
+	return a
+}
+
+// reasons keeps the n largest contributions. The scorer sorts them
+// already; sorting again keeps the payload right for hand-built results.
+func reasons(cs []scorer.Contribution, n int) []Reason {
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(a, b scorer.Contribution) int {
+		switch {
+		case a.Contribution > b.Contribution:
+			return -1
+		case a.Contribution < b.Contribution:
+			return 1
+		}
+		return 0
+	})
+	out := make([]Reason, 0, min(len(cs), n))
+	for _, c := range cs[:min(len(cs), n)] {
+		out = append(out, Reason{Rule: c.Rule, Category: c.Category, Contribution: c.Contribution,
+			Detail: c.Detail, Signals: slices.Clone(c.Signals)})
+	}
+	return out
+}
+
+// alertID hashes what makes an alert unique. Each field is length-prefixed
+// so that no two different inputs (a customer ID may hold any byte) can
+// produce the same hashed string.
+func alertID(customer string, t Type, severity, cause string, at time.Time) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, f := range []string{customer, string(t), severity, cause, strconv.FormatInt(at.UnixNano(), 10)} {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}

@@ -1,0 +1,101 @@
+package alerting
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/riskwatch/riskwatch/rules"
+)
+
+// DigestEntry is one customer of an owner, today and yesterday.
+type DigestEntry struct {
+	Customer       string     `json:"customer"`
+	Name           string     `json:"name,omitempty"`
+	Score          float64    `json:"score"`
+	ScoreYesterday float64    `json:"score_yesterday"`
+	Tier           rules.Tier `json:"tier"`
+	TierYesterday  rules.Tier `json:"tier_yesterday"`
+	ARR            float64    `json:"arr"`
+	RevenueAtRisk  float64    `json:"revenue_at_risk"`
+	// DaysToRenewal is -1 when the renewal date is unknown or past.
+	DaysToRenewal int64 `json:"days_to_renewal"`
+}
+
+// Digest is an owner's daily summary, published on risk.digest.<owner-token>.
+type Digest struct {
+	Owner string `json:"owner"`
+	Date  string `json:"date"`
+	// Entries are the customers above healthy today, by revenue at risk,
+	// largest first.
+	Entries []DigestEntry `json:"entries"`
+	// RevenueAtRisk is the sum over Entries.
+	RevenueAtRisk float64 `json:"revenue_at_risk"`
+	// New entered a tier above healthy since yesterday; Worse moved to a
+	// higher tier; Better moved to a lower one, healthy included.
+	New    []string `json:"new"`
+	Worse  []string `json:"worse"`
+	Better []string `json:"better"`
+}
+
+// BuildDigest summarises entries (every customer of owner worth a look:
+// above healthy today or yesterday) for the day of date. Ties in revenue
+// at risk go to the higher score, then the renewal that comes first, so
+// the order is stable from one day to the next.
+func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
+	d := Digest{Owner: owner, Date: date.UTC().Format(time.DateOnly),
+		Entries: []DigestEntry{}, New: []string{}, Worse: []string{}, Better: []string{}}
+	for _, e := range entries {
+		switch {
+		case e.Tier > rules.Healthy && e.TierYesterday == rules.Healthy:
+			d.New = append(d.New, e.Customer)
+		case e.Tier > e.TierYesterday:
+			d.Worse = append(d.Worse, e.Customer)
+		case e.Tier < e.TierYesterday:
+			d.Better = append(d.Better, e.Customer)
+		}
+		if e.Tier > rules.Healthy {
+			d.Entries = append(d.Entries, e)
+			d.RevenueAtRisk += e.RevenueAtRisk
+		}
+	}
+	d.RevenueAtRisk = math.Round(d.RevenueAtRisk*100) / 100
+	slices.SortFunc(d.Entries, func(a, b DigestEntry) int {
+		if c := cmp.Compare(b.RevenueAtRisk, a.RevenueAtRisk); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(renewalRank(a.DaysToRenewal), renewalRank(b.DaysToRenewal)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Customer, b.Customer)
+	})
+	for _, l := range [][]string{d.New, d.Worse, d.Better} {
+		slices.Sort(l)
+	}
+	return d
+}
+
+// renewalRank puts unknown renewals after every known one.
+func renewalRank(days int64) int64 {
+	if days < 0 {
+		return math.MaxInt64
+	}
+	return days
+}
+
+// DigestSubject is where an owner's digest is published:
+// risk.digest.<owner-token>, "unassigned" for customers without owner.
+func DigestSubject(owner string) string { return DigestPrefix + ownerToken(owner) }
+
+// DigestID is the digest's Nats-Msg-Id: one digest per owner and day, so
+// a replay of the day's sweep does not send it twice.
+func DigestID(d Digest) string {
+	h := sha256.Sum256([]byte("digest\x00" + d.Date + "\x00" + d.Owner))
+	return hex.EncodeToString(h[:])[:32]
+}

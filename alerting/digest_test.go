@@ -1,0 +1,61 @@
+package alerting
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riskwatch/riskwatch/rules"
+)
+
+func TestBuildDigest(t *testing.T) {
+	day := time.Date(2026, 11, 20, 23, 30, 0, 0, time.FixedZone("CET", 3600))
+	entries := []DigestEntry{
+		{Customer: "small", Score: 70, ScoreYesterday: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, ARR: 10000, RevenueAtRisk: 7000, DaysToRenewal: -1},
+		{Customer: "big", Score: 45, ScoreYesterday: 30, Tier: rules.Watch, TierYesterday: rules.Healthy, ARR: 200000, RevenueAtRisk: 90000, DaysToRenewal: 40},
+		{Customer: "worse", Score: 85, ScoreYesterday: 65, Tier: rules.Critical, TierYesterday: rules.AtRisk, ARR: 20000, RevenueAtRisk: 17000, DaysToRenewal: 10},
+		{Customer: "tie-late", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 90},
+		{Customer: "tie-soon", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 5},
+		{Customer: "recovered", Score: 20, ScoreYesterday: 45, Tier: rules.Healthy, TierYesterday: rules.Watch, ARR: 50000, RevenueAtRisk: 10000, DaysToRenewal: 100},
+		{Customer: "eased", Score: 50, ScoreYesterday: 70, Tier: rules.Watch, TierYesterday: rules.AtRisk, RevenueAtRisk: 1, DaysToRenewal: -1},
+	}
+	d := BuildDigest("alice", day, entries)
+
+	assert.Equal(t, "2026-11-20", d.Date, "the UTC day")
+	var order []string
+	for _, e := range d.Entries {
+		order = append(order, e.Customer)
+	}
+	assert.Equal(t, []string{"big", "worse", "tie-soon", "tie-late", "small", "eased"}, order,
+		"by revenue at risk, then score, then the nearest renewal; healthy customers are not listed")
+	assert.Equal(t, []string{"big"}, d.New)
+	assert.Equal(t, []string{"worse"}, d.Worse)
+	assert.Equal(t, []string{"eased", "recovered"}, d.Better)
+	assert.Equal(t, 128001.0, d.RevenueAtRisk)
+
+	body, err := json.Marshal(d)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"tier":"critical","tier_yesterday":"at_risk"`)
+
+	empty := BuildDigest("", day, nil)
+	body, err = json.Marshal(empty)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"owner":"","date":"2026-11-20","entries":[],"revenue_at_risk":0,"new":[],"worse":[],"better":[]}`, string(body),
+		"empty lists, not null, for subscribers that iterate")
+}
+
+func TestDigestSubjectAndID(t *testing.T) {
+	assert.Equal(t, "risk.digest.alice", DigestSubject("alice"))
+	assert.Equal(t, "risk.digest.unassigned", DigestSubject(""))
+	assert.Equal(t, "risk.digest.=YS5iLj4", DigestSubject("a.b.>"))
+
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	a := DigestID(BuildDigest("alice", day, nil))
+	assert.Len(t, a, 32)
+	assert.Equal(t, a, DigestID(BuildDigest("alice", day.Add(5*time.Hour), nil)), "one digest per owner and day")
+	assert.NotEqual(t, a, DigestID(BuildDigest("alice", day.AddDate(0, 0, 1), nil)))
+	assert.NotEqual(t, a, DigestID(BuildDigest("bob", day, nil)))
+}
