@@ -39,7 +39,7 @@ func run(args []string) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, log, nil); err != nil {
+	if err := daemon.Run(ctx, cfg, log, os.Stdout, nil); err != nil {
 		log.Error("riskd stopped", zap.Error(err))
 		return 1
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -68,9 +69,9 @@ func Policy(c *config.Config) (alerting.Policy, error) {
 
 // Run starts riskd and blocks until ctx is done, then shuts down in order:
 // stop the demo and intake, finish the batch and checkpoint, stop the APIs,
-// drain NATS, stop the embedded server. started, if not nil, is called once
-// everything is up.
-func Run(ctx context.Context, c *config.Config, log *zap.Logger, started func(*Daemon)) error {
+// drain NATS, stop the embedded server. The demo prints to out. started, if
+// not nil, is called once everything is up.
+func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, started func(*Daemon)) error {
 	set, err := LoadRules(c.Rules)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
@@ -168,7 +169,7 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, started func(*D
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := demo.Run(bgCtx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: os.Stdout,
+			if err := demo.Run(bgCtx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
 				HTTP: c.HTTPListen, NATS: d.ClientURL}, log.Named("demo")); err != nil && bgCtx.Err() == nil {
 				errs <- fmt.Errorf("demo: %w", err)
 			}
