@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -202,21 +203,22 @@ func ConnectEmbedded(s *server.Server, o ClientOptions, extra ...nats.Option) (*
 	return nc, nil
 }
 
-// redactURL hides a password or token in a URL before it is logged.
+// redactURL hides passwords and tokens in a NATS URL list before it is
+// logged.
 func redactURL(u string) string {
-	for i := 0; i+3 <= len(u); i++ {
-		if u[i:i+3] == "://" {
-			rest := u[i+3:]
-			for j := 0; j < len(rest); j++ {
-				if rest[j] == '@' {
-					return u[:i+3] + "***@" + rest[j+1:]
-				}
-				if rest[j] == '/' {
-					break
-				}
-			}
-			break
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		scheme, rest, ok := strings.Cut(p, "://")
+		if !ok {
+			continue
+		}
+		hostEnd := strings.IndexByte(rest, '/')
+		if hostEnd < 0 {
+			hostEnd = len(rest)
+		}
+		if at := strings.LastIndexByte(rest[:hostEnd], '@'); at >= 0 {
+			parts[i] = scheme + "://***@" + rest[at+1:]
 		}
 	}
-	return u
+	return strings.Join(parts, ",")
 }
