@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -35,7 +36,9 @@ func newFakeEngine() *fakeEngine {
 	f := &fakeEngine{customers: map[string]engine.CustomerView{}, alerts: map[string]string{}}
 	for _, v := range []engine.CustomerView{
 		{Customer: "acme", Name: "Acme", Owner: "alice", Segment: "enterprise", ARR: 120000,
-			Score: 63, Tier: rules.AtRisk, RevenueAtRisk: 75600},
+			Score: 63, Tier: rules.AtRisk, RevenueAtRisk: 75600,
+			// Like the engine: an explained view always has both lists.
+			Reasons: []scorer.Contribution{}, History: []scorer.Point{}},
 		{Customer: "a.b.>", Score: 12, Tier: rules.Healthy},
 		{Customer: "x y/z", Score: 45, Tier: rules.Watch},
 		{Customer: "x/snooze", Score: 41, Tier: rules.Watch},

@@ -188,8 +188,21 @@ func TestEveryKindIsScored(t *testing.T) {
 		f.signal(k, fmt.Sprintf("k%d", i), "every-kind", at.Add(time.Duration(i)*time.Minute), data[k])
 	}
 	f.wait()
-	_, ok := f.eng.Customer("every-kind")
+	view, ok := f.eng.Customer("every-kind")
 	require.True(t, ok)
+	// The design promises these fields on a customer, even a healthy one.
+	var shape map[string]any
+	body, err := json.Marshal(view)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(body, &shape))
+	for _, k := range []string{"customer", "score", "tier", "reasons", "history"} {
+		assert.Contains(t, shape, k)
+	}
+	listed := f.eng.List(engine.Filter{})
+	require.Len(t, listed, 1)
+	body, err = json.Marshal(listed[0])
+	require.NoError(t, err)
+	assert.NotContains(t, string(body), `"reasons"`, "a list entry is not explained")
 	got := scrape(t, f.eng)
 	for _, k := range signals.Kinds {
 		assert.Equal(t, 1.0, got[`riskwatch_signals_total{kind="`+string(k)+`",result="scored"}`], k)

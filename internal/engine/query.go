@@ -20,14 +20,14 @@ type CustomerView struct {
 	ARR           float64               `json:"arr,omitempty"`
 	DaysToRenewal *int64                `json:"days_to_renewal,omitempty"`
 	Score         float64               `json:"score"`
-	PreviousScore float64               `json:"previous_score"`
+	PreviousScore *float64              `json:"previous_score,omitempty"`
 	Tier          rules.Tier            `json:"tier"`
 	RevenueAtRisk float64               `json:"revenue_at_risk"`
 	Evaluated     time.Time             `json:"evaluated"`
 	LastEvent     time.Time             `json:"last_event"`
-	Reasons       []scorer.Contribution `json:"reasons"`
+	Reasons       []scorer.Contribution `json:"reasons,omitzero"` // only when explained
 	Playbook      []string              `json:"playbook,omitempty"`
-	History       []scorer.Point        `json:"history"`
+	History       []scorer.Point        `json:"history,omitzero"`
 	Profile       *signals.Profile      `json:"profile,omitempty"`
 	Alerting      alerting.State        `json:"alerting"`
 	LastAlert     *alerting.Alert       `json:"last_alert,omitempty"`
@@ -59,8 +59,11 @@ func (e *Engine) view(id string, c *customer, explain bool) CustomerView {
 	}
 	if explain {
 		res := e.model.Explain(c.Score, p, v.Evaluated)
-		v.Reasons, v.Playbook, v.PreviousScore = res.Contributions, res.Playbook, res.PreviousScore
+		v.Reasons, v.Playbook, v.PreviousScore = res.Contributions, res.Playbook, &res.PreviousScore
 		v.History = c.Score.HistoryPoints()
+		if v.History == nil {
+			v.History = []scorer.Point{}
+		}
 	}
 	return v
 }
