@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -13,14 +14,16 @@ import (
 
 // CustomerView is what the API shows about one customer.
 type CustomerView struct {
-	Customer      string                `json:"customer"`
-	Name          string                `json:"name,omitempty"`
-	Owner         string                `json:"owner,omitempty"`
-	Segment       string                `json:"segment,omitempty"`
-	ARR           float64               `json:"arr,omitempty"`
-	DaysToRenewal *int64                `json:"days_to_renewal,omitempty"`
-	Score         float64               `json:"score"`
-	PreviousScore *float64              `json:"previous_score,omitempty"`
+	Customer      string  `json:"customer"`
+	Name          string  `json:"name,omitempty"`
+	Owner         string  `json:"owner,omitempty"`
+	Segment       string  `json:"segment,omitempty"`
+	ARR           float64 `json:"arr,omitempty"`
+	DaysToRenewal *int64  `json:"days_to_renewal,omitempty"`
+	Score         float64 `json:"score"`
+	// Change1d is the score now minus the score recorded a day before the
+	// last evaluation, when there is one.
+	Change1d      *float64              `json:"change_1d,omitempty"`
 	Tier          rules.Tier            `json:"tier"`
 	RevenueAtRisk float64               `json:"revenue_at_risk"`
 	Evaluated     time.Time             `json:"evaluated"`
@@ -57,9 +60,13 @@ func (e *Engine) view(id string, c *customer, explain bool) CustomerView {
 			v.DaysToRenewal = &d
 		}
 	}
+	if prev, ok := c.Score.ScoreOn(c.Score.Evaluated - daySeconds); ok {
+		d := math.Round((c.Score.Score-prev)*10) / 10
+		v.Change1d = &d
+	}
 	if explain {
 		res := e.model.Explain(c.Score, p, v.Evaluated)
-		v.Reasons, v.Playbook, v.PreviousScore = res.Contributions, res.Playbook, &res.PreviousScore
+		v.Reasons, v.Playbook = res.Contributions, res.Playbook
 		v.History = c.Score.HistoryPoints()
 		if v.History == nil {
 			v.History = []scorer.Point{}
