@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/riskwatch/riskwatch/internal/replay"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+var sendCmd = &command{
+	name:    "send",
+	args:    "[flags] [-f FILE | FILE | -]",
+	summary: "publish signals (and profiles) from flags, a JSON file or NDJSON on stdin",
+	help: `Publishes signals to risk.signals.<kind>.<customer-token> through
+JetStream, with the signal id as Nats-Msg-Id so that a retry is dropped as
+a duplicate. The subject token is computed from the customer id.
+
+One signal from flags: --kind and --customer, with --data for the payload.
+Without --time the signal is stamped now; without --id an id is generated
+(and a retry will then not be recognised as a duplicate).
+
+Many signals from a file (-f FILE, or FILE) or stdin (-): newline-delimited
+JSON, one signal envelope per line, the format of 'riskctl replay'. A line
+{"profile": {...}} publishes a customer profile. A file holding a single
+JSON object or a JSON array of them works too.
+
+Every line is validated like riskd validates it before anything is
+published; rejected lines are reported with their line number and reason,
+the rest are published. Exits 1 if any line was rejected.`,
+	example: `riskctl send --kind ticket --customer acme-corp --id zd-88412-opened \
+  --time 2026-11-20T10:04:00Z --data '{"ticket_id":"88412","status":"opened","priority":"urgent"}'
+riskctl send -f signal.json
+zcat export.ndjson.gz | riskctl send - --progress`,
+	run: runSend,
+}
+
+// sendReport is the --json output of a file send.
+type sendReport struct {
+	Published  int             `json:"published"`
+	Profiles   int             `json:"profiles"`
+	Duplicates int             `json:"duplicates"`
+	Rejected   []replay.Reject `json:"rejected"`
+}
+
+type sendOpts struct {
+	conn        *connOpts
+	asJSON      bool
+	progress    bool
+	maxInFlight int
+}
+
+func runSend(e *env, c *command, args []string) int {
+	fs := e.flags(c)
+	o := sendOpts{conn: e.connFlags(fs)}
+	kind := fs.String("kind", "", "signal kind: "+kindNames())
+	customer := fs.String("customer", "", "customer id")
+	id := fs.String("id", "", "signal id, the idempotency key (default: generated)")
+	at := fs.String("time", "", "event time, RFC 3339 (default: now)")
+	source := fs.String("source", "riskctl", "the signal's source")
+	data := fs.String("data", "{}", "the payload: a JSON object")
+	file := fs.String("f", "", "read signals from `FILE` (- for stdin)")
+	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	fs.BoolVar(&o.progress, "progress", false, "show a progress line on stderr even when it is not a terminal")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", 256, "publishes awaiting acknowledgement at most")
+	pos, code, ok := e.parse(fs, c, args)
+	if !ok {
+		return code
+	}
+	if *file != "" {
+		pos = append(pos, *file)
+	}
+	fromFlags := *kind != "" || *customer != ""
+	switch {
+	case fromFlags && len(pos) > 0:
+		return e.usageError(c, "give either --kind/--customer or a file, not both")
+	case !fromFlags && len(pos) == 0:
+		return e.usageError(c, "give --kind and --customer, or a file (- for stdin)")
+	case len(pos) > 1:
+		return e.usageError(c, "one file at a time")
+	case o.maxInFlight < 1:
+		return e.usageError(c, "--max-in-flight must be at least 1")
+	}
+	if fromFlags {
+		return e.sendOne(c, o, *kind, *customer, *id, *at, *source, *data)
+	}
+	return e.sendFile(c, o, pos[0])
+}
+
+func kindNames() string {
+	var b bytes.Buffer
+	for i, k := range signals.Kinds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(k))
+	}
+	return b.String()
+}
+
+func (e *env) sendOne(c *command, o sendOpts, kind, customer, id, at, source, data string) int {
+	if kind == "" || customer == "" {
+		return e.usageError(c, "--kind and --customer are both required")
+	}
+	if !json.Valid([]byte(data)) {
+		return e.usageError(c, "--data is not valid JSON: want an object such as '{\"events\":3}'")
+	}
+	if id == "" {
+		id = "riskctl-" + randomHex(8)
+		fmt.Fprintf(e.stderr, "riskctl send: no --id given; using %s (a retry will not be recognised as a duplicate)\n", id)
+	}
+	if at == "" {
+		at = e.now().UTC().Format(time.RFC3339)
+	}
+	env := map[string]any{"id": id, "kind": kind, "customer": customer, "time": at, "source": source,
+		"data": json.RawMessage(data)}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return e.fail(c, err)
+	}
+	s, err := signals.Decode("", body, e.now())
+	if err != nil {
+		return e.fail(c, fmt.Errorf("rejected: %w", err))
+	}
+	nc, err := o.conn.connect()
+	if err != nil {
+		return e.fail(c, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return e.fail(c, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.conn.timeout)
+	defer cancel()
+	subject := signals.Subject(s.Kind, s.Customer)
+	ack, err := js.Publish(ctx, subject, body, jetstream.WithMsgID(s.ID))
+	if err != nil {
+		return e.fail(c, publishError(subject, err))
+	}
+	if o.asJSON {
+		rep := sendReport{Published: 1, Rejected: []replay.Reject{}}
+		if ack.Duplicate {
+			rep.Published, rep.Duplicates = 0, 1
+		}
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return e.fail(c, err)
+		}
+		return exitOK
+	}
+	if ack.Duplicate {
+		fmt.Fprintf(e.stdout, "duplicate: signal %s is already in stream %s; JetStream dropped this copy\n", s.ID, ack.Stream)
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "published %s to %s (stream %s, sequence %d)\n", s.ID, subject, ack.Stream, ack.Sequence)
+	return exitOK
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+func publishError(subject string, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("publish to %s: no stream stores it: is riskd running against this NATS? (%w)", subject, err)
+	}
+	return fmt.Errorf("publish to %s: %w", subject, err)
+}
+
+// sendFile publishes every valid line of name ("-" for stdin).
+func (e *env) sendFile(c *command, o sendOpts, name string) int {
+	in, total, closeIn, err := e.openInput(name)
+	if err != nil {
+		return e.fail(c, err)
+	}
+	defer closeIn()
+	// A file holding one JSON object or array is not NDJSON; turn it into
+	// lines so that it goes the same way.
+	if name != "-" && total > 0 && total <= 16<<20 {
+		data, err := io.ReadAll(in)
+		if err != nil {
+			return e.fail(c, fmt.Errorf("read %s: %w", name, err))
+		}
+		in = bytes.NewReader(asLines(data))
+	}
+	nc, err := o.conn.connect()
+	if err != nil {
+		return e.fail(c, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.maxInFlight))
+	if err != nil {
+		return e.fail(c, err)
+	}
+	rep := sendReport{Rejected: []replay.Reject{}}
+	prog := newProgress(e.stderr, o.progress)
+	type inflight struct {
+		line int
+		f    jetstream.PubAckFuture
+	}
+	var pending []inflight
+	settle := func() error {
+		for _, p := range pending {
+			select {
+			case ack := <-p.f.Ok():
+				if ack.Duplicate {
+					rep.Duplicates++
+				}
+			case err := <-p.f.Err():
+				return fmt.Errorf("line %d: %w", p.line, publishError(p.f.Msg().Subject, err))
+			case <-time.After(o.conn.timeout):
+				return fmt.Errorf("line %d: no acknowledgement within %s", p.line, o.conn.timeout)
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	rd := replay.NewReader(in, e.now())
+	lines := 0
+	var failure error
+	for failure == nil {
+		l, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			failure = fmt.Errorf("read %s: %w", name, err)
+			break
+		}
+		lines++
+		var msg *nats.Msg
+		switch {
+		case l.Err != nil:
+			r := replay.Reject{Line: l.No, Reason: string(signals.ReasonOf(l.Err)), Error: l.Err.Error()}
+			rep.Rejected = append(rep.Rejected, r)
+			if !o.asJSON {
+				prog.finish()
+				fmt.Fprintf(e.stderr, "%s:%d: rejected: %s\n", displayName(name), r.Line, r.Error)
+			}
+			continue
+		case l.Profile != nil:
+			msg = nats.NewMsg(signals.CustomerPrefix + signals.SubjectToken(l.Profile.ID))
+			msg.Data = bytes.Clone(l.ProfileRaw)
+			rep.Profiles++
+		default:
+			msg = nats.NewMsg(signals.Subject(l.Signal.Kind, l.Signal.Customer))
+			msg.Data = bytes.Clone(l.Raw)
+			msg.Header.Set(jetstream.MsgIDHeader, l.Signal.ID)
+			rep.Published++
+		}
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			failure = fmt.Errorf("line %d: %w", l.No, publishError(msg.Subject, err))
+			break
+		}
+		pending = append(pending, inflight{l.No, f})
+		if len(pending) >= o.maxInFlight {
+			failure = settle()
+		}
+		prog.update(rd.Offset(), total, false, "%s lines, %s rejected", count(int64(lines)), count(int64(len(rep.Rejected))))
+	}
+	if failure == nil {
+		failure = settle()
+	}
+	prog.update(rd.Offset(), total, true, "%s lines, %s rejected", count(int64(lines)), count(int64(len(rep.Rejected))))
+	prog.finish()
+	rep.Published -= rep.Duplicates
+	if failure != nil {
+		return e.fail(c, failure)
+	}
+	if o.asJSON {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return e.fail(c, err)
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "published %d signals and %d profiles; %d duplicates dropped; %d lines rejected\n",
+			rep.Published, rep.Profiles, rep.Duplicates, len(rep.Rejected))
+	}
+	if len(rep.Rejected) > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// openInput opens a file, or stdin for "-", and tells its size when known.
+func (e *env) openInput(name string) (io.Reader, int64, func(), error) {
+	if name == "-" {
+		return e.stdin, 0, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("open signal file: %w", err)
+	}
+	var size int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return f, size, func() { _ = f.Close() }, nil
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
+}
+
+// asLines turns a file holding one JSON object, or an array of them, into
+// NDJSON; any other content is returned unchanged.
+func asLines(data []byte) []byte {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || !json.Valid(trimmed) {
+		return data
+	}
+	var items []json.RawMessage
+	switch trimmed[0] {
+	case '{':
+		items = []json.RawMessage{trimmed}
+	case '[':
+		if json.Unmarshal(trimmed, &items) != nil {
+			return data
+		}
+	default:
+		return data
+	}
+	var out bytes.Buffer
+	for _, it := range items {
+		if err := json.Compact(&out, it); err != nil {
+			return data
+		}
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
+}
