@@ -300,3 +300,19 @@ func TestRestartKeepsScores(t *testing.T) {
 	assert.Equal(t, 1.0, stats[`riskwatch_signals_total{kind="usage",result="scored"}`], "only the new signal is scored after restart")
 	_ = s
 }
+
+func TestProfileWithoutSignalsIsAHealthyCustomer(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	f := startEngine(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.eng.PutProfile(ctx, signals.Profile{ID: "new.co", Name: "New Co", ARR: 1000, Owner: "erin"}))
+	v, ok := f.eng.Customer("new.co")
+	require.True(t, ok)
+	assert.Equal(t, rules.Healthy, v.Tier)
+	require.NotNil(t, v.Profile)
+	assert.Equal(t, "New Co", v.Profile.Name)
+	assert.NotNil(t, v.Reasons)
+	_, ok = f.eng.Customer("nobody")
+	assert.False(t, ok)
+}

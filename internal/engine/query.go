@@ -37,13 +37,17 @@ type CustomerView struct {
 }
 
 // Customer explains one customer as of its last evaluation; false when
-// the customer is unknown.
+// there is neither a signal nor a profile for it.
 func (e *Engine) Customer(id string) (CustomerView, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	c, ok := e.customers[id]
 	if !ok {
-		return CustomerView{}, false
+		if _, known := e.profiles[id]; !known {
+			return CustomerView{}, false
+		}
+		// A profile but no signal yet: a customer all the same, healthy.
+		c = &customer{Score: scorer.NewState(id)}
 	}
 	return e.view(id, c, true), true
 }
