@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"math"
+	"slices"
 
 	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/signals"
@@ -18,12 +19,21 @@ const (
 // seconds). Daily counters use the days up to the day of at; sparse events
 // only those at or before at, so a closed day is evaluated only on what
 // happened before it ended.
+//
+// Windowed counts read the newest maxEvents events of the 90 days up to
+// at; "latest" values (NPS answers, rating, contact, champion, renewal)
+// read the whole list and then Before. Either way the result depends only
+// on the signals at or before at, not on what else the state holds.
 func Features(st *State, p *signals.Profile, at int64) rules.Features {
 	var f rules.Features
 	today := dayOf(at)
+	hi := firstAfter(st.Events, at)
+	lo := max(hi-maxEvents, firstAfter(st.Events[:hi], at-eventWindow-1))
+	window, upTo := st.Events[lo:hi], st.Events[:hi]
+
 	usageFeatures(&f.Usage, st, at, today)
-	ticketFeatures(&f.Tickets, st, at, today)
-	npsFeatures(&f.NPS, st, at)
+	ticketFeatures(&f.Tickets, st, window, at, today)
+	npsFeatures(&f.NPS, st, upTo, at)
 	f.Profile.DaysToRenewal = -1
 	f.Commercial.DaysToRenewal = -1
 	renewal := int64(0)
@@ -34,26 +44,36 @@ func Features(st *State, p *signals.Profile, at int64) rules.Features {
 			renewal = r.Unix()
 		}
 	}
-	if st.RenewalDate != "" {
-		if r, err := signals.ParseDate(st.RenewalDate); err == nil && r.Unix() > renewal {
-			renewal = r.Unix()
-		}
+	// A renewal recorded by an outcome moves the date, when it is later
+	// than the profile's (the CRM may not have caught up).
+	if a, ok := latest(st, upTo, codeRenewed); ok && a.V > renewal {
+		renewal = a.V
 	}
 	if renewal > 0 && renewal >= at {
 		f.Profile.DaysToRenewal = ceilDays(renewal - at)
 		f.Commercial.DaysToRenewal = f.Profile.DaysToRenewal
 	}
-	sparseFeatures(&f, st, at, renewal)
-	if st.Rating.T > 0 && st.Rating.T <= at {
-		f.Rating = rules.RatingFeatures{Value: st.Rating.S, DaysSince: wholeDays(at - st.Rating.T)}
-	} else {
-		f.Rating.DaysSince = -1
-	}
+	sparseFeatures(&f, window, at, renewal)
+	latestFeatures(&f, st, upTo, at)
 	if st.First > 0 && st.First <= at {
 		f.Customer.AgeDays = wholeDays(at - st.First)
 	}
 	f.Customer.Churned = st.Churned > 0 && st.Churned <= at
 	return f
+}
+
+// firstAfter is the index of the first event later than t.
+func firstAfter(evs []Event, t int64) int {
+	lo, hi := 0, len(evs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if evs[m].T > t {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 func wholeDays(sec int64) int64 { return sec / day }
@@ -73,22 +93,27 @@ func usageFeatures(u *rules.UsageFeatures, st *State, at int64, today int32) {
 		return
 	}
 	u.Seen = true
+	firstDay := dayOf(st.FirstUsage)
 	last := st.LastUsage
 	if last > at {
-		// Only possible for a closed-day evaluation: find the latest active
-		// day on or before at instead.
+		// Only for a closed day, evaluated at its last second: the start of
+		// the latest active day on or before it gives the same whole days
+		// as the exact time would.
 		last = 0
-		for d := today; d > today-usageDays && d >= dayOf(st.FirstUsage); d-- {
+		oldest := max(st.Usage.Top-int32(len(st.Usage.C))+1, firstDay)
+		for d := today; d >= oldest; d-- {
 			if st.Usage.get(d) > 0 {
 				last = int64(d) * day
 				break
 			}
 		}
+		if last == 0 && st.UsageBefore > 0 {
+			last = int64(st.UsageBefore) * day
+		}
 	}
 	if last > 0 {
 		u.DaysInactive = wholeDays(at - last)
 	}
-	firstDay := dayOf(st.FirstUsage)
 	// Rates use complete days: today is still filling up.
 	recentFrom, recentTo := max(today-7, firstDay), today-1
 	if recentTo >= recentFrom {
@@ -101,10 +126,15 @@ func usageFeatures(u *rules.UsageFeatures, st *State, at int64, today int32) {
 		u.BaselineDaily = float64(st.Usage.sum(baseFrom, baseTo)) / float64(u.BaselineDays)
 		u.DropPct = pctDrop(u.BaselineDaily, u.RecentDaily)
 	}
-	// Cadence: the mean gap between active days over the ring.
+	// Cadence: the mean gap between active days over the window.
 	active, span := 0, int32(0)
 	prev := int32(-1)
+	var peak, latestAU uint64
 	for d := max(today-35, firstDay); d <= today; d++ {
+		if v := st.ActiveUsers.get(d); v > 0 {
+			peak = max(peak, v)
+			latestAU = v
+		}
 		if st.Usage.get(d) == 0 {
 			continue
 		}
@@ -116,61 +146,55 @@ func usageFeatures(u *rules.UsageFeatures, st *State, at int64, today int32) {
 	}
 	if active > 1 {
 		u.TypicalGapDays = float64(span) / float64(active-1)
-	} else {
-		u.TypicalGapDays = 0
 	}
-	var peak uint64
-	var latest uint64
-	for d := max(today-35, firstDay); d <= today; d++ {
-		if v := st.ActiveUsers.get(d); v > 0 {
-			peak = max(peak, v)
-			latest = v
-		}
-	}
-	u.ActiveUsers = int64(latest)
-	u.ActiveUsersDrop = pctDrop(float64(peak), float64(latest))
+	u.ActiveUsers = int64(latestAU)
+	u.ActiveUsersDrop = pctDrop(float64(peak), float64(latestAU))
 }
 
-func ticketFeatures(tf *rules.TicketFeatures, st *State, at int64, today int32) {
+func ticketFeatures(tf *rules.TicketFeatures, st *State, window []Event, at int64, today int32) {
 	tf.Opened7d = int64(st.Opened.sum(today-6, today))
 	firstDay := dayOf(st.First)
 	weeks := min(max(int64(today-6-firstDay)/7, 1), 7)
 	tf.BaselineWeekly = float64(st.Opened.sum(today-6-int32(weeks)*7, today-7)) / float64(weeks)
 	tf.SpikeRatio = math.Round(float64(tf.Opened7d)/max(tf.BaselineWeekly, 0.5)*10) / 10
 
-	// Latest status per ticket, and first-response times.
+	// The latest status of each ticket, and first-response times. The
+	// window is at most maxEvents long, so arrays on the stack do.
+	var keys [maxEvents]uint64
+	var status [maxEvents]Code
+	nKeys := 0
 	var sumResp float64
 	var nResp int
-	type ticket struct {
-		status string
-		t      int64
-	}
-	latest := map[string]ticket{}
-	for i := range st.Events {
-		ev := &st.Events[i]
-		if ev.Kind != signals.KindTicket || ev.T > at {
+	for i := range window {
+		ev := &window[i]
+		if ev.Code.Kind() != signals.KindTicket {
 			continue
 		}
-		if cur, ok := latest[ev.Key]; !ok || ev.T >= cur.t {
-			latest[ev.Key] = ticket{ev.Type, ev.T}
+		k := slices.Index(keys[:nKeys], ev.Key)
+		if k < 0 {
+			k = nKeys
+			keys[k] = ev.Key
+			nKeys++
 		}
-		if ev.V >= 0 {
+		status[k] = ev.Code // events are in time order: the last one wins
+		if ev.Flags&FlagResponse != 0 {
 			sumResp += ev.V
 			nResp++
+			tf.LastFirstResponse = ev.V
 		}
 		if ev.T < at-7*day {
 			continue
 		}
-		if ev.W > 0 && (ev.Type == signals.TicketOpened || ev.Type == signals.TicketReopened) {
+		if ev.Flags&FlagUrgent != 0 && (ev.Code == codeTicketOpened || ev.Code == codeTicketReopened) {
 			tf.Urgent7d++
 		}
-		if ev.Type == signals.TicketEscalated {
+		if ev.Code == codeTicketEscalated {
 			tf.Escalated7d++
 		}
 	}
-	for _, tk := range latest {
-		switch tk.status {
-		case signals.TicketOpened, signals.TicketReopened, signals.TicketEscalated:
+	for _, s := range status[:nKeys] {
+		switch s {
+		case codeTicketOpened, codeTicketReopened, codeTicketEscalated:
 			tf.OpenBacklog++
 		}
 	}
@@ -178,28 +202,63 @@ func ticketFeatures(tf *rules.TicketFeatures, st *State, at int64, today int32) 
 		return
 	}
 	usual := sumResp / float64(nResp)
-	var lastT int64 = -1
-	for i := range st.Events {
-		ev := &st.Events[i]
-		if ev.Kind != signals.KindTicket || ev.T > at || ev.V < 0 {
-			continue
-		}
-		if ev.T >= lastT {
-			lastT, tf.LastFirstResponse = ev.T, ev.V
-		}
-		if ev.T >= at-30*day && ev.V > slowResponseMin && ev.V > 2*usual {
+	for i := range window {
+		ev := &window[i]
+		if ev.Flags&FlagResponse != 0 && ev.T >= at-30*day && ev.V > slowResponseMin && ev.V > 2*usual {
 			tf.SlowResponses30d++
 		}
 	}
 }
 
-func npsFeatures(n *rules.NPSFeatures, st *State, at int64) {
-	n.Last, n.Previous, n.DaysSince = -1, -1, -1
-	last, prev := st.NPS, st.PrevNPS
-	if last.T > at { // closed-day evaluation before the latest answer
-		last, prev = prev, Answer{}
+// latest finds the newest event of code at or before at: in the list, else
+// among those that left it.
+func latest(st *State, upTo []Event, code Code) (Answer, bool) {
+	for i := len(upTo) - 1; i >= 0; i-- {
+		if ev := &upTo[i]; ev.Code == code {
+			return Answer{T: ev.T, V: int64(ev.V), ID: ev.ID}, true
+		}
 	}
-	if last.T == 0 || last.T > at {
+	if st.Before == nil {
+		return Answer{}, false
+	}
+	var t int64
+	switch code {
+	case codeContact:
+		t = st.Before.Contact
+	case codeChampionLeft:
+		t = st.Before.ChampionLeft
+	case codeChampionAdded:
+		t = st.Before.ChampionAdded
+	case codeRenewed:
+		return st.Before.Renewal, st.Before.Renewal.T > 0
+	}
+	return Answer{T: t}, t > 0
+}
+
+// npsAnswers are the latest two answers at or before at, newest first.
+func npsAnswers(st *State, upTo []Event) [2]Answer {
+	var out [2]Answer
+	n := 0
+	for i := len(upTo) - 1; i >= 0 && n < 2; i-- {
+		if ev := &upTo[i]; ev.Code == codeNPS {
+			out[n] = Answer{T: ev.T, V: int64(ev.V), ID: ev.ID}
+			n++
+		}
+	}
+	for i := 0; n < 2 && st.Before != nil && i < 2; i++ {
+		if a := st.Before.NPS[i]; a.T > 0 {
+			out[n] = a
+			n++
+		}
+	}
+	return out
+}
+
+func npsFeatures(n *rules.NPSFeatures, st *State, upTo []Event, at int64) {
+	n.Last, n.Previous, n.DaysSince = -1, -1, -1
+	answers := npsAnswers(st, upTo)
+	last, prev := answers[0], answers[1]
+	if last.T == 0 {
 		return
 	}
 	n.Answered = true
@@ -207,57 +266,75 @@ func npsFeatures(n *rules.NPSFeatures, st *State, at int64) {
 	n.DaysSince = wholeDays(at - last.T)
 	n.Detractor = last.V <= 6
 	n.Passive = last.V == 7 || last.V == 8
-	if prev.T > 0 && prev.T <= at {
+	if prev.T > 0 {
 		n.Previous = prev.V
 		n.Drop = max(prev.V-last.V, 0)
 	}
 }
 
-func sparseFeatures(f *rules.Features, st *State, at, renewal int64) {
+// ratingAnswer is the CSM's latest rating at or before at; V indexes
+// ratingValues.
+func ratingAnswer(st *State, upTo []Event) (Answer, bool) {
+	for i := len(upTo) - 1; i >= 0; i-- {
+		if ev := &upTo[i]; ev.Code >= codeRatingGreen && ev.Code <= codeRatingRed {
+			return Answer{T: ev.T, V: int64(ev.Code - codeRatingGreen), ID: ev.ID}, true
+		}
+	}
+	if st.Before != nil && st.Before.Rating.T > 0 {
+		return st.Before.Rating, true
+	}
+	return Answer{}, false
+}
+
+func latestFeatures(f *rules.Features, st *State, upTo []Event, at int64) {
+	f.Rating.DaysSince = -1
+	if a, ok := ratingAnswer(st, upTo); ok && a.V >= 0 && int(a.V) < len(ratingValues) {
+		f.Rating = rules.RatingFeatures{Value: ratingValues[a.V], DaysSince: wholeDays(at - a.T)}
+	}
+	f.Contact.DaysSinceCSM, f.Champion.DaysSinceLost = -1, -1
+	if a, ok := latest(st, upTo, codeContact); ok {
+		f.Contact.Ever = true
+		f.Contact.DaysSinceCSM = wholeDays(at - a.T)
+	}
+	left, _ := latest(st, upTo, codeChampionLeft)
+	added, _ := latest(st, upTo, codeChampionAdded)
+	if left.T > 0 && left.T >= added.T {
+		f.Champion.Lost = true
+		f.Champion.DaysSinceLost = wholeDays(at - left.T)
+	}
+}
+
+// sparseFeatures counts the events of window, the newest of the last 90
+// days up to at.
+func sparseFeatures(f *rules.Features, window []Event, at, renewal int64) {
 	c, m, b := &f.Commercial, &f.Mentions, &f.Billing
 	c.DaysSinceRequest, c.RequestDaysToRenewal, c.OldestUnansweredQuote = -1, -1, -1
-	f.Contact.DaysSinceCSM, f.Champion.DaysSinceLost = -1, -1
-	var lastRequest, lastAnswered, lastPaid, lastFailed, lastOverdue, lastExpiring, lastLeft, lastAdded, lastContact int64
+	var lastRequest, lastAnswered, lastPaid, lastFailed, lastOverdue, lastExpiring int64
 	var sentSum float64
 	var sentN int
-	for i := range st.Events {
-		ev := &st.Events[i]
-		if ev.T > at {
-			break // sorted by time
-		}
-		in90, in30 := ev.T >= at-90*day, ev.T >= at-30*day
-		switch ev.Kind {
-		case signals.KindCommercial:
-			request := false
-			switch ev.Type {
-			case signals.DiscountRequest:
-				if in90 {
-					c.DiscountRequests90d++
-					request = true
-				}
-			case signals.DowngradeRequest:
-				if in90 {
-					c.DowngradeRequests90d++
-					request = true
-				}
-			case signals.ContractChange:
-				if in90 && ev.V < 0 {
-					c.ContractShrinks90d++
-					c.LargestShrinkPct = max(c.LargestShrinkPct, -ev.V)
-					request = true
-				}
-			case signals.CancellationInquiry:
-				if in90 {
-					c.CancellationInquiries++
-					request = true
-				}
-			case signals.QuoteAnswered:
-				lastAnswered = ev.T
-			}
-			if request {
+	for i := range window {
+		ev := &window[i]
+		in30 := ev.T >= at-30*day
+		switch ev.Code {
+		case codeDiscount:
+			c.DiscountRequests90d++
+			lastRequest = ev.T
+		case codeDowngrade:
+			c.DowngradeRequests90d++
+			lastRequest = ev.T
+		case codeContractChange:
+			// An expansion (a positive change) is not a risk.
+			if ev.V < 0 {
+				c.ContractShrinks90d++
+				c.LargestShrinkPct = max(c.LargestShrinkPct, -ev.V)
 				lastRequest = ev.T
 			}
-		case signals.KindMention:
+		case codeCancellation:
+			c.CancellationInquiries++
+			lastRequest = ev.T
+		case codeQuoteAnswered:
+			lastAnswered = ev.T
+		case codeMention:
 			if !in30 {
 				continue
 			}
@@ -265,41 +342,27 @@ func sparseFeatures(f *rules.Features, st *State, at, renewal int64) {
 			sentN++
 			if ev.V <= negativeSentiment {
 				m.Negative30d++
-				m.NegativeReach30d += ev.W
+				m.NegativeReach30d += float64(ev.W)
 			}
-		case signals.KindBilling:
-			switch ev.Type {
-			case "payment_succeeded":
-				lastPaid = ev.T
-			case "payment_failed":
-				lastFailed = ev.T
-				if in30 {
-					b.Failed30d++
-				}
-			case "invoice_overdue":
-				lastOverdue = ev.T
-			case "card_expiring":
-				if in30 {
-					lastExpiring = ev.T
-				}
+		case codePaymentSucceeded:
+			lastPaid = ev.T
+		case codePaymentFailed:
+			lastFailed = ev.T
+			if in30 {
+				b.Failed30d++
 			}
-		case signals.KindContact:
-			lastContact = ev.T
-		case signals.KindChampion:
-			if ev.Type == "left" {
-				lastLeft = ev.T
-			} else {
-				lastAdded = ev.T
+		case codeInvoiceOverdue:
+			lastOverdue = ev.T
+		case codeCardExpiring:
+			if in30 {
+				lastExpiring = ev.T
 			}
 		}
 	}
 	// Quotes: a quote_answered answers every request before it.
-	for i := range st.Events {
-		ev := &st.Events[i]
-		if ev.T > at {
-			break
-		}
-		if ev.Kind == signals.KindCommercial && ev.Type == signals.QuoteRequest && ev.T > lastAnswered {
+	for i := range window {
+		ev := &window[i]
+		if ev.Code == codeQuoteRequest && ev.T > lastAnswered {
 			c.UnansweredQuotes++
 			if c.OldestUnansweredQuote < 0 {
 				c.OldestUnansweredQuote = wholeDays(at - ev.T)
@@ -318,22 +381,4 @@ func sparseFeatures(f *rules.Features, st *State, at, renewal int64) {
 	b.UnresolvedFailure = lastFailed > lastPaid
 	b.CardExpiring = lastExpiring > 0 && lastExpiring > lastPaid
 	b.InvoiceOverdue = lastOverdue > lastPaid
-	// The list forgets after 90 days; the state fields do not.
-	if lastContact == 0 && st.LastContact <= at {
-		lastContact = st.LastContact
-	}
-	if lastLeft == 0 && st.ChampionLeft <= at {
-		lastLeft = st.ChampionLeft
-	}
-	if lastAdded == 0 && st.ChampionAdded <= at {
-		lastAdded = st.ChampionAdded
-	}
-	if lastContact > 0 {
-		f.Contact.Ever = true
-		f.Contact.DaysSinceCSM = wholeDays(at - lastContact)
-	}
-	if lastLeft > 0 && lastLeft >= lastAdded {
-		f.Champion.Lost = true
-		f.Champion.DaysSinceLost = wholeDays(at - lastLeft)
-	}
 }

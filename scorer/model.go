@@ -16,17 +16,21 @@ import (
 var ErrDuplicate = errors.New("duplicate signal id")
 
 // DefaultLateness is used when the rule set names none.
-const DefaultLateness = 24 * time.Hour
+const DefaultLateness = rules.DefaultLateness
 
-// maxCatchUp bounds the closed days evaluated at once for a customer that
-// was silent for long: contributions older than this have decayed away.
-const maxCatchUp = 90 * day
+// catchUpHalfLives bounds how far back closed days are evaluated after a
+// long silence, in half-lives of the slowest rule: a firing older than that
+// contributes less than 100 * 2^-11 < 0.05 points, which rounds to nothing.
+const catchUpHalfLives = 11
 
 // Model applies a rule set to customer states. It holds no per-customer
 // data and is safe for concurrent use on different states.
 type Model struct {
 	Rules    *rules.Set
 	lateness int64
+	slack    int
+	// catchUp is how far back (seconds) a firing can still show in a score.
+	catchUp int64
 }
 
 // NewModel builds a model for set.
@@ -35,7 +39,12 @@ func NewModel(set *rules.Set) *Model {
 	if l <= 0 {
 		l = DefaultLateness
 	}
-	return &Model{Rules: set, lateness: int64(l / time.Second)}
+	longest := 24 * time.Hour
+	for _, r := range set.Rules {
+		longest = max(longest, r.HalfLife)
+	}
+	return &Model{Rules: set, lateness: int64(l / time.Second), slack: ringSlack(l),
+		catchUp: int64(catchUpHalfLives * longest / time.Second)}
 }
 
 // Lateness is how far behind a customer's latest event a signal may be.
@@ -52,43 +61,48 @@ func (m *Model) Apply(st *State, s *signals.Signal, p *signals.Profile) error {
 			s.Time.UTC().Format(time.RFC3339), m.Lateness(), st.Customer,
 			time.Unix(st.Watermark, 0).UTC().Format(time.RFC3339))}
 	}
-	if st.seen(s.ID) {
+	// Sparse events are kept with their ids for 90 days, so their
+	// duplicates are caught however late; usage rollups only by the last
+	// ids seen.
+	if st.hasEvent(t, s.ID) || st.seen(s.ID) {
 		return ErrDuplicate
 	}
+	st.resize(m.slack)
 	if t > st.Watermark {
 		// Close the days that no accepted signal can reach any more, before
 		// this signal's data is in: it is newer than all of them.
 		m.commit(st, p, t-m.lateness)
 		st.Watermark = t
 	}
-	st.add(s)
+	st.add(s, st.Watermark-m.lateness)
 	return nil
 }
 
 // commit evaluates each closed day boundary up to upTo and records which
-// rules fired there.
+// rules fired there. Every feature of a closed day reads only signals from
+// before its end, all of which have arrived, so what is recorded does not
+// depend on arrival order. After a silence longer than catchUp, the days
+// before its last catchUp are skipped: whatever fired there has decayed to
+// nothing, and Explain ignores firings that old.
 func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 	last := upTo - mod(upTo, day)
-	from := max(st.Committed+day, last-maxCatchUp)
 	if st.First == 0 {
 		st.Committed = max(st.Committed, last)
 		return
 	}
-	for d := from - mod(from, day); d <= last; d += day {
+	for d := max(st.Committed+day, last-m.catchUp); d <= last; d += day {
 		if d <= st.First {
 			continue // nothing had happened yet
 		}
 		f := Features(st, p, d-1)
 		for _, r := range m.Rules.Rules {
 			if ok, err := r.Eval(&f); err == nil && ok {
-				if st.Fired == nil {
-					st.Fired = make(map[string]int64, 4)
-				}
-				st.Fired[r.Name] = d
+				st.setFired(r.Name, d)
 			}
 		}
 	}
 	st.Committed = max(st.Committed, last)
+	st.Fired = slices.DeleteFunc(st.Fired, func(f Firing) bool { return f.At < last-m.catchUp })
 }
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
@@ -144,10 +158,13 @@ func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
 		w := r.WeightFor(segment, stage)
 		fired, err := r.Eval(&f)
 		if err != nil {
-			res.Errors = append(res.Errors, fmt.Errorf("rule %s: %w", r.Name, err))
+			res.Errors = append(res.Errors, err) // Eval names the rule
 		}
 		c := Contribution{Rule: r.Name, Category: r.Category}
-		lastFired := st.Fired[r.Name]
+		lastFired := st.fired(r.Name)
+		if lastFired < now-m.catchUp {
+			lastFired = 0
+		}
 		switch {
 		case fired:
 			c.Contribution, c.Firing, c.Detail = w, true, r.Render(&f)
@@ -202,9 +219,12 @@ func formatDays(d time.Duration) string {
 // maxEvidence bounds the signal ids cited per contribution.
 const maxEvidence = 5
 
-// evidence lists the ids of the latest signals of kind behind a rule, newest
-// first, from the last 30 days.
+// evidence lists the ids of the latest signals of kind behind a rule,
+// newest first: the last usage, the answers compared, the rating, or the
+// newest events of the kind among those the features see.
 func evidence(st *State, kind string, now int64) []string {
+	hi := firstAfter(st.Events, now)
+	upTo := st.Events[:hi]
 	switch signals.Kind(kind) {
 	case "":
 		return nil
@@ -214,29 +234,25 @@ func evidence(st *State, kind string, now int64) []string {
 		}
 		return nil
 	case signals.KindNPS:
-		ids := []string{}
-		for _, a := range []Answer{st.NPS, st.PrevNPS} {
+		var ids []string
+		for _, a := range npsAnswers(st, upTo) {
 			if a.ID != "" {
 				ids = append(ids, a.ID)
 			}
 		}
 		return ids
 	case signals.KindRating:
-		if st.Rating.ID != "" {
-			return []string{st.Rating.ID}
+		if a, ok := ratingAnswer(st, upTo); ok && a.ID != "" {
+			return []string{a.ID}
 		}
 		return nil
 	}
+	lo := max(hi-maxEvents, firstAfter(upTo, now-eventWindow-1))
 	var ids []string
-	for i := len(st.Events) - 1; i >= 0 && len(ids) < maxEvidence; i-- {
-		ev := &st.Events[i]
-		if ev.T > now || string(ev.Kind) != kind {
-			continue
+	for i := hi - 1; i >= lo && len(ids) < maxEvidence; i-- {
+		if ev := &st.Events[i]; string(ev.Code.Kind()) == kind {
+			ids = append(ids, ev.ID)
 		}
-		if ev.T < now-30*day && signals.Kind(kind) != signals.KindChampion {
-			break
-		}
-		ids = append(ids, ev.ID)
 	}
 	return ids
 }

@@ -3,12 +3,12 @@ package scorer
 // dayRing holds one counter per day for the last len(c) days up to Top,
 // indexed by absolute day number (days since the Unix epoch). A sum over a
 // window of days is the same whatever order the days were added in.
-type dayRing[T uint16 | uint32] struct {
+type dayRing[T uint8 | uint16 | uint32] struct {
 	Top int32 `json:"top"`
 	C   []T   `json:"c"`
 }
 
-func newDayRing[T uint16 | uint32](days int) dayRing[T] {
+func newDayRing[T uint8 | uint16 | uint32](days int) dayRing[T] {
 	return dayRing[T]{Top: -1 << 30, C: make([]T, days)}
 }
 
@@ -76,4 +76,44 @@ func (r *dayRing[T]) sum(from, to int32) uint64 {
 		s += r.get(d)
 	}
 	return s
+}
+
+// leaving reports the latest non-zero day that advancing to day would
+// clear.
+func (r *dayRing[T]) leaving(day int32) (int32, bool) {
+	n := int32(len(r.C))
+	if day <= r.Top || n == 0 {
+		return 0, false
+	}
+	oldest := r.Top - n + 1
+	for d := min(r.Top, day-n); d >= oldest; d-- {
+		if r.C[r.slot(d)] != 0 {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// resize changes the ring to n days ending at Top, keeping the days that
+// fit, and reports the latest non-zero day that did not.
+func (r *dayRing[T]) resize(n int) (int32, bool) {
+	old := *r
+	*r = newDayRing[T](n)
+	if len(old.C) == 0 || old.Top == -1<<30 {
+		return 0, false
+	}
+	r.Top = old.Top
+	var lost int32
+	ok := false
+	for d := old.Top - int32(len(old.C)) + 1; d <= old.Top; d++ {
+		v := old.get(d)
+		switch {
+		case v == 0:
+		case d > r.Top-int32(n):
+			r.C[r.slot(d)] = T(v)
+		default:
+			lost, ok = d, true
+		}
+	}
+	return lost, ok
 }
