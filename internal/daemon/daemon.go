@@ -203,8 +203,11 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 
 func connEvents(log *zap.Logger) []nats.Option {
 	return []nats.Option{
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS disconnected", zap.Error(err))
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil || nc.IsClosed() || nc.IsDraining() {
+				return // our own shutdown
+			}
+			log.Warn("NATS disconnected; reconnecting", zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
