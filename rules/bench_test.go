@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"hash/maphash"
 	"testing"
 )
 
@@ -34,5 +35,16 @@ func BenchmarkRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = r.Render(&f)
+	}
+}
+
+// BenchmarkFingerprint is what the scorer pays per evaluation to know
+// whether the rules' outcomes can have changed.
+func BenchmarkFingerprint(b *testing.B) {
+	f := troubled()
+	s1, s2 := maphash.MakeSeed(), maphash.MakeSeed()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = f.Fingerprint(s1, s2)
 	}
 }

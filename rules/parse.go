@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
 	"gopkg.in/yaml.v3"
 
 	"github.com/riskwatch/riskwatch/signals"
@@ -469,7 +471,7 @@ func (p *parser) rule(n *yaml.Node, idx int, costLimit uint64) *Rule {
 	if v := f["when"]; v != nil {
 		if s, ok := p.str(v, sub("when")); ok {
 			r.When = s
-			r.prg = p.compile(deref(v), s, costLimit, sub("when"))
+			r.prg, r.fast = p.compile(deref(v), s, costLimit, sub("when"))
 		}
 	}
 	if len(p.errs) > before {
@@ -539,15 +541,16 @@ func (p *parser) playbook(n *yaml.Node, a at) []string {
 }
 
 // compile type-checks a `when`, bounds its estimated cost and builds the
-// cost-limited program.
-func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) cel.Program {
+// cost-limited program, and the same program without cost tracking when
+// boundedCost proves tracking useless.
+func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) (prg, fast cel.Program) {
 	if strings.TrimSpace(expr) == "" {
 		p.errorf(n, a, "empty expression")
-		return nil
+		return nil, nil
 	}
 	if len(expr) > MaxWhenLength {
 		p.errorf(n, a, "%d bytes, the limit is %d", len(expr), MaxWhenLength)
-		return nil
+		return nil, nil
 	}
 	ast, iss := celEnv.Compile(expr)
 	if iss.Err() != nil {
@@ -556,27 +559,69 @@ func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) cel.
 			p.errs = append(p.errs, &Error{File: p.file, Line: line, Rule: a.rule,
 				Msg: a.prefix + e.Message + where})
 		}
-		return nil
+		return nil, nil
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		p.errorf(n, a, "must be a bool expression, this one is %s", ast.OutputType())
-		return nil
+		return nil, nil
 	}
 	est, err := celEnv.EstimateCost(ast, sizeEstimator{})
 	if err != nil {
 		p.errorf(n, a, "estimating the cost: %v", err)
-		return nil
+		return nil, nil
 	}
 	if est.Max > costLimit {
 		p.errorf(n, a, "estimated cost up to %d exceeds cost_limit %d; simplify the expression", est.Max, costLimit)
-		return nil
+		return nil, nil
 	}
-	prg, err := celEnv.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	prg, err = celEnv.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		p.errorf(n, a, "building the program: %v", err)
-		return nil
+		return nil, nil
 	}
-	return prg
+	if boundedCost(ast) {
+		if fast, err = celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
+			p.errorf(n, a, "building the program: %v", err)
+			return nil, nil
+		}
+	}
+	return prg, fast
+}
+
+// exactCostOps are the functions whose runtime cost the estimator bounds
+// exactly: constant-cost logic, comparison and arithmetic, and string
+// comparison and concatenation, whose cost depends on string sizes the
+// estimator knows the bound of. Library functions are left out on
+// purpose: cel-go documents cases where some (join, split, substring,
+// replace, regular expressions) cost more at run time than estimated
+// (common/cost/cost_bounds_test.go), so rules using them keep the tracked
+// limit.
+var exactCostOps = map[string]bool{
+	operators.LogicalAnd: true, operators.LogicalOr: true, operators.LogicalNot: true,
+	operators.Conditional: true, operators.NotStrictlyFalse: true,
+	operators.Equals: true, operators.NotEquals: true, operators.Less: true, operators.LessEquals: true,
+	operators.Greater: true, operators.GreaterEquals: true,
+	operators.Add: true, operators.Subtract: true, operators.Multiply: true, operators.Divide: true,
+	operators.Modulo: true, operators.Negate: true,
+}
+
+// boundedCost reports whether a checked expression is made only of
+// variables, constants and exactCostOps: no comprehension, no list or map
+// built, no library call. Its actual cost is then within its estimate.
+func boundedCost(checked *cel.Ast) bool {
+	ok := true
+	celast.PostOrderVisit(checked.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.IdentKind, celast.SelectKind, celast.LiteralKind:
+		case celast.CallKind:
+			if !exactCostOps[e.AsCall().FunctionName()] {
+				ok = false
+			}
+		default:
+			ok = false
+		}
+	}))
+	return ok
 }
 
 // celPosition turns a position CEL reports inside an expression (line

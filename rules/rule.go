@@ -81,7 +81,15 @@ type Rule struct {
 	// Line is where the rule starts in Set.Source.
 	Line int
 
-	prg    cel.Program
+	prg cel.Program
+	// fast is prg without runtime cost tracking, which costs more than
+	// most conditions themselves. It exists only for conditions made of
+	// operators whose cost the static estimate bounds exactly (see
+	// boundedCost); Parse has already refused any estimate above the
+	// cost limit, so for such a condition, on features whose strings are
+	// within the estimator's bound, the limit cannot be reached and
+	// tracking it changes nothing.
+	fast   cel.Program
 	detail detail
 }
 
@@ -111,7 +119,11 @@ func (r *Rule) Eval(f *Features) (bool, error) {
 	if r.prg == nil {
 		return false, fmt.Errorf("rule %q has no compiled condition: rules come from Parse or Load", r.Name)
 	}
-	out, _, err := r.prg.Eval(activation{f})
+	prg := r.prg
+	if r.fast != nil && stringsBounded(f) {
+		prg = r.fast
+	}
+	out, _, err := prg.Eval(activation{f})
 	if err != nil {
 		return false, fmt.Errorf("rule %q: %w", r.Name, err)
 	}

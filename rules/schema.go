@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
@@ -28,33 +29,51 @@ type Feature struct {
 // leaf is a Feature plus how to read it from a Features value.
 type leaf struct {
 	Feature
-	index []int
-	kind  reflect.Kind
+	kind reflect.Kind
+	// offset is the field's byte offset in Features, found by reflection
+	// at init.
+	offset uintptr
 }
 
-// get reads the leaf from f as a CEL value. The field index path was found
-// once by reflection; this only follows it, and returning ref.Val spares the
-// interpreter its own conversion of native Go values.
+// get reads the leaf from f as a CEL value. Every rule evaluation reads
+// its variables through here, so it reads the field at the offset
+// reflection found once instead of walking reflect.Values (which
+// allocates) on each call; newSchema accepts only the four kinds read
+// below, so the pointer always has the field's type. Returning ref.Val
+// spares the interpreter its own conversion of native Go values.
 func (l *leaf) get(f *Features) ref.Val {
-	v := reflect.ValueOf(f).Elem().FieldByIndex(l.index)
+	p := unsafe.Add(unsafe.Pointer(f), l.offset)
 	switch l.kind {
 	case reflect.Int64:
-		return types.Int(v.Int())
+		return types.Int(*(*int64)(p))
 	case reflect.Float64:
-		return types.Double(v.Float())
+		return types.Double(*(*float64)(p))
 	case reflect.String:
-		return types.String(v.String())
+		return types.String(*(*string)(p))
 	default: // reflect.Bool, the only other kind newSchema accepts
-		return types.Bool(v.Bool())
+		return types.Bool(*(*bool)(p))
 	}
 }
 
+// stringsBounded reports whether every string feature of f is within the
+// size the cost estimator was told (maxStringFeature): the condition under
+// which a rule's estimated cost bounds its actual cost.
+func stringsBounded(f *Features) bool {
+	for _, l := range stringLeaves {
+		if len(*(*string)(unsafe.Add(unsafe.Pointer(f), l.offset))) > maxStringFeature {
+			return false
+		}
+	}
+	return true
+}
+
 var (
-	leaves  []*leaf
-	byName  map[string]*leaf
-	schema  []Feature
-	celEnv  *cel.Env
-	celType = map[reflect.Kind]struct {
+	leaves       []*leaf
+	stringLeaves []*leaf
+	byName       map[string]*leaf
+	schema       []Feature
+	celEnv       *cel.Env
+	celType      = map[reflect.Kind]struct {
 		name string
 		t    *cel.Type
 	}{
@@ -78,6 +97,9 @@ func init() {
 	for i, l := range leaves {
 		byName[l.Name] = l
 		schema[i] = l.Feature
+		if l.kind == reflect.String {
+			stringLeaves = append(stringLeaves, l)
+		}
 		opts = append(opts, cel.Variable(l.Name, celType[l.kind].t))
 	}
 	env, err := cel.NewEnv(opts...)
@@ -107,8 +129,8 @@ func newSchema(t reflect.Type) []*leaf {
 			}
 			out = append(out, &leaf{
 				Feature: Feature{Name: group + "." + name, Type: ct.name, Doc: doc},
-				index:   []int{i, j},
 				kind:    f.Type.Kind(),
+				offset:  g.Offset + f.Offset,
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package scorer
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"time"
@@ -31,6 +32,8 @@ type Model struct {
 	slack    int
 	// catchUp is how far back (seconds) a firing can still show in a score.
 	catchUp int64
+	// seeds key the rule memos of this model's evaluations.
+	seeds [2]maphash.Seed
 }
 
 // NewModel builds a model for set.
@@ -44,7 +47,7 @@ func NewModel(set *rules.Set) *Model {
 		longest = max(longest, r.HalfLife)
 	}
 	return &Model{Rules: set, lateness: int64(l / time.Second), slack: ringSlack(l),
-		catchUp: int64(catchUpHalfLives * longest / time.Second)}
+		catchUp: int64(catchUpHalfLives * longest / time.Second), seeds: newSeeds()}
 }
 
 // Lateness is how far behind a customer's latest event a signal may be.
@@ -141,24 +144,47 @@ type Result struct {
 // evaluation, so a sweep's clock is not undone by an older signal), updates
 // its tier with hysteresis and its history, and explains the score.
 func (m *Model) Evaluate(st *State, p *signals.Profile, at time.Time) Result {
-	res := m.Explain(st, p, at)
+	res, memo := m.explain(st, p, at)
 	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
 	st.recordHistory(res.Time.Unix(), res.Score)
+	st.memo = memo
 	return res
 }
 
 // Explain is Evaluate without changing st: what the score would be at at.
 func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
+	res, _ := m.explain(st, p, at)
+	return res
+}
+
+// explain is Explain, also returning the rule memo Evaluate keeps. It
+// reads st's memo but never writes it, so queries may explain under a
+// read lock.
+func (m *Model) explain(st *State, p *signals.Profile, at time.Time) (Result, ruleMemo) {
 	now := max(at.Unix(), st.Evaluated, st.Watermark)
 	f := Features(st, p, now)
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	res := Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
 		PreviousScore: st.Score, PreviousTier: st.Tier, Contributions: []Contribution{}}
-	for _, r := range m.Rules.Rules {
+	var memo ruleMemo
+	known := false
+	if len(m.Rules.Rules) <= maxMemoRules {
+		memo.key = m.memoKey(&f)
+		known = memo.key == st.memo.key
+	}
+	for i, r := range m.Rules.Rules {
 		w := r.WeightFor(segment, stage)
-		fired, err := r.Eval(&f)
-		if err != nil {
-			res.Errors = append(res.Errors, err) // Eval names the rule
+		var fired bool
+		if known {
+			fired = st.memo.fired&(1<<i) != 0
+		} else {
+			var err error
+			if fired, err = r.Eval(&f); err != nil {
+				res.Errors = append(res.Errors, err) // Eval names the rule
+			}
+		}
+		if fired && i < maxMemoRules {
+			memo.fired |= 1 << i
 		}
 		c := Contribution{Rule: r.Name, Category: r.Category}
 		lastFired := st.fired(r.Name)
@@ -206,7 +232,12 @@ func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
 	res.Raw = math.Round(res.Raw*10) / 10
 	res.Score = min(res.Raw, 100)
 	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
-	return res
+	if len(res.Errors) > 0 {
+		// Failures are reported on every evaluation, so they are not
+		// remembered.
+		memo = ruleMemo{}
+	}
+	return res, memo
 }
 
 func formatDays(d time.Duration) string {

@@ -89,6 +89,26 @@ type State struct {
 	// HistoryTop (a day number); 255 marks a day without a score.
 	History    dayScores `json:"hist"`
 	HistoryTop int32     `json:"histtop"`
+
+	memo ruleMemo // not checkpointed: see ruleMemo
+}
+
+// Clone is a deep copy of st: nothing the model changes in place in st
+// (day rings, events, firings, the values kept aside) is shared with it.
+// The daemon encodes clones for its checkpoints while it goes on scoring
+// the originals.
+func (st *State) Clone() *State {
+	c := *st
+	c.Usage.C = slices.Clone(st.Usage.C)
+	c.ActiveUsers.C = slices.Clone(st.ActiveUsers.C)
+	c.Opened.C = slices.Clone(st.Opened.C)
+	c.Events = slices.Clone(st.Events)
+	c.Fired = slices.Clone(st.Fired)
+	if st.Before != nil {
+		b := *st.Before
+		c.Before = &b
+	}
+	return &c
 }
 
 // Firing is the last closed day boundary at which a rule fired.
@@ -598,6 +618,19 @@ func (st *State) Restore() {
 	// written back.
 	st.Events = slices.DeleteFunc(st.Events, func(e Event) bool { return e.Code == codeNone || e.Code >= numCodes })
 	slices.SortStableFunc(st.Events, cmpEvent)
+	// A JSON decoder grows slices by doubling: a 38-day ring comes back
+	// with room for 64. Restored states are most of a restarted daemon's
+	// memory, so the slices get their exact size back.
+	st.Usage.C, st.ActiveUsers.C, st.Opened.C = exact(st.Usage.C), exact(st.ActiveUsers.C), exact(st.Opened.C)
+	st.Events, st.Fired = exact(st.Events), exact(st.Fired)
+}
+
+// exact is s in an array of its own length, or s when it already fits.
+func exact[T any](s []T) []T {
+	if cap(s) == len(s) {
+		return s
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 // dayScores is the score history, one byte a day. It is checkpointed as

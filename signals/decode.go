@@ -103,9 +103,15 @@ func Decode(subject string, data []byte, now time.Time) (Signal, error) {
 	if !utf8.Valid(data) {
 		return s, reject(ReasonInvalidUTF8, "", "the payload is not valid UTF-8")
 	}
-	var env envelope
-	if err := strictUnmarshal(data, &env); err != nil {
-		return s, err
+	env, fast := envelope{}, false
+	if fastDecode {
+		env, fast = fastEnvelope(data)
+	}
+	if !fast {
+		env = envelope{}
+		if err := strictUnmarshal(data, &env); err != nil {
+			return s, err
+		}
 	}
 	switch {
 	case env.ID == "":
@@ -232,7 +238,12 @@ func decodePayload(s *Signal, data json.RawMessage) error {
 	case KindUsage:
 		err = decodeUsage(data, &s.Usage)
 	case KindTicket:
-		err = decodeData(data, &s.Ticket, s.Ticket.validate)
+		if fastDecode && fastTicket(data, &s.Ticket) {
+			err = s.Ticket.validate()
+		} else {
+			s.Ticket = Ticket{}
+			err = decodeData(data, &s.Ticket, s.Ticket.validate)
+		}
 	case KindNPS:
 		err = decodeData(data, &s.NPS, s.NPS.validate)
 	case KindCommercial:
@@ -275,13 +286,18 @@ type usageWire struct {
 
 func decodeUsage(data []byte, u *Usage) error {
 	var w usageWire
-	return decodeData(data, &w, func() error {
+	check := func() error {
 		*u = Usage{Events: 1, User: w.User, ActiveUsers: w.ActiveUsers}
 		if w.Events != nil {
 			u.Events = *w.Events
 		}
 		return u.validate()
-	})
+	}
+	if fastDecode && fastUsage(data, &w) {
+		return check()
+	}
+	w = usageWire{}
+	return decodeData(data, &w, check)
 }
 
 func oneOf(field, v string, allowed []string) error {
