@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -46,41 +47,45 @@ func (e *Engine) checkpoint(ctx context.Context, last jetstream.Msg) error {
 	return nil
 }
 
+// asyncCheckpoint is a checkpoint running on its own goroutine.
+type asyncCheckpoint struct {
+	last jetstream.Msg
+	done chan error
+}
+
+// checkpointAsync runs checkpoint(last) on its own goroutine. It is not
+// cut short when ctx ends: the loop waits for it before its final
+// checkpoint, and a checkpoint abandoned half way would only be redone.
+func (e *Engine) checkpointAsync(ctx context.Context, last jetstream.Msg) *asyncCheckpoint {
+	a := &asyncCheckpoint{last: last, done: make(chan error, 1)}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	go func() {
+		defer cancel()
+		a.done <- e.checkpoint(cctx, last)
+	}()
+	return a
+}
+
 func (e *Engine) writeCheckpoint(ctx context.Context) error {
-	if err := e.confirmPublished(ctx); err != nil {
-		return err
-	}
-	// Snapshot what to write under the lock, encode and send outside it.
+	// What this checkpoint covers: everything applied so far.
 	e.mu.Lock()
 	seq := e.applied
-	type rec struct {
-		key     string
-		body    []byte
-		profile bool
-	}
-	recs := make([]rec, 0, len(e.dirty)+len(e.dirtyProf))
-	var encErr error
-	for id := range e.dirty {
-		body, err := json.Marshal(e.customers[id])
-		if err != nil {
-			encErr = fmt.Errorf("encode customer %q: %w", id, err)
-			break
-		}
-		recs = append(recs, rec{"$KV." + StateBucket + "." + stateKey(id), body, false})
-	}
-	nState := len(recs)
-	for id := range e.dirtyProf {
-		body, err := json.Marshal(e.profiles[id])
-		if err != nil {
-			encErr = fmt.Errorf("encode profile %q: %w", id, err)
-			break
-		}
-		recs = append(recs, rec{"$KV." + ProfilesBucket + "." + signals.SubjectToken(id), body, true})
-	}
 	cp := checkpointRecord{Seq: seq, Watermark: e.watermark, LastSweep: e.lastSweep, Digest: e.lastDigest,
 		Time: e.cfg.Now().UTC().Format(time.RFC3339)}
 	dirty, dirtyProf := e.dirty, e.dirtyProf
 	e.dirty, e.dirtyProf = map[string]struct{}{}, map[string]struct{}{}
+	// Profiles are taken as of seq, under the same lock: a restore from
+	// this checkpoint takes only revisions stamped at or before seq, so a
+	// revision stamped later (encoded after the intake moved on) would be
+	// ignored, and one stamped seq must not hold a later update. A profile
+	// is replaced on update, never changed in place: keeping the pointer
+	// is enough.
+	profiles := make(map[string]*signals.Profile, len(dirtyProf))
+	for id := range dirtyProf {
+		if p, ok := e.profiles[id]; ok {
+			profiles[id] = p
+		}
+	}
 	e.mu.Unlock()
 	restore := func() {
 		e.mu.Lock()
@@ -92,14 +97,34 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}
-	if encErr != nil {
+	recs, nState, err := e.encodeDirty(dirty, profiles, seq)
+	if err != nil {
 		restore()
-		return encErr
+		return err
+	}
+	// Every alert and DLQ message published up to the last record encoded
+	// is confirmed before any record is written: a record may already hold
+	// the effect of messages applied after seq (it carries its own
+	// sequence, and a replay skips them for its customer), so the alerts
+	// those messages sent must be durable first.
+	if err := e.confirmPublished(ctx); err != nil {
+		restore()
+		return err
 	}
 	// Bucket writes as async publishes to the KV subjects: one round trip
 	// per batch instead of one per key.
-	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	futures := make([]jetstream.PubAckFuture, 0, min(len(recs), writeWindow))
 	for _, r := range recs {
+		if len(futures) == writeWindow {
+			// A window at a time: the records share the connection with
+			// the intake, and megabytes of them queued at once would hold
+			// its next fetch behind them.
+			if err := waitAll(ctx, futures); err != nil {
+				restore()
+				return fmt.Errorf("write %d customer records and %d profiles: %w", nState, len(recs)-nState, err)
+			}
+			futures = futures[:0]
+		}
 		msg := nats.NewMsg(r.key)
 		msg.Data = r.body
 		if r.profile {
@@ -109,6 +134,14 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 			msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
 		}
 		f, err := e.js.PublishMsgAsync(msg)
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			// More records than the client keeps in flight (a sweep
+			// dirties every customer): wait for those sent, then go on.
+			if err = waitAll(ctx, futures); err == nil {
+				futures = futures[:0]
+				f, err = e.js.PublishMsgAsync(msg)
+			}
+		}
 		if err != nil {
 			restore()
 			return fmt.Errorf("write state %s: %w", r.key, err)
@@ -128,6 +161,76 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	e.durable = seq
 	e.mu.Unlock()
 	return nil
+}
+
+// writeWindow is how many records a checkpoint has in flight at once.
+const writeWindow = 256
+
+// record is one encoded bucket entry of a checkpoint.
+type record struct {
+	key     string
+	body    []byte
+	profile bool
+}
+
+// encodeChunk is how many customers are copied per hold of the lock.
+// Encoding a record costs microseconds and a checkpoint may hold tens of
+// thousands of them: the lock is held only to copy a chunk (a fraction of
+// a microsecond each), and the copies are encoded outside it, so the
+// intake never waits for more than one chunk's copying.
+const encodeChunk = 256
+
+// encodeDirty encodes the records of the dirty customers, copied a chunk
+// at a time under the read lock and encoded outside it, so that the intake
+// goes on meanwhile, and the profiles taken as of the checkpoint's
+// sequence seq. A customer record copied late may hold messages applied
+// after seq: it carries its own sequence and a replay skips what it holds.
+func (e *Engine) encodeDirty(dirty map[string]struct{}, profiles map[string]*signals.Profile, seq uint64) ([]record, int, error) {
+	recs := make([]record, 0, len(dirty)+len(profiles))
+	ids := make([]string, 0, encodeChunk)
+	copies := make([]customer, 0, encodeChunk)
+	flush := func() error {
+		copies = copies[:0]
+		e.mu.RLock()
+		for _, id := range ids {
+			if c, ok := e.customers[id]; ok {
+				// The alert state is replaced, never changed in place
+				// (its log only ever grows past what a copy sees), so a
+				// shallow copy of it is a snapshot.
+				copies = append(copies, customer{Score: c.Score.Clone(), Alert: c.Alert})
+			}
+		}
+		e.mu.RUnlock()
+		for i := range copies {
+			id := copies[i].Score.Customer
+			body, err := json.Marshal(&copies[i])
+			if err != nil {
+				return fmt.Errorf("encode customer %q: %w", id, err)
+			}
+			recs = append(recs, record{key: "$KV." + StateBucket + "." + stateKey(id), body: body})
+		}
+		ids = ids[:0]
+		return nil
+	}
+	for id := range dirty {
+		if ids = append(ids, id); len(ids) == encodeChunk {
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
+	}
+	nState := len(recs)
+	for id, p := range profiles {
+		body, err := json.Marshal(p)
+		if err != nil {
+			return nil, 0, fmt.Errorf("encode profile %q (as of %d): %w", id, seq, err)
+		}
+		recs = append(recs, record{key: "$KV." + ProfilesBucket + "." + signals.SubjectToken(id), body: body, profile: true})
+	}
+	return recs, nState, nil
 }
 
 // confirmPublished waits for the acks of alerts and DLQ messages sent

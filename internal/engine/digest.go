@@ -13,11 +13,17 @@ import (
 )
 
 // publishDigests sends each owner the day's summary of their accounts
-// above healthy today or yesterday. Called with e.mu held.
-func (e *Engine) publishDigests(now int64) {
+// above healthy today or yesterday, as of stream sequence seq. Called with
+// e.mu held.
+func (e *Engine) publishDigests(now int64, seq uint64) {
 	date := time.Unix(now, 0).UTC()
 	byOwner := map[string][]alerting.DigestEntry{}
 	for id, c := range e.customers {
+		if e.ahead(c, now, seq) {
+			// Its digest went out before the crash; the id, per owner and
+			// day, makes this one a duplicate JetStream drops.
+			continue
+		}
 		p := e.profiles[id]
 		yesterday, ok := c.Score.ScoreOn(now - daySeconds)
 		if c.Score.Tier == rules.Healthy && (!ok || yesterday == 0) {

@@ -62,6 +62,16 @@ type Config struct {
 	Now           func() time.Time
 	Log           *zap.Logger
 	Registry      prometheus.Registerer
+	// Inspect, when set, sees every message just before it is applied,
+	// on the engine's goroutine with the state locked (it must not call
+	// the engine). It is a fault-injection point for tests: a panic in it
+	// is handled like a panic of the scorer on that message.
+	Inspect func(subject string, data []byte)
+	// Scored, when set, is told of every signal once it is scored (and
+	// its alert, if any, published), on the engine's goroutine with the
+	// state locked: it must return quickly. riskbench times
+	// publish-to-score with it.
+	Scored func(customer, id string)
 }
 
 func (c *Config) defaults() {
@@ -127,6 +137,9 @@ type Engine struct {
 	ready      bool
 	healthErr  error
 	appliedCh  chan struct{} // closed and replaced whenever applied moves
+	// delivered is the consumer sequence of the last message received: a
+	// jump means the consumer handed out messages that never arrived.
+	delivered uint64
 
 	actionErrs map[uint64]string // refusals of recent actions, for Submit
 
@@ -181,7 +194,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.setup(ctx); err != nil {
 		return err
 	}
-	cons, err := e.consumer(ctx)
+	cons, err := e.reposition(ctx)
 	if err != nil {
 		return err
 	}
@@ -214,20 +227,86 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 	lastCP := e.cfg.Now()
 	since := 0
 	var lastMsg jetstream.Msg
+	failing := false
+	// Checkpoints run beside the intake: the loop starts one and goes on
+	// applying messages while its records are encoded (a chunk at a time
+	// under the lock) and written. At most one is in flight; its outcome
+	// is picked up here.
+	var inflight *asyncCheckpoint
+	settle := func(wait bool) {
+		if inflight == nil {
+			return
+		}
+		var err error
+		if wait {
+			err = <-inflight.done
+		} else {
+			select {
+			case err = <-inflight.done:
+			default:
+				return
+			}
+		}
+		if err != nil {
+			// Its dirty records are dirty again; its last message is
+			// acknowledged by the next checkpoint that succeeds (under
+			// AckAll a later message acknowledges it too).
+			failing = true
+			if lastMsg == nil {
+				lastMsg = inflight.last
+			}
+		}
+		inflight = nil
+	}
+	startCheckpoint := func(last jetstream.Msg) {
+		inflight = e.checkpointAsync(ctx, last)
+		lastCP = e.cfg.Now()
+	}
 	for {
 		if ctx.Err() != nil {
 			break
+		}
+		settle(false)
+		if failing {
+			// A failed checkpoint stops intake until one succeeds: every
+			// batch taken meanwhile would only grow what a crash replays
+			// and what memory holds, with nothing acknowledged.
+			sleep(ctx, e.cfg.CheckpointInterval)
+			if ctx.Err() != nil {
+				break
+			}
+			if e.checkpoint(ctx, lastMsg) == nil {
+				since, lastMsg, failing = 0, nil, false
+			}
+			lastCP = e.cfg.Now()
+			continue
+		}
+		if cons == nil {
+			c, err := e.reposition(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				e.logLimited("reposition", "cannot recreate the RISK_SIGNALS consumer", zap.Error(err))
+				sleep(ctx, 250*time.Millisecond)
+				continue
+			}
+			// lastMsg belonged to the deleted consumer: nothing to ack.
+			cons, lastMsg = c, nil
 		}
 		batch, err := cons.Fetch(e.cfg.Batch, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				cons = nil
+			}
 			e.logLimited("fetch", "fetch from RISK_SIGNALS failed", zap.Error(err))
 			sleep(ctx, 250*time.Millisecond)
 			continue
 		}
-		n, last, pendingLeft := e.applyBatch(batch)
+		n, last, pendingLeft, gap := e.applyBatch(batch)
 		if last != nil {
 			lastMsg = last
 		}
@@ -235,14 +314,22 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			e.logLimited("fetch", "fetch ended with an error", zap.Error(err))
 		}
+		if gap {
+			e.logLimited("gap", "messages handed out by the consumer never arrived; resuming from the last checkpoint")
+			cons = nil
+			continue
+		}
 		if pendingLeft == 0 {
 			e.maybeSweepWall(ctx)
 		}
-		if since > 0 && (since >= e.cfg.CheckpointEvery || e.cfg.Now().Sub(lastCP) >= e.cfg.CheckpointInterval) {
-			if e.checkpoint(ctx, lastMsg) == nil {
-				since, lastMsg = 0, nil
-			}
-			lastCP = e.cfg.Now()
+		if inflight != nil {
+			continue // the next one starts once this one is done
+		}
+		// lastMsg alone (redelivered messages, all skipped) still calls for
+		// a checkpoint: it is what moves the consumer's ack floor.
+		if (since > 0 || lastMsg != nil) && (since >= e.cfg.CheckpointEvery || e.cfg.Now().Sub(lastCP) >= e.cfg.CheckpointInterval) {
+			startCheckpoint(lastMsg)
+			since, lastMsg = 0, nil
 		} else if since == 0 && e.cfg.Now().Sub(lastCP) >= e.cfg.CheckpointInterval {
 			// Nothing new from the stream, but sweeps may have changed
 			// state.
@@ -250,12 +337,15 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 			dirty := len(e.dirty) + len(e.dirtyProf)
 			e.mu.RUnlock()
 			if dirty > 0 {
-				_ = e.checkpoint(ctx, nil)
+				startCheckpoint(nil)
+			} else {
+				lastCP = e.cfg.Now()
 			}
-			lastCP = e.cfg.Now()
 		}
 	}
-	// Shutdown: flush what was applied so the next start resumes here.
+	// Shutdown: let the checkpoint in flight finish, then flush what was
+	// applied so the next start resumes here.
+	settle(true)
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := e.checkpoint(flushCtx, lastMsg); err != nil {

@@ -18,6 +18,7 @@ type Metrics struct {
 	RuleErrors       *prometheus.CounterVec
 	Profiles         prometheus.Counter
 	Actions          *prometheus.CounterVec
+	Dropped          *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors with reg (a fresh registry per
@@ -49,8 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Customer profiles accepted."}),
 		Actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskwatch_actions_total",
 			Help: "Acknowledgements and snoozes applied, by kind and result."}, []string{"kind", "result"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskwatch_publish_dropped_total",
+			Help: "Alerts and digests not published because they exceed the NATS max payload, by kind."}, []string{"kind"}),
 	}
 	reg.MustRegister(m.Signals, m.DLQ, m.Latency, m.Lag, m.CheckpointSecs, m.CheckpointErrors,
-		m.Customers, m.Alerts, m.Webhooks, m.RuleErrors, m.Profiles, m.Actions)
+		m.Customers, m.Alerts, m.Webhooks, m.RuleErrors, m.Profiles, m.Actions, m.Dropped)
 	return m
 }

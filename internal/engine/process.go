@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,19 +19,34 @@ import (
 
 // applyBatch applies every message of batch in order and returns how many
 // were new, the last message (the one to acknowledge, which under AckAll
-// acknowledges all before it) and the stream's pending count after it.
-func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, uint64) {
+// acknowledges all before it), the stream's pending count after it, and
+// whether deliveries went missing before a message, in which case nothing
+// from there on is applied: the caller must resume from the checkpoint.
+func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, uint64, bool) {
 	n := 0
 	var last jetstream.Msg
 	pending := uint64(1)
-	got := false
+	got, gap := false, false
 	for msg := range batch.Messages() {
 		got = true
+		if gap {
+			continue // drain the batch
+		}
 		md, err := msg.Metadata()
 		if err != nil {
 			e.logLimited("metadata", "message without JetStream metadata", zap.Error(err))
 			continue
 		}
+		// Every delivery, redeliveries included, takes the next consumer
+		// sequence. A jump means messages were handed out that never
+		// arrived (a dropped connection, an expired pull): the server
+		// would redeliver them only after AckWait, behind newer ones, and
+		// applying those first would reorder the stream.
+		if md.Sequence.Consumer > e.delivered+1 {
+			gap = true
+			continue
+		}
+		e.delivered = md.Sequence.Consumer
 		pending = md.NumPending
 		last = msg
 		e.metrics.Lag.Set(float64(md.NumPending))
@@ -55,7 +71,7 @@ func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, u
 	if !got {
 		pending = 0
 	}
-	return n, last, pending
+	return n, last, pending, gap
 }
 
 // applyOne routes one message; a panic in the model sends the message to
@@ -67,6 +83,9 @@ func (e *Engine) applyOne(subject string, data []byte, seq uint64, published tim
 				Msg: fmt.Sprintf("the engine failed on this message: %v", r)})
 		}
 	}()
+	if e.cfg.Inspect != nil {
+		e.cfg.Inspect(subject, data)
+	}
 	switch {
 	case strings.HasPrefix(subject, signals.SignalPrefix):
 		e.applySignal(subject, data, seq, published)
@@ -92,13 +111,17 @@ func (e *Engine) applySignal(subject string, data []byte, seq uint64, published 
 		e.watermark = t
 	}
 	if e.cfg.Clock == ClockEvent {
-		defer e.maybeSweepEvent()
+		defer e.maybeSweepEvent(seq)
 	}
 	c := e.customerFor(s.Customer)
 	if seq <= c.Score.Seq {
 		return // already in this customer's checkpointed state
 	}
 	p := e.profiles[s.Customer]
+	// Apply changes the state (counts, remembered ids, watermark) even when
+	// the score does not move, and a panic may leave it half changed: the
+	// next checkpoint must hold it either way.
+	e.dirty[s.Customer] = struct{}{}
 	if err := e.model.Apply(c.Score, &s, p); err != nil {
 		if errors.Is(err, scorer.ErrDuplicate) {
 			e.metrics.Signals.WithLabelValues(string(s.Kind), "duplicate").Inc()
@@ -113,6 +136,9 @@ func (e *Engine) applySignal(subject string, data []byte, seq uint64, published 
 	e.metrics.Signals.WithLabelValues(string(s.Kind), "scored").Inc()
 	if !published.IsZero() {
 		e.metrics.Latency.Observe(time.Since(published).Seconds())
+	}
+	if e.cfg.Scored != nil {
+		e.cfg.Scored(s.Customer, s.ID)
 	}
 }
 
@@ -137,7 +163,7 @@ func (e *Engine) customerFor(id string) *customer {
 // evaluate rescores a customer at time at and publishes the alert the
 // policy decides on, if any. Called with e.mu held.
 func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, cause string) {
-	prevScore, prevTier := c.Score.Score, c.Score.Tier
+	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
 	res := e.model.Evaluate(c.Score, p, time.Unix(at, 0))
 	for _, err := range res.Errors {
 		e.metrics.RuleErrors.WithLabelValues(ruleName(err)).Inc()
@@ -145,7 +171,8 @@ func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, 
 	}
 	prevAlert := c.Alert
 	a := e.cfg.Policy.Decide(&c.Alert, res, p, c.Score.Churned > 0, cause)
-	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) {
+	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) ||
+		e.evalMoved(prevEval, c.Score.Evaluated) {
 		e.dirty[id] = struct{}{}
 	}
 	if a == nil {
@@ -159,6 +186,19 @@ func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, 
 	e.publishAlert(a)
 }
 
+// evalMoved reports whether a new evaluation time must reach the next
+// checkpoint. With the event clock it always must: the time feeds the
+// decay of later evaluations and the day's history, and a replay has to
+// resume from exactly the state an uninterrupted run had. With the wall
+// clock, which replays do not reproduce anyway, only a new day is worth
+// rewriting every customer after each sweep: it adds a point of history.
+func (e *Engine) evalMoved(prev, now int64) bool {
+	if e.cfg.Clock == ClockEvent {
+		return now != prev
+	}
+	return now/daySeconds != prev/daySeconds
+}
+
 func sameAlertState(a, b alerting.State) bool {
 	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
 }
@@ -166,6 +206,13 @@ func sameAlertState(a, b alerting.State) bool {
 func ruleName(err error) string {
 	s := err.Error()
 	s = strings.TrimPrefix(s, "rule ")
+	// rules.Rule.Eval quotes the name (rule "x": ...); a bare name is cut
+	// at the colon.
+	if q, err := strconv.QuotedPrefix(s); err == nil {
+		if name, err := strconv.Unquote(q); err == nil {
+			return name
+		}
+	}
 	name, _, _ := strings.Cut(s, ":")
 	return name
 }
@@ -185,6 +232,15 @@ func (e *Engine) publishAlert(a *alerting.Alert) {
 
 // publish sends msg asynchronously; checkpoint waits for its ack.
 func (e *Engine) publish(msg *nats.Msg) {
+	if limit := e.nc.MaxPayload(); limit > 0 && int64(wireSize(msg)) > limit {
+		// It would fail on every attempt, and a message kept for retry
+		// fails every checkpoint after it: riskd would stop for good.
+		kind := outputKind(msg.Subject)
+		e.metrics.Dropped.WithLabelValues(kind).Inc()
+		e.logLimited("dropped:"+kind, "output larger than the NATS max payload is dropped",
+			zap.String("subject", truncate(msg.Subject, 120)), zap.Int("bytes", wireSize(msg)), zap.Int64("max_payload", limit))
+		return
+	}
 	f, err := e.js.PublishMsgAsync(msg)
 	if err != nil {
 		e.retry = append(e.retry, msg)
@@ -212,11 +268,43 @@ func (e *Engine) reject(subject string, data []byte, seq uint64, err error) {
 	msg.Header.Set(ErrorHeader, err.Error())
 	msg.Header.Set(SubjectHeader, subject)
 	msg.Header.Set(jetstream.MsgIDHeader, "dlq-"+unixString(int64(seq)))
+	if limit := e.nc.MaxPayload(); limit > 0 && int64(wireSize(msg)) > limit {
+		// The headers push a message that fitted the stream over the
+		// limit: the DLQ keeps what fits of it and says how big it was.
+		msg.Header.Set(TruncatedHeader, strconv.Itoa(len(data)))
+		msg.Data = data[:max(int(limit)-(wireSize(msg)-len(data)), 0)]
+	}
 	e.publish(msg)
 	e.metrics.DLQ.WithLabelValues(string(reason)).Inc()
 	e.logLimited("dlq:"+string(reason), "input rejected to the DLQ",
 		zap.String("reason", string(reason)), zap.String("subject", truncate(subject, 120)),
 		zap.Uint64("seq", seq), zap.String("error", truncate(err.Error(), 300)))
+}
+
+// wireSize is what msg weighs against the server's max payload: its data
+// and its encoded headers.
+func wireSize(msg *nats.Msg) int {
+	n := len(msg.Data)
+	if len(msg.Header) > 0 {
+		n += len("NATS/1.0\r\n\r\n")
+		for k, vs := range msg.Header {
+			for _, v := range vs {
+				n += len(k) + len(": ") + len(v) + len("\r\n")
+			}
+		}
+	}
+	return n
+}
+
+// outputKind labels what the engine publishes on subject.
+func outputKind(subject string) string {
+	switch {
+	case strings.HasPrefix(subject, alerting.DigestPrefix):
+		return "digest"
+	case strings.HasPrefix(subject, DLQPrefix):
+		return "dlq"
+	}
+	return "alert"
 }
 
 func truncate(s string, n int) string {
@@ -237,6 +325,7 @@ func (e *Engine) applyProfile(subject string, data []byte, seq uint64) {
 	e.metrics.Profiles.Inc()
 	if c, ok := e.customers[p.ID]; ok && seq > c.Score.Seq {
 		c.Score.Seq = seq
+		e.dirty[p.ID] = struct{}{}
 		e.evaluate(p.ID, c, &p, c.Score.Evaluated, "seq:"+unixString(int64(seq)))
 	}
 }

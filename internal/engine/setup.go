@@ -28,6 +28,9 @@ const (
 	// SubjectHeader its original subject.
 	ErrorHeader   = "Riskwatch-Error"
 	SubjectHeader = "Riskwatch-Subject"
+	// TruncatedHeader on a DLQ entry is the size of the original message
+	// when only its start fitted under the NATS max payload.
+	TruncatedHeader = "Riskwatch-Truncated"
 	// SeqHeader on a profile revision is the checkpoint sequence it was
 	// written with.
 	SeqHeader     = "Riskwatch-Seq"
@@ -197,7 +200,10 @@ func (e *Engine) readStream(ctx context.Context, stream, filter string, policy j
 		return err
 	}
 	for {
-		batch, err := oc.Fetch(10_000, jetstream.FetchMaxWait(time.Second))
+		// The stream is at rest: what matches is all there already, so
+		// the request returns at once instead of waiting out an expiry
+		// when nothing (or nothing more) matches the filter.
+		batch, err := oc.FetchNoWait(10_000)
 		if err != nil {
 			return err
 		}
@@ -213,6 +219,11 @@ func (e *Engine) readStream(ctx context.Context, stream, filter string, policy j
 			if err := fn(m); err != nil {
 				return fmt.Errorf("%s: %w", m.Subject(), err)
 			}
+			if pending == 0 {
+				// The end: do not wait for the fetch to expire, which
+				// would add its MaxWait to every start.
+				return nil
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 			return err
@@ -223,15 +234,16 @@ func (e *Engine) readStream(ctx context.Context, stream, filter string, policy j
 	}
 }
 
-// consumer returns the durable consumer, creating it to start right after
-// the checkpoint when it does not exist.
-func (e *Engine) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	c, err := e.js.Consumer(ctx, SignalsStream, e.cfg.Durable)
-	if err == nil {
-		return c, nil
-	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("consumer %s: %w", e.cfg.Durable, err)
+// reposition deletes the durable consumer and creates it again to start
+// right after the last checkpoint. The checkpoint, not the consumer, is
+// the truth about what has been applied: after a crash or a dropped
+// connection the consumer may have handed out messages that never arrived
+// or were never checkpointed, and it would redeliver them only after
+// AckWait, behind newer ones. Messages between the checkpoint and what
+// this engine already applied in memory are skipped by sequence.
+func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
+	if err := e.js.DeleteConsumer(ctx, SignalsStream, e.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", e.cfg.Durable, err)
 	}
 	cc := jetstream.ConsumerConfig{
 		Durable:       e.cfg.Durable,
@@ -245,14 +257,18 @@ func (e *Engine) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if len(e.cfg.Filter) > 0 {
 		cc.FilterSubjects = e.cfg.Filter
 	}
-	if e.applied > 0 {
+	e.mu.RLock()
+	durable := e.durable
+	e.mu.RUnlock()
+	if durable > 0 {
 		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cc.OptStartSeq = e.applied + 1
+		cc.OptStartSeq = durable + 1
 	}
-	c, err = e.js.CreateConsumer(ctx, SignalsStream, cc)
+	c, err := e.js.CreateConsumer(ctx, SignalsStream, cc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", e.cfg.Durable, err)
 	}
+	e.delivered = 0
 	return c, nil
 }
 

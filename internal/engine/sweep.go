@@ -10,13 +10,13 @@ import (
 const daySeconds = int64(24 * time.Hour / time.Second)
 
 // maybeSweepEvent sweeps all customers when the event clock enters a new
-// day. It runs inside the processing of a message, so a replay sweeps at
+// day. It runs inside the processing of message seq, so a replay sweeps at
 // exactly the same points. Called with e.mu held.
-func (e *Engine) maybeSweepEvent() {
+func (e *Engine) maybeSweepEvent(seq uint64) {
 	if e.watermark/daySeconds <= e.lastSweep/daySeconds {
 		return
 	}
-	e.sweep(e.watermark)
+	e.sweep(e.watermark, seq)
 }
 
 // maybeSweepWall sweeps against wall time once the consumer has caught
@@ -31,18 +31,18 @@ func (e *Engine) maybeSweepWall(ctx context.Context) {
 	if now-e.lastSweep < int64(e.cfg.SweepInterval/time.Second) {
 		return
 	}
-	e.sweep(now)
+	e.sweep(now, e.applied)
 }
 
-// sweep re-evaluates every customer at clock time now: silences (no usage,
-// no CSM contact, unanswered quotes) fire, contributions decay, reminders
-// fall due. Called with e.mu held.
-func (e *Engine) sweep(now int64) {
+// sweep re-evaluates every customer at clock time now, as of stream
+// sequence seq: silences (no usage, no CSM contact, unanswered quotes)
+// fire, contributions decay, reminders fall due. Called with e.mu held.
+func (e *Engine) sweep(now int64, seq uint64) {
 	start := time.Now()
 	cause := "sweep:" + unixString(now)
 	tiers := map[string]float64{}
 	for id, c := range e.customers {
-		if now > c.Score.Evaluated {
+		if now > c.Score.Evaluated && !e.ahead(c, now, seq) {
 			e.evaluate(id, c, e.profiles[id], now, cause)
 		}
 		tiers[c.Score.Tier.String()]++
@@ -52,8 +52,22 @@ func (e *Engine) sweep(now int64) {
 	}
 	e.lastSweep = now
 	if d := int32(now / daySeconds); d > e.lastDigest {
-		e.publishDigests(now)
+		e.publishDigests(now, seq)
 		e.lastDigest = d
 	}
 	e.log.Debug("sweep", zap.Int("customers", len(e.customers)), zap.Duration("took", time.Since(start)))
+}
+
+// ahead reports whether c holds more than the stream up to seq at clock
+// time now: restored from a checkpoint that crashed after writing some
+// customer records but before its checkpoint record, while the engine
+// replays what lies before them. Such a record already holds this sweep's
+// effect, or its customer did not exist yet at this point of the stream;
+// either way the sweep and the day's digest must leave it out, or the
+// replay would diverge from the uninterrupted run. In an uninterrupted run
+// no customer is ever ahead: with the event clock, every evaluation
+// happens at a time at most the clock's. (The wall clock can be behind a
+// customer's events, which may be up to a day in the future.)
+func (e *Engine) ahead(c *customer, now int64, seq uint64) bool {
+	return c.Score.Seq > seq || (e.cfg.Clock == ClockEvent && c.Score.Evaluated > now)
 }
