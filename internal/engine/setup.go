@@ -106,6 +106,9 @@ func (e *Engine) restore(ctx context.Context) error {
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
+	// Queries may already be running (the HTTP API starts with the
+	// engine): build the state aside and swap it in under the lock.
+	customers, profiles, index := map[string]*customer{}, map[string]*signals.Profile{}, map[string]string{}
 	n := 0
 	err := e.readBucket(ctx, "KV_"+StateBucket, "$KV."+StateBucket+"."+customerKey+">", func(data []byte) error {
 		var c customer
@@ -116,9 +119,9 @@ func (e *Engine) restore(ctx context.Context) error {
 			return errors.New("customer record without a customer")
 		}
 		c.Score.Restore()
-		e.customers[c.Score.Customer] = &c
+		customers[c.Score.Customer] = &c
 		if c.Alert.LastID != "" {
-			e.alertIndex[c.Alert.LastID] = c.Score.Customer
+			index[c.Alert.LastID] = c.Score.Customer
 		}
 		n++
 		return nil
@@ -128,14 +131,17 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	np := 0
 	err = e.readProfiles(ctx, cp.Seq, func(p signals.Profile) {
-		e.profiles[p.ID] = &p
+		profiles[p.ID] = &p
 		np++
 	})
 	if err != nil {
 		return fmt.Errorf("restore profiles: %w", err)
 	}
+	e.mu.Lock()
+	e.customers, e.profiles, e.alertIndex = customers, profiles, index
 	e.applied, e.durable = cp.Seq, cp.Seq
 	e.watermark, e.lastSweep, e.lastDigest = cp.Watermark, cp.LastSweep, cp.Digest
+	e.mu.Unlock()
 	e.log.Info("state restored", zap.Int("customers", n), zap.Int("profiles", np),
 		zap.Uint64("seq", cp.Seq), zap.Duration("took", time.Since(start)))
 	return nil
