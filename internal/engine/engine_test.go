@@ -316,3 +316,47 @@ func TestProfileWithoutSignalsIsAHealthyCustomer(t *testing.T) {
 	_, ok = f.eng.Customer("nobody")
 	assert.False(t, ok)
 }
+
+// A CSM subscribed to their own owner token gets their customers' alerts
+// and nobody else's; each owner gets a daily digest of their accounts.
+func TestOwnersGetExactlyTheirAlertsAndADigest(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	f := startEngine(t, nc)
+	aliceSub, err := nc.SubscribeSync("risk.alerts.*.alice.>")
+	require.NoError(t, err)
+	digestSub, err := nc.SubscribeSync("risk.digest.alice")
+	require.NoError(t, err)
+
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	f.publish("risk.customers.a1", []byte(`{"id":"a1","arr":1000,"owner":"alice"}`), "")
+	f.publish("risk.customers.b1", []byte(`{"id":"b1","arr":2000,"owner":"bob"}`), "")
+	churnScenario(f, "a1", end.Add(-48*time.Hour))
+	churnScenario(f, "b1", end.Add(-48*time.Hour))
+	// One more day of event time: the sweep at the day boundary sends the
+	// digests.
+	f.signal(signals.KindUsage, "a1-next", "a1", end, `{"events":40}`)
+	f.wait()
+
+	n := 0
+	for {
+		m, err := aliceSub.NextMsg(time.Second)
+		if err != nil {
+			break
+		}
+		var a alerting.Alert
+		require.NoError(t, json.Unmarshal(m.Data, &a))
+		assert.Equal(t, "a1", a.Customer, "alice must only get her customers' alerts")
+		n++
+	}
+	assert.Positive(t, n, "alice got no alert")
+
+	m, err := digestSub.NextMsg(5 * time.Second)
+	require.NoError(t, err, "no digest for alice")
+	var d alerting.Digest
+	require.NoError(t, json.Unmarshal(m.Data, &d))
+	assert.Equal(t, "alice", d.Owner)
+	require.NotEmpty(t, d.Entries)
+	for _, e := range d.Entries {
+		assert.Equal(t, "a1", e.Customer)
+	}
+}
