@@ -39,7 +39,15 @@ type Digest struct {
 	New    []string `json:"new"`
 	Worse  []string `json:"worse"`
 	Better []string `json:"better"`
+	// Total is how many customers are above healthy; Entries and the lists
+	// hold at most MaxDigestEntries of them, so a digest stays far below
+	// NATS's payload limit however large the book.
+	Total int `json:"total"`
 }
+
+// MaxDigestEntries bounds each list of a digest: a person reads the top of
+// it, and RevenueAtRisk and Total still cover everyone.
+const MaxDigestEntries = 200
 
 // BuildDigest summarises entries (every customer of owner worth a look:
 // above healthy today or yesterday) for the day of date. Ties in revenue
@@ -75,8 +83,11 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 		}
 		return cmp.Compare(a.Customer, b.Customer)
 	})
-	for _, l := range [][]string{d.New, d.Worse, d.Better} {
-		slices.Sort(l)
+	d.Total = len(d.Entries)
+	d.Entries = d.Entries[:min(len(d.Entries), MaxDigestEntries)]
+	for _, l := range []*[]string{&d.New, &d.Worse, &d.Better} {
+		slices.Sort(*l)
+		*l = (*l)[:min(len(*l), MaxDigestEntries)]
 	}
 	return d
 }

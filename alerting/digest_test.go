@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestBuildDigest(t *testing.T) {
 	empty := BuildDigest("", day, nil)
 	body, err = json.Marshal(empty)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"owner":"","date":"2026-11-20","entries":[],"revenue_at_risk":0,"new":[],"worse":[],"better":[]}`, string(body),
+	assert.JSONEq(t, `{"owner":"","date":"2026-11-20","entries":[],"revenue_at_risk":0,"new":[],"worse":[],"better":[],"total":0}`, string(body),
 		"empty lists, not null, for subscribers that iterate")
 }
 
@@ -58,4 +59,20 @@ func TestDigestSubjectAndID(t *testing.T) {
 	assert.Equal(t, a, DigestID(BuildDigest("alice", day.Add(5*time.Hour), nil)), "one digest per owner and day")
 	assert.NotEqual(t, a, DigestID(BuildDigest("alice", day.AddDate(0, 0, 1), nil)))
 	assert.NotEqual(t, a, DigestID(BuildDigest("bob", day, nil)))
+}
+
+func TestDigestIsBounded(t *testing.T) {
+	var entries []DigestEntry
+	for i := range 3 * MaxDigestEntries {
+		entries = append(entries, DigestEntry{Customer: fmt.Sprintf("c%04d", i), Score: 50, Tier: rules.Watch,
+			ARR: float64(i), RevenueAtRisk: float64(i) / 2, DaysToRenewal: -1})
+	}
+	d := BuildDigest("", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), entries)
+	require.Len(t, d.Entries, MaxDigestEntries)
+	assert.Len(t, d.New, MaxDigestEntries)
+	assert.Equal(t, 3*MaxDigestEntries, d.Total)
+	assert.Equal(t, "c0599", d.Entries[0].Customer, "the largest revenue at risk comes first")
+	body, err := json.Marshal(d)
+	require.NoError(t, err)
+	assert.Less(t, len(body), 256<<10)
 }
