@@ -19,6 +19,8 @@ type part struct {
 	lit  string
 	l    *leaf
 	prec int
+	// one and many, when set, follow an int with its noun: "1 day", "3 days".
+	one, many string
 }
 
 // parseDetail parses "{tickets.opened_7d} tickets, {tickets.spike_ratio:.1f}x".
@@ -60,7 +62,10 @@ func parseDetail(s string) (detail, error) {
 	return d, nil
 }
 
+// parsePlaceholder parses "name", "name:.1f", "name|day" (1 day, 3 days)
+// or "name|inquiry|inquiries" for a noun with an irregular plural.
 func parsePlaceholder(body string) (part, error) {
+	body, nouns, hasNoun := strings.Cut(body, "|")
 	name, spec, hasSpec := strings.Cut(body, ":")
 	name = strings.TrimSpace(name)
 	l, ok := byName[name]
@@ -68,6 +73,22 @@ func parsePlaceholder(body string) (part, error) {
 		return part{}, fmt.Errorf("unknown feature %q in {%s}", name, body)
 	}
 	p := part{l: l, prec: -1}
+	if hasNoun {
+		one, many, irregular := strings.Cut(nouns, "|")
+		if !irregular {
+			many = one + "s"
+		}
+		switch {
+		case l.Type != "int":
+			return part{}, fmt.Errorf("{%s|%s}: %s is a %s, only ints take a noun", body, nouns, name, l.Type)
+		case hasSpec:
+			return part{}, fmt.Errorf("{%s|%s}: a noun and a format do not go together", body, nouns)
+		case one == "" || many == "" || strings.Contains(many, "|"):
+			return part{}, fmt.Errorf("{%s|%s}: want {feature|noun} or {feature|noun|plural}", body, nouns)
+		}
+		p.one, p.many = one, many
+		return p, nil
+	}
 	if !hasSpec {
 		return p, nil
 	}
@@ -96,6 +117,14 @@ func (d detail) render(f *Features) string {
 				b.WriteString(strconv.FormatFloat(float64(v), 'f', p.prec, 64))
 			} else {
 				b.WriteString(strconv.FormatInt(int64(v), 10))
+			}
+			if p.one != "" {
+				b.WriteByte(' ')
+				if v == 1 {
+					b.WriteString(p.one)
+				} else {
+					b.WriteString(p.many)
+				}
 			}
 		case types.Double:
 			if p.prec >= 0 {

@@ -60,6 +60,10 @@ func TestRenderTemplates(t *testing.T) {
 		want   string
 	}{
 		{"{tickets.opened_7d} tickets", "5 tickets"},
+		{"{tickets.opened_7d|ticket}", "5 tickets"},
+		{"{tickets.escalated_7d|escalation}", "1 escalation"},
+		{"{commercial.cancellation_inquiries_90d|inquiry|inquiries}", "1 inquiry"},
+		{"{commercial.unanswered_quotes|query|queries}", "2 queries"},
 		{"{tickets.spike_ratio:.1f}x", "4.2x"},
 		{"{tickets.spike_ratio}", "4.17"},
 		{"{usage.drop_pct:.0f}%", "68%"},
@@ -78,6 +82,12 @@ func TestRenderTemplates(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, s.Rules[0].Render(&f))
 		})
+	}
+
+	for _, bad := range []string{"{tickets.spike_ratio|x}", "{tickets.opened_7d:.1f|x}", "{tickets.opened_7d|}", "{tickets.opened_7d|a|b|c}"} {
+		_, err := rules.Parse("detail.yaml", []byte(rule(append(validRule, fmt.Sprintf("    detail: %q", bad))...)))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "detail.yaml:", bad)
 	}
 
 	var zero rules.Features

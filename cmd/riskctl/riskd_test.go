@@ -219,7 +219,7 @@ func TestTopAndExplain(t *testing.T) {
 	out := ex.stdout
 	assert.Contains(t, out, "acme-corp (Acme Corp)  owner alice  segment enterprise  ARR $120,000")
 	assert.Contains(t, out, "score 68.0  tier at_risk  revenue at risk $81,600")
-	assert.Regexp(t, `cancellation-inquiry\s+\+25\.0\s+firing\s+1 cancellation inquiries in 90 days\s+acme-corp-crm-1`, out)
+	assert.Regexp(t, `cancellation-inquiry\s+\+25\.0\s+firing\s+1 cancellation inquiry in 90 days\s+acme-corp-crm-1`, out)
 	assert.Regexp(t, `champion-lost\s+\+25\.0\s+firing\s+.*acme-corp-crm-2`, out)
 	assert.Regexp(t, `nps-detractor\s+\+18\.0\s+firing\s+NPS answer 2 .*acme-corp-nps-1`, out)
 	assert.Regexp(t, `\s68\.0\s+total`, out)
