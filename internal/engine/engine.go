@@ -191,14 +191,32 @@ func (e *Engine) JetStream() jetstream.JetStream { return e.js }
 // Run sets up streams, restores the checkpoint and consumes until ctx is
 // done; then it finishes the batch in hand, checkpoints and returns.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.setup(ctx); err != nil {
-		return err
-	}
-	cons, err := e.reposition(ctx)
+	cons, err := e.start(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing was applied, nothing to
+			// flush, and a shutdown is not a failure.
+			return nil
+		}
 		return err
 	}
 	return e.loop(ctx, cons)
+}
+
+// start sets up streams and state and positions the consumer; only then
+// can the engine be ready.
+func (e *Engine) start(ctx context.Context) (jetstream.Consumer, error) {
+	if err := e.setup(ctx); err != nil {
+		return nil, err
+	}
+	cons, err := e.reposition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.ready = e.applied >= e.readyAt
+	e.mu.Unlock()
+	return cons, nil
 }
 
 // Ready reports whether the engine has caught up with the stream as it was

@@ -80,7 +80,6 @@ func (e *Engine) setup(ctx context.Context) error {
 	si := info.CachedInfo()
 	e.mu.Lock()
 	e.readyAt = si.State.LastSeq
-	e.ready = e.applied >= e.readyAt
 	e.mu.Unlock()
 	return nil
 }
