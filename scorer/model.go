@@ -137,8 +137,17 @@ type Result struct {
 	Playbook      []string       `json:"playbook,omitempty"`
 	// Errors are rule evaluation failures (for example the cost limit); the
 	// rule counts as not firing.
-	Errors []error `json:"-"`
+	Errors []RuleError `json:"-"`
 }
+
+// RuleError is a rule whose condition failed to evaluate.
+type RuleError struct {
+	Rule string
+	Err  error
+}
+
+func (e RuleError) Error() string { return e.Err.Error() }
+func (e RuleError) Unwrap() error { return e.Err }
 
 // Evaluate scores the customer at time at (never earlier than its last
 // evaluation, so a sweep's clock is not undone by an older signal), updates
@@ -180,7 +189,7 @@ func (m *Model) explain(st *State, p *signals.Profile, at time.Time) (Result, ru
 		} else {
 			var err error
 			if fired, err = r.Eval(&f); err != nil {
-				res.Errors = append(res.Errors, err) // Eval names the rule
+				res.Errors = append(res.Errors, RuleError{Rule: r.Name, Err: err})
 			}
 		}
 		if fired && i < maxMemoRules {

@@ -166,8 +166,8 @@ func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, 
 	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
 	res := e.model.Evaluate(c.Score, p, time.Unix(at, 0))
 	for _, err := range res.Errors {
-		e.metrics.RuleErrors.WithLabelValues(ruleName(err)).Inc()
-		e.logLimited("rule:"+ruleName(err), "rule evaluation failed", zap.Error(err))
+		e.metrics.RuleErrors.WithLabelValues(err.Rule).Inc()
+		e.logLimited("rule:"+err.Rule, "rule evaluation failed", zap.String("rule", err.Rule), zap.Error(err))
 	}
 	prevAlert := c.Alert
 	a := e.cfg.Policy.Decide(&c.Alert, res, p, c.Score.Churned > 0, cause)
@@ -201,20 +201,6 @@ func (e *Engine) evalMoved(prev, now int64) bool {
 
 func sameAlertState(a, b alerting.State) bool {
 	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
-}
-
-func ruleName(err error) string {
-	s := err.Error()
-	s = strings.TrimPrefix(s, "rule ")
-	// rules.Rule.Eval quotes the name (rule "x": ...); a bare name is cut
-	// at the colon.
-	if q, err := strconv.QuotedPrefix(s); err == nil {
-		if name, err := strconv.Unquote(q); err == nil {
-			return name
-		}
-	}
-	name, _, _ := strings.Cut(s, ":")
-	return name
 }
 
 func (e *Engine) publishAlert(a *alerting.Alert) {
