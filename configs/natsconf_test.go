@@ -441,7 +441,8 @@ var apiEndpoints = []struct {
 func TestNATSMicroService(t *testing.T) {
 	s := startServer(t)
 
-	svc, err := micro.AddService(connect(t, s, riskd), micro.Config{Name: "riskwatch", Version: "0.1.0"})
+	riskdConn := connect(t, s, riskd)
+	svc, err := micro.AddService(riskdConn, micro.Config{Name: "riskwatch", Version: "0.1.0"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 	for _, ep := range apiEndpoints {
@@ -451,6 +452,9 @@ func TestNATSMicroService(t *testing.T) {
 		}), micro.WithEndpointSubject(subject))
 		require.NoError(t, err)
 	}
+	// The endpoints subscribe asynchronously; a round trip to the server
+	// makes sure it knows them before another connection sends a request.
+	require.NoError(t, riskdConn.Flush())
 
 	requests := []struct {
 		role    role

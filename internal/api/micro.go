@@ -49,6 +49,13 @@ func StartService(nc *nats.Conn, e Engine, version string, now func() time.Time)
 			return nil, fmt.Errorf("add endpoint %s.%s: %w", ServiceGroup, ep.subject, err)
 		}
 	}
+	// Subscriptions reach the server asynchronously; one round trip means a
+	// caller that sees StartService return (and /readyz turn ready) can
+	// already be answered rather than told "no responders".
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("register micro service %s: %w", ServiceName, err)
+	}
 	return svc, nil
 }
 
