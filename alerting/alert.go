@@ -134,16 +134,15 @@ func ownerToken(owner string) string {
 // newAlert fills an alert of type t from the scorer's result and profile.
 func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profile, cause string) *Alert {
 	a := &Alert{Type: t, Customer: r.Customer, Score: r.Score, Tier: r.Tier,
-		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC(), Reasons: reasons(r.Contributions, p.maxReasons())}
+		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC()}
 	if t == Raised {
 		a.PreviousTier, a.PreviousScore = rules.Healthy, r.PreviousScore
 	}
 	a.Severity = a.Tier.String()
 	if t == Resolved {
 		a.Tier, a.Severity = rules.Healthy, SeverityResolved
-	} else {
-		a.Playbook = slices.Clone(r.Playbook)
 	}
+	p.Describe(a, r)
 	if prof != nil {
 		a.Name, a.Owner, a.Segment, a.ARR, a.Currency = prof.Name, prof.Owner, prof.Segment, prof.ARR, prof.Currency
 		a.RenewalDate = prof.RenewalDate
@@ -154,6 +153,19 @@ func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profi
 	a.RevenueAtRisk = RevenueAtRisk(a.ARR, a.Score)
 	a.ID = alertID(a.Customer, a.Type, a.Severity, cause, a.Time)
 	return a
+}
+
+// Describe sets what a says about why, its reasons and, unless it is a
+// resolution, its playbook, from r. Decide takes them from the result it
+// is given; a caller that decides on a scorer.Model.Score result, which
+// has no explanation, describes that result once an alert comes of it and
+// completes the alert with Describe. Nothing else of the alert, its id
+// included, depends on the explanation.
+func (p Policy) Describe(a *Alert, r scorer.Result) {
+	a.Reasons = reasons(r.Contributions, p.maxReasons())
+	if a.Type != Resolved {
+		a.Playbook = slices.Clone(r.Playbook)
+	}
 }
 
 // reasons keeps the n largest contributions. The scorer sorts them

@@ -46,7 +46,14 @@ func atRiskAlert(t testing.TB) *Alert {
 	t.Helper()
 	at := time.Date(2026, 11, 20, 10, 4, 0, 0, time.UTC)
 	st := State{Tier: rules.Watch, Score: 41, Opened: at.Add(-48 * time.Hour).Unix(), LastSent: at.Add(-48 * time.Hour).Unix()}
-	r := scorer.Result{Customer: "acme-corp", Time: at, Score: 78.5, Raw: 78.5, Tier: rules.AtRisk,
+	a := DefaultPolicy().Decide(&st, atRiskResult(at), atRiskProfile(), false, "seq:1042")
+	require.NotNil(t, a)
+	require.Equal(t, Escalated, a.Type)
+	return a
+}
+
+func atRiskResult(at time.Time) scorer.Result {
+	return scorer.Result{Customer: "acme-corp", Time: at, Score: 78.5, Raw: 78.5, Tier: rules.AtRisk,
 		PreviousScore: 70.5, PreviousTier: rules.AtRisk,
 		Contributions: []scorer.Contribution{
 			{Rule: "ticket-spike", Category: "support", Contribution: 22, Firing: true,
@@ -57,12 +64,11 @@ func atRiskAlert(t testing.TB) *Alert {
 				Detail: "usage down 62% vs the 28-day baseline", Signals: []string{"usage-acme-2026-11-19"}},
 		},
 		Playbook: []string{"Call the champion before the renewal review", "Review the open tickets with the support lead"}}
-	prof := &signals.Profile{ID: "acme-corp", Name: "Acme Corp", ARR: 120000, Currency: "USD",
+}
+
+func atRiskProfile() *signals.Profile {
+	return &signals.Profile{ID: "acme-corp", Name: "Acme Corp", ARR: 120000, Currency: "USD",
 		RenewalDate: "2027-01-15", Segment: "enterprise", Owner: "alice", Plan: "scale", Stage: "renewal"}
-	a := DefaultPolicy().Decide(&st, r, prof, false, "seq:1042")
-	require.NotNil(t, a)
-	require.Equal(t, Escalated, a.Type)
-	return a
 }
 
 func TestAlertGolden(t *testing.T) {

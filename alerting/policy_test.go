@@ -1,7 +1,9 @@
 package alerting
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -383,4 +385,88 @@ func ExampleSubject() {
 	// Output:
 	// risk.alerts.at_risk.alice.acme-corp
 	// risk.alerts.critical.unassigned.=YS5iLj4
+}
+
+// undescribed is r as scorer.Model.Score returns it: no details, evidence
+// or playbook.
+func undescribed(r scorer.Result) scorer.Result {
+	r.Contributions = slices.Clone(r.Contributions)
+	for i := range r.Contributions {
+		r.Contributions[i].Detail, r.Contributions[i].Signals = "", nil
+	}
+	r.Playbook = nil
+	return r
+}
+
+// An alert decided on an undescribed result and completed by Describe is
+// the alert decided on the described result, and leaves the same state:
+// the decision and the id never read the explanation.
+func TestDescribeCompletesAnAlert(t *testing.T) {
+	described := scorer.Result{Customer: "acme-corp", Time: t0, Score: 78.5, Raw: 84.5, Tier: rules.AtRisk,
+		PreviousScore: 50, PreviousTier: rules.Watch,
+		Contributions: []scorer.Contribution{
+			{Rule: "ticket-spike", Category: "support", Contribution: 30.5, Firing: true,
+				Detail: "5 tickets opened in 7 days", Signals: []string{"zd-2", "zd-1"}},
+			{Rule: "usage-drop", Category: "usage", Contribution: 26, Firing: true,
+				Detail: "usage down 62%", Signals: []string{"usage-19"}},
+			{Rule: "champion-lost", Category: "relationship", Contribution: 20, LastFired: t0.Add(-72 * time.Hour),
+				Detail: "fired until 2026-11-17, fading (half-life 60d)", Signals: []string{"champ-1"}},
+			{Rule: "nps-passive", Category: "sentiment", Contribution: 8, Firing: true, Detail: "NPS answer 7"},
+		},
+		Playbook: []string{"Review the open tickets", "Call the champion"}}
+	healthy := described
+	healthy.Score, healthy.Raw, healthy.Tier = 12, 12, rules.Healthy
+	open := State{Tier: rules.Watch, Score: 45, Opened: t0.Add(-72 * time.Hour).Unix(), LastSent: t0.Add(-72 * time.Hour).Unix(), LastID: "x"}
+	prof := &signals.Profile{ID: "acme-corp", Name: "Acme", ARR: 120000, Owner: "alice", RenewalDate: "2027-01-15"}
+	for _, tc := range []struct {
+		name    string
+		policy  Policy
+		st      State
+		r       scorer.Result
+		churned bool
+		want    Type
+	}{
+		{"raised", DefaultPolicy(), State{}, described, false, Raised},
+		{"escalated", DefaultPolicy(), open, described, false, Escalated},
+		{"reminder", DefaultPolicy(), State{Tier: rules.AtRisk, Score: 70, LastSent: t0.Add(-96 * time.Hour).Unix()}, described, false, Reminder},
+		{"resolved", DefaultPolicy(), open, healthy, false, Resolved},
+		{"churned", DefaultPolicy(), open, described, true, Resolved},
+		{"fewer reasons", Policy{MaxReasons: 2}, State{}, described, false, Raised},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stWant, stGot := tc.st, tc.st
+			want := tc.policy.Decide(&stWant, tc.r, prof, tc.churned, "seq:7")
+			got := tc.policy.Decide(&stGot, undescribed(tc.r), prof, tc.churned, "seq:7")
+			require.NotNil(t, want)
+			require.NotNil(t, got)
+			require.Equal(t, tc.want, want.Type)
+			require.NotEqual(t, want.Reasons, got.Reasons, "the undescribed alert lacks the details")
+
+			tc.policy.Describe(got, tc.r)
+			assert.Equal(t, want, got)
+			assert.Equal(t, stWant, stGot)
+			require.NotEmpty(t, got.Reasons)
+			assert.Equal(t, tc.r.Contributions[0].Detail, got.Reasons[0].Detail)
+			if tc.want == Resolved {
+				assert.Empty(t, got.Playbook, "a resolution suggests nothing")
+			} else {
+				assert.Equal(t, tc.r.Playbook, got.Playbook)
+			}
+		})
+	}
+}
+
+// The payload of an alert completed by Describe is the golden one.
+func TestDescribedAlertGolden(t *testing.T) {
+	want := atRiskAlert(t)
+	at := time.Date(2026, 11, 20, 10, 4, 0, 0, time.UTC)
+	st := State{Tier: rules.Watch, Score: 41, Opened: at.Add(-48 * time.Hour).Unix(), LastSent: at.Add(-48 * time.Hour).Unix()}
+	r := atRiskResult(at)
+	a := DefaultPolicy().Decide(&st, undescribed(r), atRiskProfile(), false, "seq:1042")
+	require.NotNil(t, a)
+	DefaultPolicy().Describe(a, r)
+	assert.Equal(t, want, a)
+	body, err := json.Marshal(a)
+	require.NoError(t, err)
+	golden(t, "alert_at_risk.json", indent(t, body))
 }

@@ -119,6 +119,19 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkScore is Evaluate without the explanation: what the engine
+// runs on every signal.
+func BenchmarkScore(b *testing.B) {
+	m := defaultModel(b)
+	st, p := warmState(b, m, "acme")
+	at := time.Unix(st.Watermark, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		m.Score(st, p, at.Add(time.Duration(i)*time.Second))
+	}
+}
+
 // BenchmarkStateBytes reports the memory a typical customer costs: the
 // live heap of 10,000 states (or b.N, when larger) after four weeks of
 // signals each, the size of one JSON checkpoint, and the time to build one

@@ -112,11 +112,13 @@ func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
 // Contribution is one rule's share of the score.
 type Contribution struct {
-	Rule         string   `json:"rule"`
-	Category     string   `json:"category"`
-	Contribution float64  `json:"contribution"`
-	Detail       string   `json:"detail"`
-	Signals      []string `json:"signals,omitempty"`
+	Rule         string  `json:"rule"`
+	Category     string  `json:"category"`
+	Contribution float64 `json:"contribution"`
+	// Detail and Signals explain the share; Score leaves them empty and
+	// Describe fills them.
+	Detail  string   `json:"detail"`
+	Signals []string `json:"signals,omitempty"`
 	// Firing is false for a rule that fired before and is fading with its
 	// half-life.
 	Firing    bool      `json:"firing"`
@@ -134,7 +136,9 @@ type Result struct {
 	PreviousScore float64        `json:"previous_score"`
 	PreviousTier  rules.Tier     `json:"previous_tier"`
 	Contributions []Contribution `json:"contributions"`
-	Playbook      []string       `json:"playbook,omitempty"`
+	// Playbook is what the firing rules suggest, in rule order, each step
+	// once. Score leaves it empty and Describe fills it.
+	Playbook []string `json:"playbook,omitempty"`
 	// Errors are rule evaluation failures (for example the cost limit); the
 	// rule counts as not firing.
 	Errors []RuleError `json:"-"`
@@ -149,95 +153,149 @@ type RuleError struct {
 func (e RuleError) Error() string { return e.Err.Error() }
 func (e RuleError) Unwrap() error { return e.Err }
 
-// Evaluate scores the customer at time at (never earlier than its last
-// evaluation, so a sweep's clock is not undone by an older signal), updates
-// its tier with hysteresis and its history, and explains the score.
+// Evaluate scores the customer at time at and explains the score: Score
+// followed by Describe.
 func (m *Model) Evaluate(st *State, p *signals.Profile, at time.Time) Result {
-	res, memo := m.explain(st, p, at)
-	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
-	st.recordHistory(res.Time.Unix(), res.Score)
-	st.memo = memo
+	var f rules.Features
+	res, memo := m.score(st, p, at, &f)
+	m.record(st, &res, memo)
+	// f is what Describe would compute again: nothing record writes to st
+	// is read by Features.
+	m.describe(st, &f, &res)
 	return res
+}
+
+// Score scores the customer at time at (never earlier than its last
+// evaluation, so a sweep's clock is not undone by an older signal) and
+// updates its tier with hysteresis and its history. The contributions
+// carry their points, firing state and last firing, but no detail,
+// evidence or playbook: most scores are only compared with the last one,
+// and explaining costs more than scoring. Describe adds the explanation
+// to the few that need it.
+func (m *Model) Score(st *State, p *signals.Profile, at time.Time) Result {
+	var f rules.Features
+	res, memo := m.score(st, p, at, &f)
+	m.record(st, &res, memo)
+	return res
+}
+
+// Describe fills in the explanation Score leaves out: the detail and the
+// evidence of every contribution of r, and the playbook. st and p must be
+// what r was scored from, with no signal applied since, for the
+// explanation to be the one Evaluate gives. Contributions of rules the
+// model does not have are left as they are.
+func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
+	var f rules.Features
+	// Only firing rules render from the features; fading ones say when
+	// they last fired.
+	if slices.ContainsFunc(r.Contributions, func(c Contribution) bool { return c.Firing }) {
+		f = Features(st, p, r.Time.Unix())
+	}
+	m.describe(st, &f, r)
 }
 
 // Explain is Evaluate without changing st: what the score would be at at.
 func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
-	res, _ := m.explain(st, p, at)
+	var f rules.Features
+	res, _ := m.score(st, p, at, &f)
+	m.describe(st, &f, &res)
 	return res
 }
 
-// explain is Explain, also returning the rule memo Evaluate keeps. It
-// reads st's memo but never writes it, so queries may explain under a
-// read lock.
-func (m *Model) explain(st *State, p *signals.Profile, at time.Time) (Result, ruleMemo) {
+// record keeps an evaluation in st.
+func (m *Model) record(st *State, res *Result, memo ruleMemo) {
+	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
+	st.recordHistory(res.Time.Unix(), res.Score)
+	st.memo = memo
+}
+
+// share is one contributing rule while score sums them up.
+type share struct {
+	rule   int
+	points float64
+	last   int64
+	firing bool
+}
+
+// score computes an undescribed result and the rule memo Evaluate keeps,
+// leaving the features of the moment in f. It reads st's memo but never
+// writes it, so queries may explain under a read lock.
+func (m *Model) score(st *State, p *signals.Profile, at time.Time, f *rules.Features) (Result, ruleMemo) {
 	now := max(at.Unix(), st.Evaluated, st.Watermark)
-	f := Features(st, p, now)
+	*f = Features(st, p, now)
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	res := Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
-		PreviousScore: st.Score, PreviousTier: st.Tier, Contributions: []Contribution{}}
+		PreviousScore: st.Score, PreviousTier: st.Tier}
 	var memo ruleMemo
 	known := false
 	if len(m.Rules.Rules) <= maxMemoRules {
-		memo.key = m.memoKey(&f)
+		memo.key = m.memoKey(f)
 		known = memo.key == st.memo.key
 	}
+	// Shares gather on the stack, so that the result gets one slice of
+	// the exact size.
+	var buf [16]share
+	shares := buf[:0]
+	// CEL's activation escapes, so the conditions get a copy of f on the
+	// heap, made only when the memo cannot answer: f stays on the stack.
+	var cf *rules.Features
 	for i, r := range m.Rules.Rules {
-		w := r.WeightFor(segment, stage)
 		var fired bool
 		if known {
 			fired = st.memo.fired&(1<<i) != 0
 		} else {
+			if cf == nil {
+				cf = new(rules.Features)
+				*cf = *f
+			}
 			var err error
-			if fired, err = r.Eval(&f); err != nil {
+			if fired, err = r.Eval(cf); err != nil {
 				res.Errors = append(res.Errors, RuleError{Rule: r.Name, Err: err})
 			}
 		}
 		if fired && i < maxMemoRules {
 			memo.fired |= 1 << i
 		}
-		c := Contribution{Rule: r.Name, Category: r.Category}
 		lastFired := st.fired(r.Name)
 		if lastFired < now-m.catchUp {
 			lastFired = 0
 		}
-		switch {
+		var points float64
+		switch w := r.WeightFor(segment, stage); {
 		case fired:
-			c.Contribution, c.Firing, c.Detail = w, true, r.Render(&f)
+			points = w
 		case lastFired > 0 && r.HalfLife > 0:
-			age := float64(now - lastFired)
-			c.Contribution = w * math.Exp2(-age/r.HalfLife.Seconds())
-			c.Detail = fmt.Sprintf("fired until %s, fading (half-life %s)",
-				time.Unix(lastFired, 0).UTC().Format(time.DateOnly), formatDays(r.HalfLife))
+			points = w * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
 		default:
 			continue
 		}
-		c.Contribution = math.Round(c.Contribution*10) / 10
-		if c.Contribution <= 0 {
+		points = math.Round(points*10) / 10
+		if points <= 0 {
 			continue
 		}
-		if lastFired > 0 {
-			c.LastFired = time.Unix(lastFired, 0).UTC()
-		}
-		c.Signals = evidence(st, r.Kind, now)
-		res.Contributions = append(res.Contributions, c)
-		res.Raw += c.Contribution
-		if fired {
-			for _, step := range r.Playbook {
-				if !slices.Contains(res.Playbook, step) {
-					res.Playbook = append(res.Playbook, step)
-				}
-			}
-		}
+		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
+		res.Raw += points
 	}
-	slices.SortStableFunc(res.Contributions, func(a, b Contribution) int {
+	slices.SortStableFunc(shares, func(a, b share) int {
 		switch {
-		case a.Contribution > b.Contribution:
+		case a.points > b.points:
 			return -1
-		case a.Contribution < b.Contribution:
+		case a.points < b.points:
 			return 1
 		}
 		return 0
 	})
+	// Non-nil when empty: an explanation lists no contributions as [], and
+	// an empty slice costs no allocation.
+	res.Contributions = make([]Contribution, len(shares))
+	for i, s := range shares {
+		r := m.Rules.Rules[s.rule]
+		c := &res.Contributions[i]
+		c.Rule, c.Category, c.Contribution, c.Firing = r.Name, r.Category, s.points, s.firing
+		if s.last > 0 {
+			c.LastFired = time.Unix(s.last, 0).UTC()
+		}
+	}
 	res.Raw = math.Round(res.Raw*10) / 10
 	res.Score = min(res.Raw, 100)
 	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
@@ -247,6 +305,39 @@ func (m *Model) explain(st *State, p *signals.Profile, at time.Time) (Result, ru
 		memo = ruleMemo{}
 	}
 	return res, memo
+}
+
+// describe fills r's details, evidence and playbook; f holds the features
+// at r.Time when a contribution is firing.
+func (m *Model) describe(st *State, f *rules.Features, r *Result) {
+	now := r.Time.Unix()
+	for i := range r.Contributions {
+		c := &r.Contributions[i]
+		rule := m.Rules.Rule(c.Rule)
+		switch {
+		case rule == nil:
+			continue
+		case c.Firing:
+			c.Detail = rule.Render(f)
+		case !c.LastFired.IsZero():
+			c.Detail = fmt.Sprintf("fired until %s, fading (half-life %s)",
+				c.LastFired.UTC().Format(time.DateOnly), formatDays(rule.HalfLife))
+		}
+		c.Signals = evidence(st, rule.Kind, now)
+	}
+	r.Playbook = nil
+	for _, rule := range m.Rules.Rules {
+		if len(rule.Playbook) == 0 || !slices.ContainsFunc(r.Contributions, func(c Contribution) bool {
+			return c.Firing && c.Rule == rule.Name
+		}) {
+			continue
+		}
+		for _, step := range rule.Playbook {
+			if !slices.Contains(r.Playbook, step) {
+				r.Playbook = append(r.Playbook, step)
+			}
+		}
+	}
 }
 
 func formatDays(d time.Duration) string {

@@ -53,8 +53,9 @@ type coreResults struct {
 }
 
 // runCore decodes every signal of c (signals.Decode, as the engine does)
-// and scores it (scorer.Model Apply then Evaluate, the engine's calls) on
-// fresh per-customer states, timing the two steps apart. Signals are
+// and scores it (scorer.Model Apply then Score, the engine's calls per
+// signal: it explains a score only for the rare alert) on fresh
+// per-customer states, timing the two steps apart. Signals are
 // decoded a chunk at a time outside the score timing, so the score timing
 // holds only the scorer and the per-customer map lookup the engine also
 // does.
@@ -125,7 +126,7 @@ func runCore(c *corpus, set *rules.Set, now time.Time) (coreResults, error) {
 				}
 				continue
 			}
-			model.Evaluate(st, p, time.Unix(st.Watermark, 0))
+			model.Score(st, p, time.Unix(st.Watermark, 0))
 		}
 		took += time.Since(t0)
 		o1, b1 := ac.read()

@@ -162,9 +162,13 @@ func (e *Engine) customerFor(id string) *customer {
 
 // evaluate rescores a customer at time at and publishes the alert the
 // policy decides on, if any. Called with e.mu held.
+//
+// The score is explained only when an alert comes of it: explaining (rule
+// details, evidence, playbook) costs more than scoring, and almost every
+// signal changes nothing worth telling anyone.
 func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, cause string) {
 	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
-	res := e.model.Evaluate(c.Score, p, time.Unix(at, 0))
+	res := e.model.Score(c.Score, p, time.Unix(at, 0))
 	for _, err := range res.Errors {
 		e.metrics.RuleErrors.WithLabelValues(err.Rule).Inc()
 		e.logLimited("rule:"+err.Rule, "rule evaluation failed", zap.String("rule", err.Rule), zap.Error(err))
@@ -178,6 +182,10 @@ func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, 
 	if a == nil {
 		return
 	}
+	// c.Score has only taken the evaluation since it was scored, which
+	// Describe does not read: the explanation is Evaluate's.
+	e.model.Describe(c.Score, p, &res)
+	e.cfg.Policy.Describe(a, res)
 	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
 		delete(e.alertIndex, prevAlert.LastID)
 	}
