@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unique"
 )
 
 // Profile is what CRM knows about a customer: value, renewal, ownership and
@@ -81,7 +82,20 @@ func DecodeProfile(subject string, data []byte) (Profile, error) {
 	if err := p.Validate(); err != nil {
 		return Profile{}, err
 	}
+	p.intern()
 	return p, nil
+}
+
+// intern makes the fields that take few distinct values across a customer
+// base share one copy each: a million profiles hold a handful of
+// currencies, segments, plans, stages and owners, and a few hundred
+// renewal dates.
+func (p *Profile) intern() {
+	for _, f := range []*string{&p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage} {
+		if *f != "" {
+			*f = unique.Make(*f).Value()
+		}
+	}
 }
 
 // Validate applies the contract's bounds to a profile.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -184,4 +185,21 @@ func FuzzDecodeProfile(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, p, again)
 	})
+}
+
+// Profiles repeat a few values across a whole customer base; decoded
+// profiles must share them rather than each keep a copy.
+func TestDecodeProfileSharesRepeatedValues(t *testing.T) {
+	a, err := DecodeProfile("", []byte(`{"id":"a","name":"A","currency":"EUR","renewal_date":"2027-03-01","segment":"enterprise","owner":"alice","plan":"pro","stage":"renewal"}`))
+	require.NoError(t, err)
+	b, err := DecodeProfile("", []byte(`{"id":"b","name":"B","currency":"EUR","renewal_date":"2027-03-01","segment":"enterprise","owner":"alice","plan":"pro","stage":"renewal"}`))
+	require.NoError(t, err)
+	for _, f := range []struct{ name, x, y string }{
+		{"currency", a.Currency, b.Currency}, {"renewal_date", a.RenewalDate, b.RenewalDate},
+		{"segment", a.Segment, b.Segment}, {"owner", a.Owner, b.Owner}, {"plan", a.Plan, b.Plan}, {"stage", a.Stage, b.Stage},
+	} {
+		assert.Equal(t, f.x, f.y, f.name)
+		assert.Same(t, unsafe.StringData(f.x), unsafe.StringData(f.y), f.name)
+	}
+	assert.NotSame(t, unsafe.StringData(a.Name), unsafe.StringData(b.Name), "names are not interned")
 }
