@@ -2,15 +2,12 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -92,153 +89,6 @@ type checkpointRecord struct {
 	Time      string `json:"time"`
 }
 
-// restore loads the last checkpoint: every customer record and profile
-// (the latest value per key, read straight from the buckets' streams,
-// which is much faster than one Get per key) and the sequence they cover.
-func (e *Engine) restore(ctx context.Context) error {
-	start := time.Now()
-	var cp checkpointRecord
-	if entry, err := e.kvState.Get(ctx, checkpointKey); err == nil {
-		if err := json.Unmarshal(entry.Value(), &cp); err != nil {
-			return fmt.Errorf("checkpoint record is corrupt: %w", err)
-		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	// Queries may already be running (the HTTP API starts with the
-	// engine): build the state aside and swap it in under the lock.
-	customers, profiles, index := map[string]*customer{}, map[string]*signals.Profile{}, map[string]string{}
-	n := 0
-	err := e.readBucket(ctx, "KV_"+StateBucket, "$KV."+StateBucket+"."+customerKey+">", func(data []byte) error {
-		var c customer
-		if err := json.Unmarshal(data, &c); err != nil {
-			return fmt.Errorf("customer record: %w", err)
-		}
-		if c.Score == nil || c.Score.Customer == "" {
-			return errors.New("customer record without a customer")
-		}
-		c.Score.Restore()
-		customers[c.Score.Customer] = &c
-		if c.Alert.LastID != "" {
-			index[c.Alert.LastID] = c.Score.Customer
-		}
-		n++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("restore state: %w", err)
-	}
-	np := 0
-	err = e.readProfiles(ctx, cp.Seq, func(p signals.Profile) {
-		profiles[p.ID] = &p
-		np++
-	})
-	if err != nil {
-		return fmt.Errorf("restore profiles: %w", err)
-	}
-	e.mu.Lock()
-	e.customers, e.profiles, e.alertIndex = customers, profiles, index
-	e.applied, e.durable = cp.Seq, cp.Seq
-	e.watermark, e.lastSweep, e.lastDigest = cp.Watermark, cp.LastSweep, cp.Digest
-	e.mu.Unlock()
-	e.log.Info("state restored", zap.Int("customers", n), zap.Int("profiles", np),
-		zap.Uint64("seq", cp.Seq), zap.Duration("took", time.Since(start)))
-	return nil
-}
-
-// profileHistory revisions are kept per profile so that restore can pick
-// the newest one a complete checkpoint covers.
-const profileHistory = 5
-
-// readProfiles calls fn with, for each profile, the newest revision written
-// at or before checkpoint sequence upTo.
-func (e *Engine) readProfiles(ctx context.Context, upTo uint64, fn func(signals.Profile)) error {
-	latest := map[string][]byte{}
-	err := e.readStream(ctx, "KV_"+ProfilesBucket, "$KV."+ProfilesBucket+".>", jetstream.DeliverAllPolicy, func(m jetstream.Msg) error {
-		if seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64); err == nil && seq > upTo {
-			return nil
-		}
-		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-			delete(latest, m.Subject())
-			return nil
-		}
-		latest[m.Subject()] = m.Data()
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for subj, data := range latest {
-		p, err := signals.DecodeProfile("", data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", subj, err)
-		}
-		fn(p)
-	}
-	return nil
-}
-
-// readBucket calls fn with the latest value of every key under filter.
-// Deleted keys are skipped.
-func (e *Engine) readBucket(ctx context.Context, stream, filter string, fn func([]byte) error) error {
-	return e.readStream(ctx, stream, filter, jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) error {
-		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-			return nil
-		}
-		return fn(m.Data())
-	})
-}
-
-// readStream reads a stream to its end with an ordered consumer, which is
-// much faster than one Get per key.
-func (e *Engine) readStream(ctx context.Context, stream, filter string, policy jetstream.DeliverPolicy, fn func(jetstream.Msg) error) error {
-	s, err := e.js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	if s.CachedInfo().State.Msgs == 0 {
-		return nil
-	}
-	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: policy})
-	if err != nil {
-		return err
-	}
-	for {
-		// The stream is at rest: what matches is all there already, so
-		// the request returns at once instead of waiting out an expiry
-		// when nothing (or nothing more) matches the filter.
-		batch, err := oc.FetchNoWait(10_000)
-		if err != nil {
-			return err
-		}
-		got := 0
-		var pending uint64
-		for m := range batch.Messages() {
-			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			pending = md.NumPending
-			if err := fn(m); err != nil {
-				return fmt.Errorf("%s: %w", m.Subject(), err)
-			}
-			if pending == 0 {
-				// The end: do not wait for the fetch to expire, which
-				// would add its MaxWait to every start.
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			return err
-		}
-		if got == 0 || pending == 0 {
-			return nil
-		}
-	}
-}
-
 // reposition deletes the durable consumer and creates it again to start
 // right after the last checkpoint. The checkpoint, not the consumer, is
 // the truth about what has been applied: after a crash or a dropped
@@ -258,6 +108,12 @@ func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
 		MaxDeliver:    -1,
 		MaxAckPending: 1 << 20,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// The checkpoint, not the consumer, records what is applied, and
+		// every start positions the consumer from it; persisting the
+		// consumer's state as well (its pending set is up to a
+		// checkpoint's worth of messages) cost the server about 3 µs of
+		// CPU per message and bought nothing.
+		MemoryStorage: true,
 	}
 	if len(e.cfg.Filter) > 0 {
 		cc.FilterSubjects = e.cfg.Filter

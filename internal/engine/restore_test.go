@@ -1,0 +1,107 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// Restore reads both buckets at once and decodes on every CPU: enough
+// customers for several chunks per decoder must all come back, each with
+// its own score and profile.
+func TestRestoreBringsBackEveryCustomerAndProfile(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	f := startEngine(t, nc)
+	const n = 3000
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		id := fmt.Sprintf("cust.%04d", i)
+		f.publishAsync("risk.customers."+signals.SubjectToken(id),
+			fmt.Sprintf(`{"id":%q,"name":"Customer %d","arr":%d,"owner":"alice"}`, id, i, 1000+i))
+		f.publishAsync("risk.signals.usage."+signals.SubjectToken(id),
+			fmt.Sprintf(`{"id":"u-%d","kind":"usage","customer":%q,"time":%q,"source":"test","data":{"events":%d}}`,
+				i, id, end.Add(time.Duration(i)*time.Second).Format(time.RFC3339), 1+i%7))
+	}
+	f.flushAsync(ctx)
+	f.wait()
+	before := map[string]engine.CustomerView{}
+	for i := range n {
+		id := fmt.Sprintf("cust.%04d", i)
+		v, ok := f.eng.Customer(id)
+		require.True(t, ok, id)
+		before[id] = v
+	}
+	f.stop()
+
+	f2 := startEngine(t, nc)
+	for id, want := range before {
+		got, ok := f2.eng.Customer(id)
+		require.True(t, ok, id)
+		assert.Equal(t, want.Score, got.Score, id)
+		require.NotNil(t, got.Profile, id)
+		assert.Equal(t, want.Profile.ARR, got.Profile.ARR, id)
+		assert.Equal(t, want.Profile.Name, got.Profile.Name, id)
+	}
+}
+
+// A record that does not decode stops the start with the key named: riskd
+// must not come up with a customer silently missing.
+func TestRestoreRefusesACorruptRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name, bucket, key, want string
+	}{
+		{name: "customer record", bucket: engine.StateBucket, key: "c.broken", want: "c.broken"},
+		{name: "profile", bucket: engine.ProfilesBucket, key: "broken", want: "broken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, nc := natstest.Server(t, "")
+			f := startEngine(t, nc)
+			churnScenario(f, "fine", time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+			f.wait()
+			f.stop()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			kv, err := f.js.KeyValue(ctx, tc.bucket)
+			require.NoError(t, err)
+			_, err = kv.Put(ctx, tc.key, []byte("not a record"))
+			require.NoError(t, err)
+
+			eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent})
+			require.NoError(t, err)
+			err = eng.Run(ctx)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "restore")
+		})
+	}
+}
+
+func (f *fixture) publishAsync(subject, body string) {
+	f.t.Helper()
+	_, err := f.js.PublishAsync(subject, []byte(body))
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) flushAsync(ctx context.Context) {
+	f.t.Helper()
+	select {
+	case <-f.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		require.FailNow(f.t, "async publishes not acknowledged", ctx.Err())
+	}
+	info, err := f.js.Stream(ctx, engine.SignalsStream)
+	require.NoError(f.t, err)
+	f.last = max(f.last, info.CachedInfo().State.LastSeq)
+}
