@@ -40,7 +40,8 @@ const (
 )
 
 // State is everything the model keeps about one customer. It is plain data:
-// the daemon checkpoints it as JSON and replays restore it exactly.
+// the daemon checkpoints it (MarshalBinary; JSON works too) and replays
+// restore it exactly.
 type State struct {
 	Customer string `json:"customer"`
 	// First and Watermark are the earliest and latest event times seen, in
@@ -91,24 +92,6 @@ type State struct {
 	HistoryTop int32     `json:"histtop"`
 
 	memo ruleMemo // not checkpointed: see ruleMemo
-}
-
-// Clone is a deep copy of st: nothing the model changes in place in st
-// (day rings, events, firings, the values kept aside) is shared with it.
-// The daemon encodes clones for its checkpoints while it goes on scoring
-// the originals.
-func (st *State) Clone() *State {
-	c := *st
-	c.Usage.C = slices.Clone(st.Usage.C)
-	c.ActiveUsers.C = slices.Clone(st.ActiveUsers.C)
-	c.Opened.C = slices.Clone(st.Opened.C)
-	c.Events = slices.Clone(st.Events)
-	c.Fired = slices.Clone(st.Fired)
-	if st.Before != nil {
-		b := *st.Before
-		c.Before = &b
-	}
-	return &c
 }
 
 // Firing is the last closed day boundary at which a rule fired.

@@ -14,6 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -93,30 +96,36 @@ func TestSeqOf(t *testing.T) {
 }
 
 func TestRenameRecord(t *testing.T) {
+	st := scorer.NewState("a.b c")
+	binary, err := engine.AppendRecord(nil, engine.Record{State: st, Alert: alerting.State{LastID: "al-1"}})
+	require.NoError(t, err)
 	for _, tc := range []struct {
-		name, subject, data string
-		wantID, wantData    string
-		err                 string
+		name, data string
+		wantID     string
+		err        string
 	}{
-		{name: "plain", subject: stateSubjects + "cust-0001",
-			data:   `{"s":{"customer":"cust-0001","ev":[{"id":"cust-0001-9"}]},"a":{}}`,
-			wantID: "cust-0001-x2", wantData: `{"s":{"customer":"cust-0001-x2","ev":[{"id":"cust-0001-9"}]},"a":{}}`},
-		{name: "encoded token", subject: stateSubjects + signals.SubjectToken("a.b c"),
-			data:   `{"s":{"customer":"a.b c"}}`,
-			wantID: "a.b c-x2", wantData: `{"s":{"customer":"a.b c-x2"}}`},
-		{name: "customer missing", subject: stateSubjects + "c1", data: `{"s":{"id":"c1"}}`, err: "0 times"},
-		{name: "customer twice", subject: stateSubjects + "c1", data: `{"customer":"c1","x":{"customer":"c1"}}`, err: "2 times"},
-		{name: "bad token", subject: stateSubjects + "=!!", data: `{}`, err: "record"},
+		{name: "binary", data: string(binary), wantID: "a.b c-x2"},
+		{name: "JSON of earlier versions", data: `{"s":{"customer":"cust-0001","ev":[{"t":1,"id":"cust-0001-9","c":"ticket.opened"}]},"a":{"last_id":"al-1"}}`,
+			wantID: "cust-0001-x2"},
+		{name: "customer missing", data: `{"s":{"first":1}}`, err: "without a customer"},
+		{name: "not a record", data: `nonsense`, err: "unknown format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, data, err := renameRecord(tc.subject, []byte(tc.data), "-x2")
+			id, data, err := renameRecord(stateSubjects+"x", []byte(tc.data), "-x2")
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				return
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantID, id)
-			assert.Equal(t, tc.wantData, string(data))
+			before, err := engine.DecodeRecord([]byte(tc.data))
+			require.NoError(t, err)
+			after, err := engine.DecodeRecord(data)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantID, after.State.Customer)
+			// Nothing but the customer changes.
+			after.State.Customer = before.State.Customer
+			assert.Equal(t, before, after)
 		})
 	}
 }

@@ -273,22 +273,18 @@ func cloneState(ctx context.Context, nc *nats.Conn, target int) (int, error) {
 }
 
 // renameRecord gives a customer record read from subject the customer
-// id+suffix. The record must name its customer exactly once; anything else
-// means the engine's record layout changed and the clone would be wrong.
+// id+suffix.
 func renameRecord(subject string, data []byte, suffix string) (string, []byte, error) {
-	tok := strings.TrimPrefix(subject, stateSubjects)
-	id, err := signals.ParseSubjectToken(tok)
+	rec, err := engine.DecodeRecord(data)
 	if err != nil {
 		return "", nil, fmt.Errorf("record %s: %w", subject, err)
 	}
-	quoted, _ := json.Marshal(id)
-	old := append([]byte(`"customer":`), quoted...)
-	if n := bytes.Count(data, old); n != 1 {
-		return "", nil, fmt.Errorf("record %s names its customer %d times, want once: the record layout changed", subject, n)
+	rec.State.Customer += suffix
+	body, err := engine.AppendRecord(nil, rec)
+	if err != nil {
+		return "", nil, fmt.Errorf("record %s: %w", subject, err)
 	}
-	newID := id + suffix
-	quoted, _ = json.Marshal(newID)
-	return newID, bytes.Replace(data, old, append([]byte(`"customer":`), quoted...), 1), nil
+	return rec.State.Customer, body, nil
 }
 
 // readLast calls fn with the last message of every subject of stream

@@ -369,7 +369,13 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 		}
 	}
 	readStream(t, js, "KV_"+engine.StateBucket, "$KV."+engine.StateBucket+".c.>", jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) {
-		o.Records[m.Subject()] = string(m.Data())
+		// Decoded and shown as JSON: the same state either way, and a
+		// difference can be read.
+		rec, err := engine.DecodeRecord(m.Data())
+		require.NoError(t, err, m.Subject())
+		js, err := json.Marshal(rec)
+		require.NoError(t, err, m.Subject())
+		o.Records[m.Subject()] = string(js)
 	})
 	readStream(t, js, engine.AlertsStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)

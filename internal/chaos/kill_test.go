@@ -157,12 +157,9 @@ func recordsAhead(t *testing.T, js jetstream.JetStream) (int, uint64) {
 	}
 	ahead := 0
 	readStream(t, js, "KV_"+engine.StateBucket, "$KV."+engine.StateBucket+".c.>", jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) {
-		var rec struct {
-			S struct {
-				Seq uint64 `json:"seq"`
-			} `json:"s"`
-		}
-		if json.Unmarshal(m.Data(), &rec) == nil && rec.S.Seq > cp {
+		rec, err := engine.DecodeRecord(m.Data())
+		require.NoError(t, err, m.Subject())
+		if rec.State.Seq > cp {
 			ahead++
 		}
 	})

@@ -49,15 +49,16 @@ func (e *Engine) checkpoint(ctx context.Context, last jetstream.Msg) error {
 
 // asyncCheckpoint is a checkpoint running on its own goroutine.
 type asyncCheckpoint struct {
-	last jetstream.Msg
-	done chan error
+	last    jetstream.Msg
+	started time.Time
+	done    chan error
 }
 
 // checkpointAsync runs checkpoint(last) on its own goroutine. It is not
 // cut short when ctx ends: the loop waits for it before its final
 // checkpoint, and a checkpoint abandoned half way would only be redone.
 func (e *Engine) checkpointAsync(ctx context.Context, last jetstream.Msg) *asyncCheckpoint {
-	a := &asyncCheckpoint{last: last, done: make(chan error, 1)}
+	a := &asyncCheckpoint{last: last, started: e.cfg.Now(), done: make(chan error, 1)}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	go func() {
 		defer cancel()
@@ -173,41 +174,38 @@ type record struct {
 	profile bool
 }
 
-// encodeChunk is how many customers are copied per hold of the lock.
-// Encoding a record costs microseconds and a checkpoint may hold tens of
-// thousands of them: the lock is held only to copy a chunk (a fraction of
-// a microsecond each), and the copies are encoded outside it, so the
-// intake never waits for more than one chunk's copying.
+// encodeChunk is how many customers are encoded per hold of the lock. A
+// checkpoint may hold tens of thousands of records; the intake waits for
+// at most one chunk (about half a microsecond a record) between its
+// messages.
 const encodeChunk = 256
 
-// encodeDirty encodes the records of the dirty customers, copied a chunk
-// at a time under the read lock and encoded outside it, so that the intake
-// goes on meanwhile, and the profiles taken as of the checkpoint's
-// sequence seq. A customer record copied late may hold messages applied
-// after seq: it carries its own sequence and a replay skips what it holds.
+// encodeDirty encodes the records of the dirty customers, a chunk at a
+// time under the read lock, so that the intake goes on in between, and
+// the profiles taken as of the checkpoint's sequence seq. A customer
+// record encoded late may hold messages applied after seq: it carries its
+// own sequence and a replay skips what it holds.
 func (e *Engine) encodeDirty(dirty map[string]struct{}, profiles map[string]*signals.Profile, seq uint64) ([]record, int, error) {
 	recs := make([]record, 0, len(dirty)+len(profiles))
 	ids := make([]string, 0, encodeChunk)
-	copies := make([]customer, 0, encodeChunk)
 	flush := func() error {
-		copies = copies[:0]
+		// One buffer per chunk: the records stay referenced by their
+		// publishes until acknowledged, so they cannot share one buffer
+		// across chunks, but need not each have their own.
+		buf := make([]byte, 0, 640*len(ids))
 		e.mu.RLock()
+		defer e.mu.RUnlock()
 		for _, id := range ids {
-			if c, ok := e.customers[id]; ok {
-				// The alert state is replaced, never changed in place
-				// (its log only ever grows past what a copy sees), so a
-				// shallow copy of it is a snapshot.
-				copies = append(copies, customer{Score: c.Score.Clone(), Alert: c.Alert})
+			c, ok := e.customers[id]
+			if !ok {
+				continue
 			}
-		}
-		e.mu.RUnlock()
-		for i := range copies {
-			id := copies[i].Score.Customer
-			body, err := json.Marshal(&copies[i])
-			if err != nil {
+			start := len(buf)
+			var err error
+			if buf, err = AppendRecord(buf, Record{State: c.Score, Alert: c.Alert}); err != nil {
 				return fmt.Errorf("encode customer %q: %w", id, err)
 			}
-			recs = append(recs, record{key: "$KV." + StateBucket + "." + stateKey(id), body: body})
+			recs = append(recs, record{key: "$KV." + StateBucket + "." + stateKey(id), body: buf[start:len(buf):len(buf)]})
 		}
 		ids = ids[:0]
 		return nil

@@ -85,6 +85,25 @@ func streamIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]i
 	return ids
 }
 
+// readable turns the customer records of a bucket read into JSON, so that
+// outcomes compare as data and a difference can be read.
+func readable(t *testing.T, records map[string][]byte) map[string][]byte {
+	t.Helper()
+	out := make(map[string][]byte, len(records))
+	for k, v := range records {
+		if !strings.HasPrefix(k, "c.") {
+			out[k] = v
+			continue
+		}
+		rec, err := engine.DecodeRecord(v)
+		require.NoError(t, err, k)
+		if out[k], err = json.Marshal(rec); err != nil {
+			require.NoError(t, err, k)
+		}
+	}
+	return out
+}
+
 type crashOutcome struct {
 	records map[string][]byte
 	sent    map[string]int // alerts, digests and DLQ entries by subject prefix and id
@@ -134,7 +153,7 @@ func crashRun(t *testing.T, w chaos.Workload, cutA, cutB int, keep float64) cras
 		}
 	}
 	runTo(t, nc, js, w.Messages[cutB:])
-	out := crashOutcome{records: bucket(t, kv), sent: streamIDs(t, js, engine.AlertsStream)}
+	out := crashOutcome{records: readable(t, bucket(t, kv)), sent: streamIDs(t, js, engine.AlertsStream)}
 	for id, n := range streamIDs(t, js, engine.DLQStream) {
 		out.sent[id] += n
 	}
@@ -271,7 +290,7 @@ func TestCrashAfterAnyCheckpoint(t *testing.T) {
 			require.NoError(t, err)
 
 			runTo(t, nc, js, w.Messages[cut:])
-			got := crashOutcome{records: bucket(t, kv), sent: streamIDs(t, js, engine.AlertsStream)}
+			got := crashOutcome{records: readable(t, bucket(t, kv)), sent: streamIDs(t, js, engine.AlertsStream)}
 			for id, n := range streamIDs(t, js, engine.DLQStream) {
 				got.sent[id] += n
 			}

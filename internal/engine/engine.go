@@ -148,8 +148,8 @@ type Engine struct {
 }
 
 type customer struct {
-	Score *scorer.State   `json:"s"`
-	Alert alerting.State  `json:"a"`
+	Score *scorer.State
+	Alert alerting.State
 	last  *alerting.Alert // not persisted: the latest alert, for display
 }
 
@@ -251,6 +251,12 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 	// under the lock) and written. At most one is in flight; its outcome
 	// is picked up here.
 	var inflight *asyncCheckpoint
+	// took is how long the last checkpoint ran. While a backlog drains,
+	// checkpoints are spaced by at least checkpointSpacing times that, so
+	// they take a bounded share of the machine: every checkpoint rewrites
+	// each customer touched since the previous one, and back to back they
+	// would rewrite nearly a record per message.
+	var took time.Duration
 	settle := func(wait bool) {
 		if inflight == nil {
 			return
@@ -265,6 +271,7 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 				return
 			}
 		}
+		took = e.cfg.Now().Sub(inflight.started)
 		if err != nil {
 			// Its dirty records are dirty again; its last message is
 			// acknowledged by the next checkpoint that succeeds (under
@@ -317,7 +324,7 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 			if ctx.Err() != nil {
 				break
 			}
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			if consumerGone(err) {
 				cons = nil
 			}
 			e.logLimited("fetch", "fetch from RISK_SIGNALS failed", zap.Error(err))
@@ -330,6 +337,9 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		since += n
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			if consumerGone(err) {
+				cons = nil
+			}
 			e.logLimited("fetch", "fetch ended with an error", zap.Error(err))
 		}
 		if gap {
@@ -345,10 +355,12 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		// lastMsg alone (redelivered messages, all skipped) still calls for
 		// a checkpoint: it is what moves the consumer's ack floor.
-		if (since > 0 || lastMsg != nil) && (since >= e.cfg.CheckpointEvery || e.cfg.Now().Sub(lastCP) >= e.cfg.CheckpointInterval) {
+		elapsed := e.cfg.Now().Sub(lastCP)
+		spaced := elapsed >= checkpointSpacing*took
+		if (since > 0 || lastMsg != nil) && spaced && (since >= e.cfg.CheckpointEvery || elapsed >= e.cfg.CheckpointInterval) {
 			startCheckpoint(lastMsg)
 			since, lastMsg = 0, nil
-		} else if since == 0 && e.cfg.Now().Sub(lastCP) >= e.cfg.CheckpointInterval {
+		} else if since == 0 && spaced && elapsed >= e.cfg.CheckpointInterval {
 			// Nothing new from the stream, but sweeps may have changed
 			// state.
 			e.mu.RLock()
@@ -371,6 +383,18 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 	}
 	return nil
 }
+
+// consumerGone reports a fetch that failed because the consumer no longer
+// exists: deleted by someone, or lost with a NATS restart (it keeps its
+// state in memory). A pull request to a missing consumer finds no
+// responder. The loop creates it again from the checkpoint.
+func consumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, nats.ErrNoResponders)
+}
+
+// checkpointSpacing keeps checkpoints to about a fifth of the time at most.
+const checkpointSpacing = 4
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/scorer"
+)
+
+// Record is one customer's entry in the risk_state bucket: the model's
+// state and the alert state.
+type Record struct {
+	State *scorer.State  `json:"s"`
+	Alert alerting.State `json:"a"`
+}
+
+// recordBinary starts a binary record. A JSON record, which earlier
+// versions wrote and DecodeRecord still reads, starts with '{'.
+const recordBinary = 0xB1
+
+// AppendRecord appends r's binary encoding to b: a marker byte, the
+// length of the model's state, the state, then the alert state. Binary
+// because a checkpoint rewrites the record of every customer touched since
+// the last one and a restart reads them all: JSON took about 4 µs to
+// encode and 20 µs to decode a record, and twice the bytes.
+func AppendRecord(b []byte, r Record) ([]byte, error) {
+	if r.State == nil {
+		return b, errors.New("record without a state")
+	}
+	b = append(b, recordBinary)
+	// Room for the length, filled in once the state is encoded: one
+	// encoding pass instead of two.
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0, 0)
+	b, err := r.State.AppendBinary(b)
+	if err != nil {
+		return b, fmt.Errorf("state of %q: %w", r.State.Customer, err)
+	}
+	putUvarint5(b[lenAt:lenAt+5], uint64(len(b)-lenAt-5))
+	if b, err = r.Alert.AppendBinary(b); err != nil {
+		return b, fmt.Errorf("alert state of %q: %w", r.State.Customer, err)
+	}
+	return b, nil
+}
+
+// putUvarint5 writes x as a uvarint padded to exactly five bytes, which
+// binary.Uvarint reads like any other: records up to 32 GiB.
+func putUvarint5(b []byte, x uint64) {
+	for i := range 4 {
+		b[i] = byte(x) | 0x80
+		x >>= 7
+	}
+	b[4] = byte(x)
+}
+
+// DecodeRecord decodes a customer record in either format.
+func DecodeRecord(data []byte) (Record, error) {
+	var r Record
+	switch {
+	case len(data) == 0:
+		return r, errors.New("empty record")
+	case data[0] == '{':
+		if err := json.Unmarshal(data, &r); err != nil {
+			return r, fmt.Errorf("JSON record: %w", err)
+		}
+		if r.State == nil {
+			return r, errors.New("JSON record without a state")
+		}
+		r.State.Restore()
+	case data[0] == recordBinary:
+		n, k := binary.Uvarint(data[1:])
+		if k <= 0 || n > uint64(len(data)-1-k) {
+			return r, errors.New("record: bad state length")
+		}
+		rest := data[1+k:]
+		r.State = new(scorer.State)
+		if err := r.State.UnmarshalBinary(rest[:n]); err != nil {
+			return r, fmt.Errorf("record state: %w", err)
+		}
+		if err := r.Alert.UnmarshalBinary(rest[n:]); err != nil {
+			return r, fmt.Errorf("record alert state: %w", err)
+		}
+	default:
+		return r, fmt.Errorf("record: unknown format 0x%02x", data[0])
+	}
+	if r.State.Customer == "" {
+		return r, errors.New("record without a customer")
+	}
+	return r, nil
+}
