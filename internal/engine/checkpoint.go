@@ -202,7 +202,7 @@ func (e *Engine) encodeDirty(dirty map[string]struct{}, profiles map[string]*sig
 			}
 			start := len(buf)
 			var err error
-			if buf, err = AppendRecord(buf, Record{State: c.Score, Alert: c.Alert}); err != nil {
+			if buf, err = AppendRecord(buf, Record{State: &c.Score, Alert: c.Alert}); err != nil {
 				return fmt.Errorf("encode customer %q: %w", id, err)
 			}
 			recs = append(recs, record{key: "$KV." + StateBucket + "." + stateKey(id), body: buf[start:len(buf):len(buf)]})

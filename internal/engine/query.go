@@ -47,7 +47,7 @@ func (e *Engine) Customer(id string) (CustomerView, bool) {
 			return CustomerView{}, false
 		}
 		// A profile but no signal yet: a customer all the same, healthy.
-		c = &customer{Score: scorer.NewState(id)}
+		c = &customer{Score: *scorer.NewState(id)}
 	}
 	return e.view(id, c, true), true
 }
@@ -69,7 +69,7 @@ func (e *Engine) view(id string, c *customer, explain bool) CustomerView {
 		v.Change1d = &d
 	}
 	if explain {
-		res := e.model.Explain(c.Score, p, v.Evaluated)
+		res := e.model.Explain(&c.Score, p, v.Evaluated)
 		v.Reasons, v.Playbook = res.Contributions, res.Playbook
 		v.History = c.Score.HistoryPoints()
 		if v.History == nil {

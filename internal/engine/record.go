@@ -58,36 +58,46 @@ func putUvarint5(b []byte, x uint64) {
 
 // DecodeRecord decodes a customer record in either format.
 func DecodeRecord(data []byte) (Record, error) {
-	var r Record
+	r := Record{State: new(scorer.State)}
+	if err := decodeRecord(data, r.State, &r.Alert); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// decodeRecord decodes a customer record into st and alert, which the
+// engine keeps inside its own customer value.
+func decodeRecord(data []byte, st *scorer.State, alert *alerting.State) error {
 	switch {
 	case len(data) == 0:
-		return r, errors.New("empty record")
+		return errors.New("empty record")
 	case data[0] == '{':
+		var r Record
 		if err := json.Unmarshal(data, &r); err != nil {
-			return r, fmt.Errorf("JSON record: %w", err)
+			return fmt.Errorf("JSON record: %w", err)
 		}
 		if r.State == nil {
-			return r, errors.New("JSON record without a state")
+			return errors.New("JSON record without a state")
 		}
 		r.State.Restore()
+		*st, *alert = *r.State, r.Alert
 	case data[0] == recordBinary:
 		n, k := binary.Uvarint(data[1:])
 		if k <= 0 || n > uint64(len(data)-1-k) {
-			return r, errors.New("record: bad state length")
+			return errors.New("record: bad state length")
 		}
 		rest := data[1+k:]
-		r.State = new(scorer.State)
-		if err := r.State.UnmarshalBinary(rest[:n]); err != nil {
-			return r, fmt.Errorf("record state: %w", err)
+		if err := st.UnmarshalBinary(rest[:n]); err != nil {
+			return fmt.Errorf("record state: %w", err)
 		}
-		if err := r.Alert.UnmarshalBinary(rest[n:]); err != nil {
-			return r, fmt.Errorf("record alert state: %w", err)
+		if err := alert.UnmarshalBinary(rest[n:]); err != nil {
+			return fmt.Errorf("record alert state: %w", err)
 		}
 	default:
-		return r, fmt.Errorf("record: unknown format 0x%02x", data[0])
+		return fmt.Errorf("record: unknown format 0x%02x", data[0])
 	}
-	if r.State.Customer == "" {
-		return r, errors.New("record without a customer")
+	if st.Customer == "" {
+		return errors.New("record without a customer")
 	}
-	return r, nil
+	return nil
 }

@@ -106,11 +106,11 @@ func (e *Engine) readCustomers(ctx context.Context) ([]*customer, error) {
 				return keyed{key: m.Subject(), data: m.Data()}, true
 			}))
 	}, func(k keyed) (*customer, error) {
-		r, err := DecodeRecord(k.data)
-		if err != nil {
+		c := new(customer)
+		if err := decodeRecord(k.data, &c.Score, &c.Alert); err != nil {
 			return nil, fmt.Errorf("%s: customer record: %w", k.key, err)
 		}
-		return &customer{Score: r.State, Alert: r.Alert}, nil
+		return c, nil
 	})
 }
 
