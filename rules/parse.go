@@ -471,7 +471,7 @@ func (p *parser) rule(n *yaml.Node, idx int, costLimit uint64) *Rule {
 	if v := f["when"]; v != nil {
 		if s, ok := p.str(v, sub("when")); ok {
 			r.When = s
-			r.prg, r.fast = p.compile(deref(v), s, costLimit, sub("when"))
+			r.prg, r.fast, r.compiled = p.compile(deref(v), s, costLimit, sub("when"))
 		}
 	}
 	if len(p.errs) > before {
@@ -541,16 +541,17 @@ func (p *parser) playbook(n *yaml.Node, a at) []string {
 }
 
 // compile type-checks a `when`, bounds its estimated cost and builds the
-// cost-limited program, and the same program without cost tracking when
-// boundedCost proves tracking useless.
-func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) (prg, fast cel.Program) {
+// cost-limited program, and, when boundedCost proves tracking useless, the
+// same program without cost tracking and, if compileCondition implements
+// everything the condition uses, its compiled form.
+func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) (prg, fast cel.Program, compiled eval[bool]) {
 	if strings.TrimSpace(expr) == "" {
 		p.errorf(n, a, "empty expression")
-		return nil, nil
+		return nil, nil, nil
 	}
 	if len(expr) > MaxWhenLength {
 		p.errorf(n, a, "%d bytes, the limit is %d", len(expr), MaxWhenLength)
-		return nil, nil
+		return nil, nil, nil
 	}
 	ast, iss := celEnv.Compile(expr)
 	if iss.Err() != nil {
@@ -559,33 +560,34 @@ func (p *parser) compile(n *yaml.Node, expr string, costLimit uint64, a at) (prg
 			p.errs = append(p.errs, &Error{File: p.file, Line: line, Rule: a.rule,
 				Msg: a.prefix + e.Message + where})
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		p.errorf(n, a, "must be a bool expression, this one is %s", ast.OutputType())
-		return nil, nil
+		return nil, nil, nil
 	}
 	est, err := celEnv.EstimateCost(ast, sizeEstimator{})
 	if err != nil {
 		p.errorf(n, a, "estimating the cost: %v", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if est.Max > costLimit {
 		p.errorf(n, a, "estimated cost up to %d exceeds cost_limit %d; simplify the expression", est.Max, costLimit)
-		return nil, nil
+		return nil, nil, nil
 	}
 	prg, err = celEnv.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		p.errorf(n, a, "building the program: %v", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if boundedCost(ast) {
 		if fast, err = celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
 			p.errorf(n, a, "building the program: %v", err)
-			return nil, nil
+			return nil, nil, nil
 		}
+		compiled = compileCondition(ast)
 	}
-	return prg, fast
+	return prg, fast, compiled
 }
 
 // exactCostOps are the functions whose runtime cost the estimator bounds

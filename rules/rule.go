@@ -89,8 +89,12 @@ type Rule struct {
 	// cost limit, so for such a condition, on features whose strings are
 	// within the estimator's bound, the limit cannot be reached and
 	// tracking it changes nothing.
-	fast   cel.Program
-	detail detail
+	fast cel.Program
+	// compiled is the condition as Go closures (compiled.go), for
+	// conditions fast runs that use only what the compiler implements;
+	// it answers exactly as fast does wherever it answers at all.
+	compiled eval[bool]
+	detail   detail
 }
 
 // WeightFor is the rule's weight for a customer in segment and stage: the
@@ -119,8 +123,22 @@ func (r *Rule) Eval(f *Features) (bool, error) {
 	if r.prg == nil {
 		return false, fmt.Errorf("rule %q has no compiled condition: rules come from Parse or Load", r.Name)
 	}
+	bounded := r.fast != nil && stringsBounded(f)
+	// The compiled form stands in for fast, so it runs where fast would;
+	// where CEL would report an error it declines, and CEL reports it.
+	if bounded && r.compiled != nil {
+		if fired, ok := r.compiled(f); ok {
+			return fired, nil
+		}
+	}
+	return r.evalCEL(f, bounded)
+}
+
+// evalCEL evaluates the condition with CEL: without cost tracking when
+// bounded says the estimate holds for f, else with the set's cost limit.
+func (r *Rule) evalCEL(f *Features, bounded bool) (bool, error) {
 	prg := r.prg
-	if r.fast != nil && stringsBounded(f) {
+	if bounded {
 		prg = r.fast
 	}
 	out, _, err := prg.Eval(activation{f})

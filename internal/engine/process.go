@@ -39,6 +39,7 @@ var chunkPool = sync.Pool{New: func() any { return new([deliveryChunk]delivery) 
 // its own goroutine: decoding is pure and takes a fifth of the cost of a
 // signal, so the goroutine that applies messages in order, the one that
 // bounds intake, does not do it. It closes out when the batch ends.
+// out must be unbuffered.
 func (e *Engine) decodeBatch(batch jetstream.MessageBatch, out chan<- []delivery) {
 	defer close(out)
 	chunk := chunkPool.Get().(*[deliveryChunk]delivery)[:0]
@@ -49,9 +50,19 @@ func (e *Engine) decodeBatch(batch jetstream.MessageBatch, out chan<- []delivery
 			d.signal = true
 			d.sig, d.sigErr = signals.Decode(subject, msg.Data(), e.cfg.Now())
 		}
-		if chunk = append(chunk, d); len(chunk) == deliveryChunk {
+		chunk = append(chunk, d)
+		if len(chunk) == deliveryChunk {
 			out <- chunk
 			chunk = chunkPool.Get().(*[deliveryChunk]delivery)[:0]
+			continue
+		}
+		// Hand over at once whenever the applying goroutine waits (out
+		// is unbuffered): a chunk fills only while it is busy, so a
+		// quiet stream is not held back to make one up.
+		select {
+		case out <- chunk:
+			chunk = chunkPool.Get().(*[deliveryChunk]delivery)[:0]
+		default:
 		}
 	}
 	if len(chunk) > 0 {
@@ -71,7 +82,7 @@ func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, u
 	var last jetstream.Msg
 	pending := uint64(1)
 	got, gap := false, false
-	chunks := make(chan []delivery, 4)
+	chunks := make(chan []delivery)
 	go e.decodeBatch(batch, chunks)
 	for chunk := range chunks {
 		for i := range chunk {
