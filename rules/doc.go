@@ -9,6 +9,12 @@
 // has no I/O and no unbounded loops, so a rule file cannot do more than read
 // the Features the scorer hands it.
 //
+// Conditions made only of variables, constants, logic, comparisons and
+// arithmetic are also compiled to Go closures, which Eval runs instead of
+// the CEL interpreter; wherever CEL would report an error (an overflow, a
+// division by zero) they step aside and CEL answers, so the results and
+// errors are CEL's either way.
+//
 // The package is pure: no clock, no NATS, no I/O beyond Load reading a file.
 // Decay, scores and explanations belong to the scorer, which calls Eval,
 // WeightFor and Render.
