@@ -82,15 +82,16 @@ func DecodeProfile(subject string, data []byte) (Profile, error) {
 	if err := p.Validate(); err != nil {
 		return Profile{}, err
 	}
-	p.intern()
+	p.Intern()
 	return p, nil
 }
 
-// intern makes the fields that take few distinct values across a customer
+// Intern makes the fields that take few distinct values across a customer
 // base share one copy each: a million profiles hold a handful of
 // currencies, segments, plans, stages and owners, and a few hundred
-// renewal dates.
-func (p *Profile) intern() {
+// renewal dates. DecodeProfile does it; so should any other decoder of
+// profiles kept in memory.
+func (p *Profile) Intern() {
 	for _, f := range []*string{&p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage} {
 		if *f != "" {
 			*f = unique.Make(*f).Value()

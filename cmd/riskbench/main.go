@@ -200,7 +200,7 @@ func prepare(ctx context.Context, nc *nats.Conn, reset bool) error {
 	if err != nil {
 		return err
 	}
-	streams := []string{engine.SignalsStream, engine.AlertsStream, engine.DLQStream,
+	streams := []string{engine.SignalsStream, engine.AlertsStream, engine.DLQStream, engine.StateStream,
 		"KV_" + engine.StateBucket, "KV_" + engine.ProfilesBucket}
 	for _, name := range streams {
 		s, err := js.Stream(ctx, name)

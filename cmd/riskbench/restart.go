@@ -170,158 +170,56 @@ func restartChild(ctx context.Context, url, pprofDir string) (restartResult, err
 	return res, nil
 }
 
-// State and profile records in their buckets, as the engine writes them.
-const (
-	stateSubjects   = "$KV." + engine.StateBucket + ".c."
-	profileSubjects = "$KV." + engine.ProfilesBucket + "."
-)
-
 // cloneState grows the checkpointed state to about target customers by
 // copying every customer record and profile under new customer ids
-// ("<id>-x<k>"). Restore reads each record's customer from its body, so
-// the copy renames it there and files it under the key the engine would
-// use. The copies are as realistic as the originals, which came from the
-// ingest phase. Returns how many customers the buckets then hold.
+// ("<id>-x<k>"), and writes the whole as a checkpoint image that a
+// restarted riskd restores. The copies are as realistic as the originals,
+// which came from the ingest phase. Returns how many customers the state
+// then holds.
 func cloneState(ctx context.Context, nc *nats.Conn, target int) (int, error) {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return 0, err
 	}
-	type rec struct {
-		subject string
-		data    []byte
-		header  nats.Header
-	}
-	read := func(stream, filter string) ([]rec, error) {
-		var out []rec
-		err := readLast(ctx, js, stream, filter, func(m jetstream.Msg) {
-			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				return
-			}
-			out = append(out, rec{m.Subject(), m.Data(), m.Headers()})
-		})
-		return out, err
-	}
-	states, err := read("KV_"+engine.StateBucket, stateSubjects+">")
+	cp, err := engine.ReadCheckpoint(ctx, js)
 	if err != nil {
-		return 0, fmt.Errorf("read state records: %w", err)
+		return 0, fmt.Errorf("read the checkpoint: %w", err)
 	}
-	profiles, err := read("KV_"+engine.ProfilesBucket, profileSubjects+">")
-	if err != nil {
-		return 0, fmt.Errorf("read profiles: %w", err)
-	}
-	if len(states) == 0 {
+	if len(cp.Records) == 0 {
 		return 0, errors.New("no customer records to clone: did ingest run?")
 	}
-	copies := (target - len(states) + len(states) - 1) / len(states)
-	publish := func(subject string, data []byte, h nats.Header) error {
-		m := &nats.Msg{Subject: subject, Data: data, Header: h}
-		for {
-			_, err := js.PublishMsgAsync(m)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-				return err
-			}
-		}
+	profileOf := make(map[string]signals.Profile, len(cp.Profiles))
+	for _, p := range cp.Profiles {
+		profileOf[p.ID] = p
 	}
-	// Profiles by customer token: a copy gets the copy of its profile.
-	profileOf := make(map[string]rec, len(profiles))
-	for _, r := range profiles {
-		profileOf[strings.TrimPrefix(r.subject, profileSubjects)] = r
-	}
-	made := len(states)
-	for k := 1; k <= copies && made < target; k++ {
+	originals := cp.Records
+	for k := 1; len(cp.Records) < target; k++ {
 		suffix := "-x" + strconv.Itoa(k)
-		for _, r := range states {
-			if made >= target {
+		for _, r := range originals {
+			if len(cp.Records) >= target {
 				break
 			}
-			id, body, err := renameRecord(r.subject, r.data, suffix)
-			if err != nil {
-				return 0, err
-			}
-			if err := publish(stateSubjects+signals.SubjectToken(id), body, nil); err != nil {
-				return 0, fmt.Errorf("write cloned record: %w", err)
-			}
-			made++
-			pr, ok := profileOf[strings.TrimPrefix(r.subject, stateSubjects)]
-			if !ok {
-				continue
-			}
-			var p signals.Profile
-			if err := json.Unmarshal(pr.data, &p); err != nil {
-				return 0, fmt.Errorf("profile %s: %w", pr.subject, err)
-			}
-			p.ID += suffix
-			body, err = json.Marshal(p)
-			if err != nil {
-				return 0, err
-			}
-			if err := publish(profileSubjects+signals.SubjectToken(p.ID), body, pr.header); err != nil {
-				return 0, fmt.Errorf("write cloned profile: %w", err)
+			c := renamed(r, suffix)
+			cp.Records = append(cp.Records, c)
+			if p, ok := profileOf[r.State.Customer]; ok {
+				p.ID = c.State.Customer
+				cp.Profiles = append(cp.Profiles, p)
 			}
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if err := engine.WriteImage(ctx, js, cp, nc.MaxPayload()); err != nil {
+		return 0, fmt.Errorf("write the grown state: %w", err)
 	}
-	return made, nil
+	return len(cp.Records), nil
 }
 
-// renameRecord gives a customer record read from subject the customer
-// id+suffix.
-func renameRecord(subject string, data []byte, suffix string) (string, []byte, error) {
-	rec, err := engine.DecodeRecord(data)
-	if err != nil {
-		return "", nil, fmt.Errorf("record %s: %w", subject, err)
-	}
-	rec.State.Customer += suffix
-	body, err := engine.AppendRecord(nil, rec)
-	if err != nil {
-		return "", nil, fmt.Errorf("record %s: %w", subject, err)
-	}
-	return rec.State.Customer, body, nil
-}
-
-// readLast calls fn with the last message of every subject of stream
-// under filter.
-func readLast(ctx context.Context, js jetstream.JetStream, stream, filter string, fn func(jetstream.Msg)) error {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	if s.CachedInfo().State.Msgs == 0 {
-		return nil
-	}
-	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter},
-		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
-	if err != nil {
-		return err
-	}
-	for {
-		b, err := oc.Fetch(10_000, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return err
-		}
-		got := 0
-		var pending uint64
-		for m := range b.Messages() {
-			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			pending = md.NumPending
-			fn(m)
-		}
-		if got == 0 || pending == 0 {
-			return nil
-		}
-	}
+// renamed is a copy of customer record r under the customer id+suffix.
+// The copy shares r's slices: nothing changes either before both are
+// written.
+func renamed(r engine.Record, suffix string) engine.Record {
+	st := *r.State
+	st.Customer += suffix
+	return engine.Record{State: &st, Alert: r.Alert}
 }
 
 // childMain is called from main before flags are parsed.

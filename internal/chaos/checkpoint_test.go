@@ -38,9 +38,9 @@ func TestCheckpointWriteFailureStopsAcking(t *testing.T) {
 	first := len(w.Messages) / 10
 	good := publishAll(t, js, w.Messages[:first])
 	waitAcked(t, js, good, nil)
-	kvStream, err := js.Stream(ctx, "KV_"+engine.StateBucket)
+	stateStream, err := js.Stream(ctx, engine.StateStream)
 	require.NoError(t, err)
-	healthy := kvStream.CachedInfo().Config
+	healthy := stateStream.CachedInfo().Config
 	broken := healthy
 	broken.MaxMsgSize = 16
 	setConfig := func(c jetstream.StreamConfig) {
@@ -104,19 +104,19 @@ func checkpointSeq(t *testing.T, js jetstream.JetStream) uint64 {
 func readCheckpointSeq(js jetstream.JetStream) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, engine.StateBucket)
+	s, err := js.Stream(ctx, engine.StateStream)
 	if err != nil {
-		return 0, fmt.Errorf("bucket %s: %w", engine.StateBucket, err)
+		return 0, fmt.Errorf("stream %s: %w", engine.StateStream, err)
 	}
-	e, err := kv.Get(ctx, "meta.checkpoint")
+	m, err := s.GetLastMsgForSubject(ctx, engine.StateCommitSubject)
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint record: %w", err)
+		return 0, fmt.Errorf("checkpoint commit: %w", err)
 	}
 	var cp struct {
 		Seq uint64 `json:"seq"`
 	}
-	if err := json.Unmarshal(e.Value(), &cp); err != nil {
-		return 0, fmt.Errorf("checkpoint record: %w", err)
+	if err := json.Unmarshal(m.Data, &cp); err != nil {
+		return 0, fmt.Errorf("checkpoint commit: %w", err)
 	}
 	return cp.Seq, nil
 }

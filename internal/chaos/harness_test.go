@@ -27,6 +27,7 @@ import (
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/daemon"
 	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/signals"
 )
 
 var bigFlag = flag.Bool("chaos.big", false, "run the crash tests at 1M signals over 100k customers (also RISKWATCH_CHAOS_BIG=1)")
@@ -368,15 +369,15 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 			o.Customers[c.Customer] = c.scoreTier
 		}
 	}
-	readStream(t, js, "KV_"+engine.StateBucket, "$KV."+engine.StateBucket+".c.>", jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) {
-		// Decoded and shown as JSON: the same state either way, and a
-		// difference can be read.
-		rec, err := engine.DecodeRecord(m.Data())
-		require.NoError(t, err, m.Subject())
-		js, err := json.Marshal(rec)
-		require.NoError(t, err, m.Subject())
-		o.Records[m.Subject()] = string(js)
-	})
+	// The customer records of the last checkpoint, as JSON: the same
+	// state either way, and a difference can be read.
+	cp, err := engine.ReadCheckpoint(context.Background(), js)
+	require.NoError(t, err)
+	for _, rec := range cp.Records {
+		body, err := json.Marshal(rec)
+		require.NoError(t, err, rec.State.Customer)
+		o.Records["c."+signals.SubjectToken(rec.State.Customer)] = string(body)
+	}
 	readStream(t, js, engine.AlertsStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
 		if strings.HasPrefix(m.Subject(), "risk.digest.") {

@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -136,32 +134,18 @@ func waitNewConsumer(t *testing.T, js jetstream.JetStream, prev time.Time, p *ri
 	}
 }
 
-// recordsAhead counts the customer records beyond the checkpoint record
-// (written by a checkpoint that crashed, or encoded while the intake went
-// on): the state a restart replays around.
+// recordsAhead counts the customer records of the last checkpoint that are
+// ahead of the sequence it covers (encoded while the intake went on): the
+// state a restart replays around.
 func recordsAhead(t *testing.T, js jetstream.JetStream) (int, uint64) {
 	t.Helper()
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, engine.StateBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return 0, 0
-	}
+	cp, err := engine.ReadCheckpoint(context.Background(), js)
 	require.NoError(t, err)
-	var cp uint64
-	if e, err := kv.Get(ctx, "meta.checkpoint"); err == nil {
-		var rec struct {
-			Seq uint64 `json:"seq"`
-		}
-		require.NoError(t, json.Unmarshal(e.Value(), &rec))
-		cp = rec.Seq
-	}
 	ahead := 0
-	readStream(t, js, "KV_"+engine.StateBucket, "$KV."+engine.StateBucket+".c.>", jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) {
-		rec, err := engine.DecodeRecord(m.Data())
-		require.NoError(t, err, m.Subject())
-		if rec.State.Seq > cp {
+	for _, rec := range cp.Records {
+		if rec.State.Seq > cp.Seq {
 			ahead++
 		}
-	})
-	return ahead, cp
+	}
+	return ahead, cp.Seq
 }

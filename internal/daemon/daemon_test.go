@@ -129,7 +129,13 @@ func TestPlainPublishReachesAlertAndSurvivesRestart(t *testing.T) {
 	assert.Equal(t, customer, a.Customer)
 	assert.NotEqual(t, "healthy", a.Tier.String())
 
-	before := getCustomer(t, c.HTTPListen, customer)
+	// The alert may come before the last signal is applied: compare
+	// states once it is.
+	var before map[string]any
+	require.Eventually(t, func() bool {
+		before = getCustomer(t, c.HTTPListen, customer)
+		return before["last_event"] == end.Truncate(time.Second).Format(time.RFC3339)
+	}, 20*time.Second, 10*time.Millisecond, "every signal applied")
 	r.shutdown(t)
 
 	c2 := testConfig(t, dir)

@@ -75,17 +75,34 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 		Time: e.cfg.Now().UTC().Format(time.RFC3339)}
 	dirty, dirtyProf := e.dirty, e.dirtyProf
 	e.dirty, e.dirtyProf = map[string]struct{}{}, map[string]struct{}{}
-	// Profiles are taken as of seq, under the same lock: a restore from
-	// this checkpoint takes only revisions stamped at or before seq, so a
-	// revision stamped later (encoded after the intake moved on) would be
-	// ignored, and one stamped seq must not hold a later update. A profile
-	// is replaced on update, never changed in place: keeping the pointer
-	// is enough.
-	profiles := make(map[string]*signals.Profile, len(dirtyProf))
+	image := e.stateLog.needsImage()
+	ids := make([]string, 0, len(dirty))
+	// Profiles are taken as of seq, under the same lock: a customer record
+	// may be encoded after the intake moved on (it carries its own
+	// sequence), but a profile is read back for every customer replayed
+	// after seq and must be the one they were scored with. A profile is
+	// replaced on update, never changed in place: keeping the pointer is
+	// enough.
+	var profiles []*signals.Profile
+	changed := make([]*signals.Profile, 0, len(dirtyProf))
 	for id := range dirtyProf {
 		if p, ok := e.profiles[id]; ok {
-			profiles[id] = p
+			changed = append(changed, p)
 		}
+	}
+	if image {
+		for id := range e.customers {
+			ids = append(ids, id)
+		}
+		profiles = make([]*signals.Profile, 0, len(e.profiles))
+		for _, p := range e.profiles {
+			profiles = append(profiles, p)
+		}
+	} else {
+		for id := range dirty {
+			ids = append(ids, id)
+		}
+		profiles = changed
 	}
 	e.mu.Unlock()
 	restore := func() {
@@ -98,137 +115,166 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}
-	recs, nState, err := e.encodeDirty(dirty, profiles, seq)
-	if err != nil {
+	w := newChunkWriter(ctx, e.js, e.nc.MaxPayload())
+	if err := e.encodeCustomers(w, ids); err != nil {
 		restore()
 		return err
 	}
+	for _, p := range profiles {
+		buf := appendProfile(w.begin(entryProfile), p)
+		if err := w.end(buf); err != nil {
+			restore()
+			return err
+		}
+		if w.full() {
+			if err := w.flush(); err != nil {
+				restore()
+				return err
+			}
+		}
+	}
+	// An image always writes a chunk, so that it has a first sequence.
+	if err := w.close(image); err != nil {
+		restore()
+		return fmt.Errorf("write %d customer records and %d profiles: %w", len(ids), len(profiles), err)
+	}
 	// Every alert and DLQ message published up to the last record encoded
-	// is confirmed before any record is written: a record may already hold
-	// the effect of messages applied after seq (it carries its own
-	// sequence, and a replay skips them for its customer), so the alerts
-	// those messages sent must be durable first.
+	// is confirmed before the commit: a record may already hold the
+	// effect of messages applied after seq (it carries its own sequence,
+	// and a replay skips them for its customer), so the alerts those
+	// messages sent must be durable before the record counts.
 	if err := e.confirmPublished(ctx); err != nil {
 		restore()
 		return err
 	}
-	// Bucket writes as async publishes to the KV subjects: one round trip
-	// per batch instead of one per key.
-	futures := make([]jetstream.PubAckFuture, 0, min(len(recs), writeWindow))
-	for _, r := range recs {
-		if len(futures) == writeWindow {
-			// A window at a time: the records share the connection with
-			// the intake, and megabytes of them queued at once would hold
-			// its next fetch behind them.
-			if err := waitAll(ctx, futures); err != nil {
-				restore()
-				return fmt.Errorf("write %d customer records and %d profiles: %w", nState, len(recs)-nState, err)
-			}
-			futures = futures[:0]
-		}
-		msg := nats.NewMsg(r.key)
-		msg.Data = r.body
-		if r.profile {
-			// Restore keeps the newest revision a complete checkpoint
-			// covers: a profile written by a checkpoint that crashed half
-			// way must not reach signals it came after.
-			msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
-		}
-		f, err := e.js.PublishMsgAsync(msg)
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			// More records than the client keeps in flight (a sweep
-			// dirties every customer): wait for those sent, then go on.
-			if err = waitAll(ctx, futures); err == nil {
-				futures = futures[:0]
-				f, err = e.js.PublishMsgAsync(msg)
-			}
-		}
-		if err != nil {
-			restore()
-			return fmt.Errorf("write state %s: %w", r.key, err)
-		}
-		futures = append(futures, f)
-	}
-	if err := waitAll(ctx, futures); err != nil {
+	if err := e.writeProfiles(ctx, changed, seq); err != nil {
 		restore()
-		return fmt.Errorf("write %d customer records and %d profiles: %w", nState, len(recs)-nState, err)
+		return err
 	}
-	body, _ := json.Marshal(cp)
-	if _, err := e.kvState.Put(ctx, checkpointKey, body); err != nil {
+	next := e.stateLog
+	if image {
+		next = logState{base: w.first, imageBytes: w.bytes}
+	} else {
+		next.deltaBytes += w.bytes
+	}
+	cp.Base, cp.ImageBytes, cp.DeltaBytes = next.base, next.imageBytes, next.deltaBytes
+	if _, err := commit(ctx, e.js, cp); err != nil {
 		restore()
-		return fmt.Errorf("write checkpoint record: %w", err)
+		return err
 	}
+	if image && e.stateLog.base != 0 {
+		// The log before the new image is needed no more. Failing to
+		// drop it costs disk, not correctness: log it and go on.
+		if err := e.purgeStateBefore(ctx, next.base); err != nil {
+			e.logLimited("purge", "old checkpoints not purged from "+StateStream, zap.Error(err))
+		}
+	}
+	e.stateLog = next
 	e.mu.Lock()
 	e.durable = seq
 	e.mu.Unlock()
 	return nil
 }
 
-// writeWindow is how many records a checkpoint has in flight at once.
-const writeWindow = 256
-
-// record is one encoded bucket entry of a checkpoint.
-type record struct {
-	key     string
-	body    []byte
-	profile bool
+func (e *Engine) purgeStateBefore(ctx context.Context, seq uint64) error {
+	s, err := e.js.Stream(ctx, StateStream)
+	if err != nil {
+		return err
+	}
+	return s.Purge(ctx, jetstream.WithPurgeSequence(seq))
 }
 
-// encodeChunk is how many customers are encoded per hold of the lock. A
-// checkpoint may hold tens of thousands of records; the intake waits for
-// at most one chunk (about half a microsecond a record) between its
-// messages.
-const encodeChunk = 256
-
-// encodeDirty encodes the records of the dirty customers, a chunk at a
-// time under the read lock, so that the intake goes on in between, and
-// the profiles taken as of the checkpoint's sequence seq. A customer
-// record encoded late may hold messages applied after seq: it carries its
-// own sequence and a replay skips what it holds.
-func (e *Engine) encodeDirty(dirty map[string]struct{}, profiles map[string]*signals.Profile, seq uint64) ([]record, int, error) {
-	recs := make([]record, 0, len(dirty)+len(profiles))
-	ids := make([]string, 0, encodeChunk)
-	flush := func() error {
-		// One buffer per chunk: the records stay referenced by their
-		// publishes until acknowledged, so they cannot share one buffer
-		// across chunks, but need not each have their own.
-		buf := make([]byte, 0, 640*len(ids))
-		e.mu.RLock()
-		defer e.mu.RUnlock()
-		for _, id := range ids {
-			c, ok := e.customers[id]
-			if !ok {
-				continue
+// writeProfiles materialises changed profiles in the risk_customers
+// bucket, for readers of the bucket; riskd itself restores them from
+// RISK_STATE.
+func (e *Engine) writeProfiles(ctx context.Context, profiles []*signals.Profile, seq uint64) error {
+	futures := make([]jetstream.PubAckFuture, 0, min(len(profiles), writeWindow))
+	for _, p := range profiles {
+		if len(futures) == writeWindow {
+			if err := waitAll(ctx, futures); err != nil {
+				return fmt.Errorf("write profiles to %s: %w", ProfilesBucket, err)
 			}
-			start := len(buf)
-			var err error
-			if buf, err = AppendRecord(buf, Record{State: &c.Score, Alert: c.Alert}); err != nil {
-				return fmt.Errorf("encode customer %q: %w", id, err)
-			}
-			recs = append(recs, record{key: "$KV." + StateBucket + "." + stateKey(id), body: buf[start:len(buf):len(buf)]})
+			futures = futures[:0]
 		}
-		ids = ids[:0]
-		return nil
-	}
-	for id := range dirty {
-		if ids = append(ids, id); len(ids) == encodeChunk {
-			if err := flush(); err != nil {
-				return nil, 0, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, 0, err
-	}
-	nState := len(recs)
-	for id, p := range profiles {
 		body, err := json.Marshal(p)
 		if err != nil {
-			return nil, 0, fmt.Errorf("encode profile %q (as of %d): %w", id, seq, err)
+			return fmt.Errorf("encode profile %q: %w", p.ID, err)
 		}
-		recs = append(recs, record{key: "$KV." + ProfilesBucket + "." + signals.SubjectToken(id), body: body, profile: true})
+		msg := nats.NewMsg("$KV." + ProfilesBucket + "." + signals.SubjectToken(p.ID))
+		msg.Data = body
+		msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
+		f, err := e.js.PublishMsgAsync(msg)
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			if err = waitAll(ctx, futures); err == nil {
+				futures = futures[:0]
+				f, err = e.js.PublishMsgAsync(msg)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("write profile %q: %w", p.ID, err)
+		}
+		futures = append(futures, f)
 	}
-	return recs, nState, nil
+	if err := waitAll(ctx, futures); err != nil {
+		return fmt.Errorf("write profiles to %s: %w", ProfilesBucket, err)
+	}
+	return nil
+}
+
+// writeWindow is how many profiles a checkpoint has in flight at once.
+const writeWindow = 256
+
+// encodeChunk bounds the customers encoded per hold of the lock. A
+// checkpoint may hold a million records; the intake waits for at most one
+// chunk (about half a microsecond a record) between its messages.
+const encodeChunk = 256
+
+// encodeCustomers writes the records of customers ids, encoded a chunk
+// at a time under the read lock, so that the intake goes on in between,
+// and published outside it. A record encoded late may hold messages
+// applied after the checkpoint's sequence: it carries its own sequence
+// and a replay skips what it holds.
+func (e *Engine) encodeCustomers(w *chunkWriter, ids []string) error {
+	for len(ids) > 0 {
+		n, err := e.encodeSome(w, ids)
+		if err != nil {
+			return err
+		}
+		ids = ids[n:]
+		if w.full() {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// encodeSome encodes up to encodeChunk of ids, stopping early when the
+// chunk in hand is full, and says how many it took.
+func (e *Engine) encodeSome(w *chunkWriter, ids []string) (int, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	n := 0
+	for _, id := range ids {
+		if n == encodeChunk || w.full() {
+			break
+		}
+		n++
+		c, ok := e.customers[id]
+		if !ok {
+			continue
+		}
+		buf, err := AppendRecord(w.begin(entryCustomer), Record{State: &c.Score, Alert: c.Alert})
+		if err != nil {
+			w.abandon()
+			return n, fmt.Errorf("encode customer %q: %w", id, err)
+		}
+		if err := w.end(buf); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // confirmPublished waits for the acks of alerts and DLQ messages sent

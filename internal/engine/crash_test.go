@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strings"
 	"testing"
@@ -46,22 +45,72 @@ func runTo(t *testing.T, nc *nats.Conn, js jetstream.JetStream, msgs []chaos.Mes
 	require.NoError(t, eng.WaitApplied(wctx, last))
 }
 
-// bucket reads every key of the state bucket.
-func bucket(t *testing.T, kv jetstream.KeyValue) map[string][]byte {
+// stateView reads the last committed checkpoint as JSON documents, so
+// that outcomes compare as data and a difference can be read: a record
+// per customer ("c.<id>") and profile ("p.<id>"), and what the checkpoint
+// covers ("meta.checkpoint").
+func stateView(t *testing.T, js jetstream.JetStream) map[string][]byte {
+	t.Helper()
+	cp, err := engine.ReadCheckpoint(context.Background(), js)
+	require.NoError(t, err)
+	out := map[string][]byte{}
+	put := func(k string, v any) {
+		b, err := json.Marshal(v)
+		require.NoError(t, err, k)
+		out[k] = b
+	}
+	for _, r := range cp.Records {
+		put("c."+r.State.Customer, r)
+	}
+	for _, p := range cp.Profiles {
+		put("p."+p.ID, p)
+	}
+	put("meta.checkpoint", map[string]any{"seq": cp.Seq, "watermark": cp.Watermark,
+		"last_sweep": cp.LastSweep, "last_digest": cp.LastDigest})
+	return out
+}
+
+// commits lists the checkpoint commits in RISK_STATE, oldest first.
+func commits(t *testing.T, js jetstream.JetStream) []uint64 {
 	t.Helper()
 	ctx := context.Background()
-	out := map[string][]byte{}
-	keys, err := kv.ListKeys(ctx)
+	s, err := js.Stream(ctx, engine.StateStream)
 	require.NoError(t, err)
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	var seqs []uint64
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
 		require.NoError(t, err)
-		out[k] = e.Value()
+		if m.Subject == engine.StateCommitSubject {
+			seqs = append(seqs, seq)
+		}
 	}
-	return out
+	return seqs
+}
+
+// deleteFrom deletes the RISK_STATE messages from seq on, of every subject
+// or only commits.
+func deleteFrom(t *testing.T, js jetstream.JetStream, seq uint64, onlyCommits bool) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, engine.StateStream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	for ; seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		require.NoError(t, err)
+		if !onlyCommits || m.Subject == engine.StateCommitSubject {
+			require.NoError(t, s.DeleteMsg(ctx, seq))
+		}
+	}
 }
 
 // streamIDs counts the Nats-Msg-Id of every message of stream.
@@ -85,75 +134,43 @@ func streamIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]i
 	return ids
 }
 
-// readable turns the customer records of a bucket read into JSON, so that
-// outcomes compare as data and a difference can be read.
-func readable(t *testing.T, records map[string][]byte) map[string][]byte {
-	t.Helper()
-	out := make(map[string][]byte, len(records))
-	for k, v := range records {
-		if !strings.HasPrefix(k, "c.") {
-			out[k] = v
-			continue
-		}
-		rec, err := engine.DecodeRecord(v)
-		require.NoError(t, err, k)
-		if out[k], err = json.Marshal(rec); err != nil {
-			require.NoError(t, err, k)
-		}
-	}
-	return out
-}
-
 type crashOutcome struct {
 	records map[string][]byte
 	sent    map[string]int // alerts, digests and DLQ entries by subject prefix and id
 }
 
-// crashRun feeds w to engines that stop at two cut points. With keep >= 0,
-// the second stop is turned into a crash in the middle of its checkpoint:
-// the checkpoint record is rolled back to the first stop's, and only the
-// share keep of the customer records the second stop wrote survive, the
-// others rolled back too.
-func crashRun(t *testing.T, w chaos.Workload, cutA, cutB int, keep float64) crashOutcome {
+// Ways the second stop of crashRun is turned into a crash inside its
+// checkpoint.
+const (
+	noCrash = iota
+	// crashBeforeCommit: its chunks were written, its commit was not.
+	crashBeforeCommit
+	// crashBeforeChunks: it wrote nothing.
+	crashBeforeChunks
+)
+
+// crashRun feeds w to engines that stop at two cut points; crash turns the
+// second stop into a crash in the middle of its checkpoint.
+func crashRun(t *testing.T, w chaos.Workload, cutA, cutB int, crash int) crashOutcome {
 	t.Helper()
 	_, nc := natstest.Server(t, "")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	runTo(t, nc, js, w.Messages[:cutA])
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, engine.StateBucket)
-	require.NoError(t, err)
-	atA := bucket(t, kv)
+	atA := commits(t, js)
+	require.NotEmpty(t, atA)
 	runTo(t, nc, js, w.Messages[cutA:cutB])
-	if keep >= 0 {
-		atB := bucket(t, kv)
-		ahead := 0
-		for k, vb := range atB {
-			h := fnv.New32a()
-			h.Write([]byte(k))
-			survives := float64(h.Sum32()%1000) < keep*1000
-			va, existed := atA[k]
-			switch {
-			case k == "meta.checkpoint":
-				_, err = kv.Put(ctx, k, va)
-			case string(va) == string(vb):
-				continue
-			case survives:
-				ahead++
-				continue
-			case existed:
-				_, err = kv.Put(ctx, k, va)
-			default:
-				err = kv.Delete(ctx, k)
-			}
-			require.NoError(t, err)
-		}
-		if keep > 0 {
-			require.Positive(t, ahead, "records ahead of the checkpoint survive the crash")
-		}
+	atB := commits(t, js)
+	require.Len(t, atB, len(atA)+1, "one checkpoint at the second stop")
+	require.Equal(t, atA, atB[:len(atA)], "the second stop's checkpoint purged nothing")
+	switch crash {
+	case crashBeforeCommit:
+		deleteFrom(t, js, atB[len(atB)-1], true)
+	case crashBeforeChunks:
+		deleteFrom(t, js, atA[len(atA)-1]+1, false)
 	}
 	runTo(t, nc, js, w.Messages[cutB:])
-	out := crashOutcome{records: readable(t, bucket(t, kv)), sent: streamIDs(t, js, engine.AlertsStream)}
+	out := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, engine.AlertsStream)}
 	for id, n := range streamIDs(t, js, engine.DLQStream) {
 		out.sent[id] += n
 	}
@@ -170,24 +187,25 @@ func TestCrashInsideACheckpoint(t *testing.T) {
 	w := chaos.Generate(chaos.Config{Seed: 11, Customers: 800, Signals: 8000, Days: 12,
 		Start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)})
 	cutA, cutB := len(w.Messages)*2/5, len(w.Messages)*3/5
-	want := crashRun(t, w, cutA, cutB, -1)
-	require.Len(t, want.records, w.Expect.Customers+1, "a record per customer and the checkpoint record")
+	want := crashRun(t, w, cutA, cutB, noCrash)
+	customers := 0
+	for k := range want.records {
+		if strings.HasPrefix(k, "c.") {
+			customers++
+		}
+	}
+	require.Equal(t, w.Expect.Customers, customers, "a record per customer")
 	for _, tc := range []struct {
-		name string
-		keep float64
+		name  string
+		crash int
 	}{
-		{"every record written", 1},
-		{"half of the records written", 0.5},
-		{"no record written", 0},
+		{"chunks written, no commit", crashBeforeCommit},
+		{"nothing written", crashBeforeChunks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := crashRun(t, w, cutA, cutB, tc.keep)
+			got := crashRun(t, w, cutA, cutB, tc.crash)
 			var diffs []string
 			for k, v := range want.records {
-				if k == "meta.checkpoint" {
-					// Its wall-clock time stamp differs; what it covers must not.
-					v, got.records[k] = withoutTime(t, v), withoutTime(t, got.records[k])
-				}
 				if string(got.records[k]) != string(v) {
 					diffs = append(diffs, fmt.Sprintf("record %s: %s", k, jsonDiff(v, got.records[k])))
 				}
@@ -207,16 +225,6 @@ func TestCrashInsideACheckpoint(t *testing.T) {
 			require.Len(t, got.records, len(want.records))
 		})
 	}
-}
-
-func withoutTime(t *testing.T, cp []byte) []byte {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(cp, &m))
-	delete(m, "time")
-	out, err := json.Marshal(m)
-	require.NoError(t, err)
-	return out
 }
 
 // TestCrashInsideACheckpointSweepsAsBefore crashes in the checkpoint that
@@ -246,8 +254,8 @@ func TestCrashInsideACheckpointSweepsAsBefore(t *testing.T) {
 	msgs = append(msgs, msg("early-4", "early", day.AddDate(0, 0, 3).Add(11*time.Hour), "usage", `{"events":50}`))
 	w := chaos.Workload{Messages: msgs}
 
-	want := crashRun(t, w, cutA, cutB, -1)
-	got := crashRun(t, w, cutA, cutB, 1)
+	want := crashRun(t, w, cutA, cutB, noCrash)
+	got := crashRun(t, w, cutA, cutB, crashBeforeCommit)
 	key := "c.late-comer"
 	require.Contains(t, want.records, key)
 	require.JSONEq(t, string(want.records[key]), string(got.records[key]))
@@ -255,48 +263,51 @@ func TestCrashInsideACheckpointSweepsAsBefore(t *testing.T) {
 }
 
 // TestCrashAfterAnyCheckpoint runs an engine that checkpoints often while
-// it consumes the first part of a workload, and keeps the checkpoint
-// records it sees go by. It then stops it, puts one of those records back,
-// as if riskd had crashed right after that checkpoint while the later ones
-// had written their customer records and profile revisions but not their
-// checkpoint record, and lets a new engine replay from there and consume
-// the rest. The outcome must be that of the uninterrupted run, for early,
+// it consumes the first part of a workload, stops it, and takes away the
+// commits after one of its checkpoints, as if riskd had crashed right
+// after that checkpoint while the later ones had written their chunks but
+// not their commits. A new engine replays from there and consumes the
+// rest. The outcome must be that of the uninterrupted run, for early,
 // middle and late checkpoints alike.
 func TestCrashAfterAnyCheckpoint(t *testing.T) {
 	w := chaos.Generate(chaos.Config{Seed: 13, Customers: 800, Signals: 8000, Days: 12,
 		Start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)})
 	cut := len(w.Messages) * 2 / 3
-	want := crashRun(t, w, len(w.Messages)/3, cut, -1)
+	want := crashRun(t, w, len(w.Messages)/3, cut, noCrash)
 	for _, at := range []float64{0.2, 0.5, 0.9} {
-		t.Run(fmt.Sprintf("checkpoint at %.0f%% of the cut", at*100), func(t *testing.T) {
+		t.Run(fmt.Sprintf("checkpoint at %.0f%% of the run", at*100), func(t *testing.T) {
+			// Every checkpoint a delta: an image would purge those before.
+			t.Cleanup(engine.SetImageFloor(1 << 40))
 			_, nc := natstest.Server(t, "")
 			js, err := jetstream.New(nc)
 			require.NoError(t, err)
-			ctx := context.Background()
-			seen := checkpointsWhileRunning(t, nc, js, w.Messages[:cut])
-			var seqs []uint64
-			for seq := range seen {
-				if seq < uint64(cut) {
-					seqs = append(seqs, seq)
-				}
+			eng, stop := startWith(t, nc, engine.Config{CheckpointInterval: time.Millisecond, Batch: 50})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// In parts, each one checkpointed before the next goes in.
+			const parts = 8
+			for p := range parts {
+				before := len(commits(t, js))
+				last, err := chaos.Publish(js, w.Messages[cut*p/parts:cut*(p+1)/parts])
+				require.NoError(t, err)
+				require.NoError(t, eng.WaitApplied(ctx, last))
+				require.Eventually(t, func() bool { return len(commits(t, js)) > before }, 10*time.Second, 5*time.Millisecond)
 			}
-			require.NotEmpty(t, seqs, "no checkpoint seen while the engine ran")
-			sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-			seq := seqs[int(at*float64(len(seqs)-1))]
-			t.Logf("rolled back to the checkpoint at %d of %d (%d checkpoints seen)", seq, cut, len(seqs))
-			kv, err := js.KeyValue(ctx, engine.StateBucket)
-			require.NoError(t, err)
-			_, err = kv.Put(ctx, "meta.checkpoint", seen[seq])
-			require.NoError(t, err)
+			require.NoError(t, stop())
+			seqs := commits(t, js)
+			require.GreaterOrEqual(t, len(seqs), parts, "a checkpoint per part")
+			keep := seqs[int(at*float64(len(seqs)-2))]
+			t.Logf("rolled back to the commit at %d (%d commits in the log)", keep, len(seqs))
+			deleteFrom(t, js, keep+1, true)
 
 			runTo(t, nc, js, w.Messages[cut:])
-			got := crashOutcome{records: readable(t, bucket(t, kv)), sent: streamIDs(t, js, engine.AlertsStream)}
+			got := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, engine.AlertsStream)}
 			for id, n := range streamIDs(t, js, engine.DLQStream) {
 				got.sent[id] += n
 			}
 			var diffs []string
 			for k, v := range want.records {
-				if k != "meta.checkpoint" && string(got.records[k]) != string(v) {
+				if string(got.records[k]) != string(v) {
 					diffs = append(diffs, fmt.Sprintf("record %s: %s", k, jsonDiff(v, got.records[k])))
 				}
 			}
@@ -309,42 +320,6 @@ func TestCrashAfterAnyCheckpoint(t *testing.T) {
 			require.Empty(t, diffs[:min(len(diffs), 10)], "%d differences from the run without a crash", len(diffs))
 		})
 	}
-}
-
-// checkpointsWhileRunning runs an engine that checkpoints as often as it
-// can (small batches, a millisecond interval) over msgs, stops it, and
-// returns the checkpoint records seen meanwhile by their sequence.
-func checkpointsWhileRunning(t *testing.T, nc *nats.Conn, js jetstream.JetStream, msgs []chaos.Message) map[uint64][]byte {
-	t.Helper()
-	eng, stop := startWith(t, nc, engine.Config{CheckpointInterval: time.Millisecond, Batch: 50})
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, engine.StateBucket)
-	require.NoError(t, err)
-	seen := map[uint64][]byte{}
-	watchDone := make(chan struct{})
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	go func() {
-		defer close(watchDone)
-		for watchCtx.Err() == nil {
-			if e, err := kv.Get(watchCtx, "meta.checkpoint"); err == nil {
-				var cp struct {
-					Seq uint64 `json:"seq"`
-				}
-				if json.Unmarshal(e.Value(), &cp) == nil {
-					seen[cp.Seq] = e.Value()
-				}
-			}
-		}
-	}()
-	last, err := chaos.Publish(js, msgs)
-	require.NoError(t, err)
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	require.NoError(t, eng.WaitApplied(wctx, last))
-	stopWatch()
-	<-watchDone
-	require.NoError(t, stop())
-	return seen
 }
 
 // jsonDiff lists the paths where two JSON documents differ, with both

@@ -118,9 +118,10 @@ type Engine struct {
 	js      jetstream.JetStream
 	model   *scorer.Model
 	metrics *Metrics
-	kvState jetstream.KeyValue
 	kvProf  jetstream.KeyValue
-	limiter *logLimiter
+	// stateLog is touched only by restore and by the checkpoint in flight.
+	stateLog logState
+	limiter  *logLimiter
 
 	mu         sync.RWMutex
 	customers  map[string]*customer

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
 )
 
 // Record is one customer's entry in the risk_state bucket: the model's
@@ -100,4 +102,49 @@ func decodeRecord(data []byte, st *scorer.State, alert *alerting.State) error {
 		return errors.New("record without a customer")
 	}
 	return nil
+}
+
+// uvarint is binary.Uvarint.
+func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }
+
+// profileBinary starts a binary profile entry.
+const profileBinary = 1
+
+// appendProfile appends p in binary: a version byte, the strings
+// length-prefixed and the ARR as 8 bytes.
+func appendProfile(b []byte, p *signals.Profile) []byte {
+	b = append(b, profileBinary)
+	for _, s := range [...]string{p.ID, p.Name, p.Currency, p.RenewalDate, p.Segment, p.Owner, p.Plan, p.Stage} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(p.ARR))
+}
+
+// decodeProfile decodes appendProfile's encoding and checks it as any
+// profile is checked.
+func decodeProfile(data []byte) (*signals.Profile, error) {
+	if len(data) == 0 || data[0] != profileBinary {
+		return nil, errors.New("profile: unknown format")
+	}
+	p := new(signals.Profile)
+	off := 1
+	for _, f := range [...]*string{&p.ID, &p.Name, &p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage} {
+		n, k := binary.Uvarint(data[off:])
+		if k <= 0 || n > uint64(len(data)-off-k) {
+			return nil, errors.New("profile: bad string length")
+		}
+		off += k
+		*f = string(data[off : off+int(n)])
+		off += int(n)
+	}
+	if len(data)-off != 8 {
+		return nil, fmt.Errorf("profile: %d bytes left for the ARR, want 8", len(data)-off)
+	}
+	p.ARR = math.Float64frombits(binary.LittleEndian.Uint64(data[off:]))
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	p.Intern()
+	return p, nil
 }

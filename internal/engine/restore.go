@@ -17,22 +17,74 @@ import (
 	"github.com/riskwatch/riskwatch/signals"
 )
 
-// restore loads the last checkpoint: every customer record and profile
-// (the latest value per key, read straight from the buckets' streams,
-// which is much faster than one Get per key) and the sequence they cover.
-//
-// Both buckets are read at once, and records are decoded on every CPU
-// while the next ones are fetched: with a million customers, reading two
-// million messages one after the other and decoding each in turn took
-// minutes.
+// restore loads the last checkpoint from RISK_STATE: the customer records
+// and profiles it stands on, and the sequence of RISK_SIGNALS it covers.
+// Chunks are decoded on every CPU while the next ones are read.
 func (e *Engine) restore(ctx context.Context) error {
 	start := time.Now()
+	st, err := readCommitted(ctx, e.js, true)
+	if errors.Is(err, errNoCommit) {
+		return e.restoreLegacy(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	e.install(st.cp, st.customers, st.profiles)
+	e.stateLog = logState{base: st.cp.Base, imageBytes: st.cp.ImageBytes, deltaBytes: st.cp.DeltaBytes}
+	e.log.Info("state restored", zap.Int("customers", len(e.customers)), zap.Int("profiles", len(e.profiles)),
+		zap.Uint64("seq", st.cp.Seq), zap.Int64("bytes", st.bytes), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// install makes a restored state the engine's. Records come in log
+// order: a later record of a customer or profile replaces an earlier one.
+// Queries may already be running (the HTTP API starts with the engine),
+// so the state is built aside and swapped in under the lock.
+func (e *Engine) install(cp checkpointRecord, customers []*customer, profiles []*signals.Profile) {
+	byID := make(map[string]*customer, len(customers))
+	for _, c := range customers {
+		byID[c.Score.Customer] = c
+	}
+	index := map[string]string{}
+	for id, c := range byID {
+		if c.Alert.LastID != "" {
+			index[c.Alert.LastID] = id
+		}
+	}
+	profByID := make(map[string]*signals.Profile, len(profiles))
+	for _, p := range profiles {
+		if c, ok := byID[p.ID]; ok {
+			p.ID = c.Score.Customer // one copy of the id
+		}
+		profByID[p.ID] = p
+	}
+	e.mu.Lock()
+	e.customers, e.profiles, e.alertIndex = byID, profByID, index
+	e.applied, e.durable = cp.Seq, cp.Seq
+	e.watermark, e.lastSweep, e.lastDigest = cp.Watermark, cp.LastSweep, cp.Digest
+	e.mu.Unlock()
+}
+
+// restoreLegacy loads a checkpoint that an earlier version kept in the KV
+// bucket risk_state (a record per customer, the checkpoint record under
+// meta.checkpoint) with the profiles of risk_customers, if there is one.
+// The next checkpoint writes it to RISK_STATE as an image.
+func (e *Engine) restoreLegacy(ctx context.Context) error {
+	start := time.Now()
+	kv, err := e.js.KeyValue(ctx, StateBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil // a first start
+	} else if err != nil {
+		return fmt.Errorf("restore state: bucket %s: %w", StateBucket, err)
+	}
 	var cp checkpointRecord
-	if entry, err := e.kvState.Get(ctx, checkpointKey); err == nil {
+	if entry, err := kv.Get(ctx, checkpointKey); err == nil {
 		if err := json.Unmarshal(entry.Value(), &cp); err != nil {
 			return fmt.Errorf("checkpoint record is corrupt: %w", err)
 		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+	} else if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	} else {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -71,26 +123,9 @@ func (e *Engine) restore(ctx context.Context) error {
 	case errProfs != nil:
 		return fmt.Errorf("restore profiles: %w", errProfs)
 	}
-	// Queries may already be running (the HTTP API starts with the
-	// engine): build the state aside and swap it in under the lock.
-	byID := make(map[string]*customer, len(customers))
-	index := map[string]string{}
-	for _, c := range customers {
-		byID[c.Score.Customer] = c
-		if c.Alert.LastID != "" {
-			index[c.Alert.LastID] = c.Score.Customer
-		}
-	}
-	profByID := make(map[string]*signals.Profile, len(profiles))
-	for _, p := range profiles {
-		profByID[p.ID] = p
-	}
-	e.mu.Lock()
-	e.customers, e.profiles, e.alertIndex = byID, profByID, index
-	e.applied, e.durable = cp.Seq, cp.Seq
-	e.watermark, e.lastSweep, e.lastDigest = cp.Watermark, cp.LastSweep, cp.Digest
-	e.mu.Unlock()
-	e.log.Info("state restored", zap.Int("customers", len(byID)), zap.Int("profiles", len(profByID)),
+	e.install(cp, customers, profiles)
+	e.log.Info("state restored from the "+StateBucket+" bucket of an earlier version",
+		zap.Int("customers", len(e.customers)), zap.Int("profiles", len(e.profiles)),
 		zap.Uint64("seq", cp.Seq), zap.Duration("took", time.Since(start)))
 	return nil
 }
@@ -142,13 +177,13 @@ func (e *Engine) readProfiles(ctx context.Context, upTo uint64) ([]*signals.Prof
 		return nil, err
 	}
 	return decodeAll(ctx, func(ctx context.Context, out chan<- []keyed) error {
-		chunk := make([]keyed, 0, decodeChunk)
+		chunk := make([]keyed, 0, legacyChunk)
 		for subj, data := range latest {
-			if chunk = append(chunk, keyed{key: subj, data: data}); len(chunk) == decodeChunk {
+			if chunk = append(chunk, keyed{key: subj, data: data}); len(chunk) == legacyChunk {
 				if err := send(ctx, out, chunk); err != nil {
 					return err
 				}
-				chunk = make([]keyed, 0, decodeChunk)
+				chunk = make([]keyed, 0, legacyChunk)
 			}
 		}
 		return send(ctx, out, chunk)
@@ -167,9 +202,9 @@ type keyed struct {
 	data []byte
 }
 
-// decodeChunk is how many values travel to a decoder at once: enough to
+// legacyChunk is how many values travel to a decoder at once: enough to
 // make the hand-over cheap next to decoding them.
-const decodeChunk = 512
+const legacyChunk = 512
 
 // decodeAll runs produce, which sends chunks of values on its channel, and
 // decodes them on every CPU meanwhile. The first error stops both.
@@ -224,9 +259,9 @@ func decodeAll[T any](ctx context.Context, produce func(context.Context, chan<- 
 }
 
 // batched turns a per-message callback into one that sends what pick keeps
-// in chunks of decodeChunk, the last chunk when the stream ends.
+// in chunks of legacyChunk, the last chunk when the stream ends.
 func batched(ctx context.Context, out chan<- []keyed, pick func(jetstream.Msg) (keyed, bool)) func(jetstream.Msg) error {
-	chunk := make([]keyed, 0, decodeChunk)
+	chunk := make([]keyed, 0, legacyChunk)
 	return func(m jetstream.Msg) error {
 		if m == nil {
 			return send(ctx, out, chunk)
@@ -234,9 +269,9 @@ func batched(ctx context.Context, out chan<- []keyed, pick func(jetstream.Msg) (
 		if k, ok := pick(m); ok {
 			chunk = append(chunk, k)
 		}
-		if len(chunk) == decodeChunk {
+		if len(chunk) == legacyChunk {
 			err := send(ctx, out, chunk)
-			chunk = make([]keyed, 0, decodeChunk)
+			chunk = make([]keyed, 0, legacyChunk)
 			return err
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,14 +56,18 @@ func TestRestoreBringsBackEveryCustomerAndProfile(t *testing.T) {
 	}
 }
 
-// A record that does not decode stops the start with the key named: riskd
-// must not come up with a customer silently missing.
+// A record that does not decode stops the start with the chunk named:
+// riskd must not come up with a customer silently missing.
 func TestRestoreRefusesACorruptRecord(t *testing.T) {
 	for _, tc := range []struct {
-		name, bucket, key, want string
+		name  string
+		entry []byte
+		want  string
 	}{
-		{name: "customer record", bucket: engine.StateBucket, key: "c.broken", want: "c.broken"},
-		{name: "profile", bucket: engine.ProfilesBucket, key: "broken", want: "broken"},
+		{name: "customer record", entry: []byte("c\x0cnot a record"), want: "customer record"},
+		{name: "profile", entry: []byte("p\x0dnot a profile"), want: "profile"},
+		{name: "unknown entry", entry: []byte("x\x00"), want: "unknown kind"},
+		{name: "entry past the end", entry: []byte("c\x7f"), want: "bad length"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, nc := natstest.Server(t, "")
@@ -73,9 +78,14 @@ func TestRestoreRefusesACorruptRecord(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			kv, err := f.js.KeyValue(ctx, tc.bucket)
+			// A chunk with the bad entry, then a commit that counts it.
+			s, err := f.js.Stream(ctx, engine.StateStream)
 			require.NoError(t, err)
-			_, err = kv.Put(ctx, tc.key, []byte("not a record"))
+			last, err := s.GetLastMsgForSubject(ctx, engine.StateCommitSubject)
+			require.NoError(t, err)
+			ack, err := f.js.Publish(ctx, engine.StateRecordsSubject, tc.entry)
+			require.NoError(t, err)
+			_, err = f.js.Publish(ctx, engine.StateCommitSubject, last.Data)
 			require.NoError(t, err)
 
 			eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent})
@@ -83,9 +93,44 @@ func TestRestoreRefusesACorruptRecord(t *testing.T) {
 			err = eng.Run(ctx)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), fmt.Sprintf("state chunk %d", ack.Sequence))
 			assert.Contains(t, err.Error(), "restore")
 		})
 	}
+}
+
+// A checkpoint that crashed before its commit leaves chunks behind it;
+// the next start drops them, so that no later commit can take them for
+// its own.
+func TestRestoreDropsAnUncommittedCheckpoint(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	f := startEngine(t, nc)
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	churnScenario(f, "kept", end)
+	f.wait()
+	f.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before, err := engine.ReadCheckpoint(ctx, f.js)
+	require.NoError(t, err)
+	orphan, err := f.js.Publish(ctx, engine.StateRecordsSubject, []byte("c\x0cnot a record"))
+	require.NoError(t, err)
+
+	f2 := startEngine(t, nc)
+	s, err := f2.js.Stream(ctx, engine.StateStream)
+	require.NoError(t, err)
+	_, err = s.GetMsg(ctx, orphan.Sequence)
+	require.ErrorIs(t, err, jetstream.ErrMsgNotFound, "the uncommitted chunk is gone")
+	v, ok := f2.eng.Customer("kept")
+	require.True(t, ok)
+	assert.Positive(t, v.Score)
+	f2.signal(signals.KindUsage, "kept-more", "kept", end.Add(time.Minute), `{"events":40}`)
+	f2.wait()
+	f2.stop()
+	after, err := engine.ReadCheckpoint(ctx, f.js)
+	require.NoError(t, err)
+	assert.Greater(t, after.Seq, before.Seq)
+	assert.Greater(t, after.Commit, orphan.Sequence)
 }
 
 func (f *fixture) publishAsync(subject, body string) {

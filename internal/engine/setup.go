@@ -54,13 +54,10 @@ func (e *Engine) setup(ctx context.Context) error {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
-	var err error
-	e.kvState, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket,
-		Description: "Riskwatch per-customer state checkpoints", Storage: jetstream.FileStorage,
-		Replicas: e.cfg.Replicas, History: 1})
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", StateBucket, err)
+	if _, err := e.js.CreateOrUpdateStream(ctx, stateStreamConfig(e.cfg.Replicas)); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", StateStream, err)
 	}
+	var err error
 	e.kvProf, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ProfilesBucket,
 		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage,
 		Replicas: e.cfg.Replicas, History: profileHistory})
@@ -81,12 +78,17 @@ func (e *Engine) setup(ctx context.Context) error {
 	return nil
 }
 
+// checkpointRecord is a checkpoint's commit: what it covers and, from
+// Base, where the records it stands on begin in RISK_STATE.
 type checkpointRecord struct {
-	Seq       uint64 `json:"seq"`
-	Watermark int64  `json:"watermark"`
-	LastSweep int64  `json:"last_sweep"`
-	Digest    int32  `json:"last_digest"`
-	Time      string `json:"time"`
+	Seq        uint64 `json:"seq"`
+	Watermark  int64  `json:"watermark"`
+	LastSweep  int64  `json:"last_sweep"`
+	Digest     int32  `json:"last_digest"`
+	Time       string `json:"time"`
+	Base       uint64 `json:"base,omitempty"`
+	ImageBytes int64  `json:"image_bytes,omitempty"`
+	DeltaBytes int64  `json:"delta_bytes,omitempty"`
 }
 
 // reposition deletes the durable consumer and creates it again to start
