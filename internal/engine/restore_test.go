@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -149,4 +150,45 @@ func (f *fixture) flushAsync(ctx context.Context) {
 	info, err := f.js.Stream(ctx, engine.SignalsStream)
 	require.NoError(f.t, err)
 	f.last = max(f.last, info.CachedInfo().State.LastSeq)
+}
+
+// Earlier versions kept a KV entry per customer in risk_state: riskd
+// restores from it when RISK_STATE has no checkpoint yet, and its first
+// checkpoint writes the state to RISK_STATE.
+func TestRestoreFromTheBucketOfAnEarlierVersion(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec := atRiskRecord(t)
+	rec.State.Seq = 7
+	legacy, err := json.Marshal(rec)
+	require.NoError(t, err)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: engine.StateBucket})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "c."+signals.SubjectToken(rec.State.Customer), legacy)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "meta.checkpoint", []byte(`{"seq":7,"watermark":1774956600}`))
+	require.NoError(t, err)
+	prof, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: engine.ProfilesBucket, History: 5})
+	require.NoError(t, err)
+	_, err = prof.Put(ctx, signals.SubjectToken(rec.State.Customer), []byte(`{"id":"acme.corp","name":"Acme","arr":90000}`))
+	require.NoError(t, err)
+
+	f := startEngine(t, nc)
+	v, ok := f.eng.Customer("acme.corp")
+	require.True(t, ok)
+	assert.Equal(t, rec.State.Score, v.Score)
+	require.NotNil(t, v.Profile)
+	assert.Equal(t, 90000.0, v.Profile.ARR)
+	f.stop()
+
+	cp, err := engine.ReadCheckpoint(ctx, js)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(7), cp.Seq, "the first checkpoint carries the state on")
+	require.Len(t, cp.Records, 1)
+	assert.Equal(t, "acme.corp", cp.Records[0].State.Customer)
+	require.Len(t, cp.Profiles, 1)
+	assert.Equal(t, "Acme", cp.Profiles[0].Name)
 }
