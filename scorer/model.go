@@ -157,7 +157,8 @@ func (e RuleError) Unwrap() error { return e.Err }
 // followed by Describe.
 func (m *Model) Evaluate(st *State, p *signals.Profile, at time.Time) Result {
 	var f rules.Features
-	res, memo := m.score(st, p, at, &f)
+	var res Result
+	memo := m.score(&res, st, p, at, &f)
 	m.record(st, &res, memo)
 	// f is what Describe would compute again: nothing record writes to st
 	// is read by Features.
@@ -173,10 +174,18 @@ func (m *Model) Evaluate(st *State, p *signals.Profile, at time.Time) Result {
 // and explaining costs more than scoring. Describe adds the explanation
 // to the few that need it.
 func (m *Model) Score(st *State, p *signals.Profile, at time.Time) Result {
-	var f rules.Features
-	res, memo := m.score(st, p, at, &f)
-	m.record(st, &res, memo)
+	var res Result
+	m.ScoreInto(&res, st, p, at)
 	return res
+}
+
+// ScoreInto is Score into a result the caller reuses: its contributions
+// reuse the capacity of res.Contributions, so a caller that scores every
+// signal and keeps none of the results allocates nothing for them.
+func (m *Model) ScoreInto(res *Result, st *State, p *signals.Profile, at time.Time) {
+	var f rules.Features
+	memo := m.score(res, st, p, at, &f)
+	m.record(st, res, memo)
 }
 
 // Describe fills in the explanation Score leaves out: the detail and the
@@ -197,7 +206,8 @@ func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
 // Explain is Evaluate without changing st: what the score would be at at.
 func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
 	var f rules.Features
-	res, _ := m.score(st, p, at, &f)
+	var res Result
+	m.score(&res, st, p, at, &f)
 	m.describe(st, &f, &res)
 	return res
 }
@@ -217,15 +227,16 @@ type share struct {
 	firing bool
 }
 
-// score computes an undescribed result and the rule memo Evaluate keeps,
-// leaving the features of the moment in f. It reads st's memo but never
-// writes it, so queries may explain under a read lock.
-func (m *Model) score(st *State, p *signals.Profile, at time.Time, f *rules.Features) (Result, ruleMemo) {
+// score computes an undescribed result into res (reusing the capacity of
+// its contributions) and returns the rule memo Evaluate keeps, leaving the
+// features of the moment in f. It reads st's memo but never writes it, so
+// queries may explain under a read lock.
+func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, f *rules.Features) ruleMemo {
 	now := max(at.Unix(), st.Evaluated, st.Watermark)
 	*f = Features(st, p, now)
 	segment, stage := f.Profile.Segment, f.Profile.Stage
-	res := Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
-		PreviousScore: st.Score, PreviousTier: st.Tier}
+	*res = Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
+		PreviousScore: st.Score, PreviousTier: st.Tier, Contributions: res.Contributions[:0]}
 	var memo ruleMemo
 	known := false
 	if len(m.Rules.Rules) <= maxMemoRules {
@@ -287,7 +298,12 @@ func (m *Model) score(st *State, p *signals.Profile, at time.Time, f *rules.Feat
 	})
 	// Non-nil when empty: an explanation lists no contributions as [], and
 	// an empty slice costs no allocation.
-	res.Contributions = make([]Contribution, len(shares))
+	if res.Contributions == nil || cap(res.Contributions) < len(shares) {
+		res.Contributions = make([]Contribution, len(shares))
+	} else {
+		res.Contributions = res.Contributions[:len(shares)]
+		clear(res.Contributions)
+	}
 	for i, s := range shares {
 		r := m.Rules.Rules[s.rule]
 		c := &res.Contributions[i]
@@ -304,7 +320,7 @@ func (m *Model) score(st *State, p *signals.Profile, at time.Time, f *rules.Feat
 		// remembered.
 		memo = ruleMemo{}
 	}
-	return res, memo
+	return memo
 }
 
 // describe fills r's details, evidence and playbook; f holds the features

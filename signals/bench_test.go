@@ -37,6 +37,23 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeInto decodes into one reused Signal, as the daemon does.
+func BenchmarkDecodeInto(b *testing.B) {
+	for _, bb := range benchBodies {
+		data := []byte(bb.body)
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			var s Signal
+			for b.Loop() {
+				if err := DecodeInto(&s, bb.subject, data, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkSubjectToken(b *testing.B) {
 	for _, id := range []string{"cust-004217", "Acme Corp.", strings.Repeat("x", 100)} {
 		b.Run(id[:min(len(id), 12)], func(b *testing.B) {

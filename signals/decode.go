@@ -93,62 +93,77 @@ type envelope struct {
 // Every failure is an *Error.
 func Decode(subject string, data []byte, now time.Time) (Signal, error) {
 	var s Signal
+	if err := DecodeInto(&s, subject, data, now); err != nil {
+		return Signal{}, err
+	}
+	return s, nil
+}
+
+// DecodeInto is Decode into storage the caller provides: a Signal is half
+// a kilobyte, and the daemon decodes into slots it reuses rather than
+// allocate one per message. On failure *s is the zero Signal.
+func DecodeInto(s *Signal, subject string, data []byte, now time.Time) error {
+	*s = Signal{}
 	if len(data) > MaxEnvelope {
-		return s, reject(ReasonOversize, "", "%d bytes, the limit is %d", len(data), MaxEnvelope)
+		return reject(ReasonOversize, "", "%d bytes, the limit is %d", len(data), MaxEnvelope)
 	}
 	subjKind, subjToken, err := parseSignalSubject(subject)
 	if err != nil {
-		return s, err
+		return err
 	}
 	if !utf8.Valid(data) {
-		return s, reject(ReasonInvalidUTF8, "", "the payload is not valid UTF-8")
+		return reject(ReasonInvalidUTF8, "", "the payload is not valid UTF-8")
 	}
 	env, fast := envelope{}, false
 	if fastDecode {
 		env, fast = fastEnvelope(data)
 	}
 	if !fast {
-		env = envelope{}
-		if err := strictUnmarshal(data, &env); err != nil {
-			return s, err
+		// Its own variable: the JSON decoder keeps a pointer, and env
+		// would be allocated on every call, the fast ones included.
+		slow := new(envelope)
+		if err := strictUnmarshal(data, slow); err != nil {
+			return err
 		}
+		env = *slow
 	}
 	switch {
 	case env.ID == "":
-		return s, reject(ReasonMissingField, "id", "required")
+		return reject(ReasonMissingField, "id", "required")
 	case env.Kind == "":
-		return s, reject(ReasonMissingField, "kind", "required")
+		return reject(ReasonMissingField, "kind", "required")
 	case env.Customer == "":
-		return s, reject(ReasonMissingField, "customer", "required")
+		return reject(ReasonMissingField, "customer", "required")
 	case env.Time == "":
-		return s, reject(ReasonMissingField, "time", "required")
+		return reject(ReasonMissingField, "time", "required")
 	case len(env.ID) > MaxID:
-		return s, reject(ReasonTooLong, "id", "%d bytes, the limit is %d", len(env.ID), MaxID)
+		return reject(ReasonTooLong, "id", "%d bytes, the limit is %d", len(env.ID), MaxID)
 	case len(env.Customer) > MaxCustomer:
-		return s, reject(ReasonTooLong, "customer", "%d bytes, the limit is %d", len(env.Customer), MaxCustomer)
+		return reject(ReasonTooLong, "customer", "%d bytes, the limit is %d", len(env.Customer), MaxCustomer)
 	case len(env.Source) > MaxSource:
-		return s, reject(ReasonTooLong, "source", "%d bytes, the limit is %d", len(env.Source), MaxSource)
+		return reject(ReasonTooLong, "source", "%d bytes, the limit is %d", len(env.Source), MaxSource)
 	}
 	kind := Kind(env.Kind)
 	if !kind.Valid() {
-		return s, reject(ReasonUnknownKind, "kind", "%q is not one of %s", truncate(env.Kind, 40), kindList())
+		return reject(ReasonUnknownKind, "kind", "%q is not one of %s", truncate(env.Kind, 40), kindList())
 	}
 	if subjKind != "" && Kind(subjKind) != kind {
-		return s, reject(ReasonKindMismatch, "kind", "body says %q, subject says %q", kind, subjKind)
+		return reject(ReasonKindMismatch, "kind", "body says %q, subject says %q", kind, subjKind)
 	}
 	if subjToken != "" && subjToken != SubjectToken(env.Customer) {
-		return s, reject(ReasonBadSubject, "customer", "subject token %q is not the token of customer %q (%s)",
+		return reject(ReasonBadSubject, "customer", "subject token %q is not the token of customer %q (%s)",
 			truncate(subjToken, 80), truncate(env.Customer, 80), SubjectToken(env.Customer))
 	}
 	t, err := ParseTime(env.Time, now)
 	if err != nil {
-		return s, err
+		return err
 	}
-	s = Signal{ID: env.ID, Kind: kind, Customer: env.Customer, Time: t, Source: env.Source}
-	if err := decodePayload(&s, env.Data); err != nil {
-		return Signal{}, err
+	*s = Signal{ID: env.ID, Kind: kind, Customer: env.Customer, Time: t, Source: env.Source}
+	if err := decodePayload(s, env.Data); err != nil {
+		*s = Signal{}
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // ParseTime parses an RFC 3339 event time and applies the contract's range:

@@ -144,6 +144,10 @@ type Engine struct {
 
 	actionErrs map[uint64]string // refusals of recent actions, for Submit
 
+	// scratch is the result of the signal being scored, reused: it holds
+	// the only per-signal allocation scoring would otherwise make.
+	scratch scorer.Result
+
 	pending []jetstream.PubAckFuture
 	retry   []*nats.Msg
 }

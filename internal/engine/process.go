@@ -44,13 +44,15 @@ func (e *Engine) decodeBatch(batch jetstream.MessageBatch, out chan<- []delivery
 	defer close(out)
 	chunk := chunkPool.Get().(*[deliveryChunk]delivery)[:0]
 	for msg := range batch.Messages() {
-		d := delivery{msg: msg}
+		// Decoded in place: the slots are reused, a Signal is not
+		// allocated per message.
+		chunk = append(chunk, delivery{msg: msg})
+		d := &chunk[len(chunk)-1]
 		d.md, d.mdErr = msg.Metadata()
 		if subject := msg.Subject(); strings.HasPrefix(subject, signals.SignalPrefix) {
 			d.signal = true
-			d.sig, d.sigErr = signals.Decode(subject, msg.Data(), e.cfg.Now())
+			d.sigErr = signals.DecodeInto(&d.sig, subject, msg.Data(), e.cfg.Now())
 		}
-		chunk = append(chunk, d)
 		if len(chunk) == deliveryChunk {
 			out <- chunk
 			chunk = chunkPool.Get().(*[deliveryChunk]delivery)[:0]
@@ -233,13 +235,16 @@ func (e *Engine) customerFor(id string) *customer {
 // signal changes nothing worth telling anyone.
 func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, cause string) {
 	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
-	res := e.model.Score(&c.Score, p, time.Unix(at, 0))
+	// The result is scratch, reused for every signal: nothing keeps it
+	// (an alert copies what it says).
+	res := &e.scratch
+	e.model.ScoreInto(res, &c.Score, p, time.Unix(at, 0))
 	for _, err := range res.Errors {
 		e.metrics.RuleErrors.WithLabelValues(err.Rule).Inc()
 		e.logLimited("rule:"+err.Rule, "rule evaluation failed", zap.String("rule", err.Rule), zap.Error(err))
 	}
 	prevAlert := c.Alert
-	a := e.cfg.Policy.Decide(&c.Alert, res, p, c.Score.Churned > 0, cause)
+	a := e.cfg.Policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
 	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) ||
 		e.evalMoved(prevEval, c.Score.Evaluated) {
 		e.dirty[id] = struct{}{}
@@ -249,8 +254,8 @@ func (e *Engine) evaluate(id string, c *customer, p *signals.Profile, at int64, 
 	}
 	// c.Score has only taken the evaluation since it was scored, which
 	// Describe does not read: the explanation is Evaluate's.
-	e.model.Describe(&c.Score, p, &res)
-	e.cfg.Policy.Describe(a, res)
+	e.model.Describe(&c.Score, p, res)
+	e.cfg.Policy.Describe(a, *res)
 	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
 		delete(e.alertIndex, prevAlert.LastID)
 	}
