@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/riskwatch/riskwatch/rules"
@@ -219,6 +220,8 @@ func (m *Model) record(st *State, res *Result, memo ruleMemo) {
 	st.memo = memo
 }
 
+var featuresPool = sync.Pool{New: func() any { return new(rules.Features) }}
+
 // share is one contributing rule while score sums them up.
 type share struct {
 	rule   int
@@ -247,16 +250,23 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	// the exact size.
 	var buf [16]share
 	shares := buf[:0]
-	// CEL's activation escapes, so the conditions get a copy of f on the
-	// heap, made only when the memo cannot answer: f stays on the stack.
+	// A condition's features escape (CEL's activation, the compiled
+	// closures), so the conditions get a copy of f from a pool, taken only
+	// when the memo cannot answer: f stays on the stack, and nothing is
+	// allocated per evaluation. No condition keeps its features.
 	var cf *rules.Features
+	defer func() {
+		if cf != nil {
+			featuresPool.Put(cf)
+		}
+	}()
 	for i, r := range m.Rules.Rules {
 		var fired bool
 		if known {
 			fired = st.memo.fired&(1<<i) != 0
 		} else {
 			if cf == nil {
-				cf = new(rules.Features)
+				cf = featuresPool.Get().(*rules.Features)
 				*cf = *f
 			}
 			var err error
