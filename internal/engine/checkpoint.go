@@ -2,10 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,12 +81,6 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	// replaced on update, never changed in place: keeping the pointer is
 	// enough.
 	var profiles []*signals.Profile
-	changed := make([]*signals.Profile, 0, len(dirtyProf))
-	for id := range dirtyProf {
-		if p, ok := e.profiles[id]; ok {
-			changed = append(changed, p)
-		}
-	}
 	if image {
 		for id := range e.customers {
 			ids = append(ids, id)
@@ -102,7 +93,12 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 		for id := range dirty {
 			ids = append(ids, id)
 		}
-		profiles = changed
+		profiles = make([]*signals.Profile, 0, len(dirtyProf))
+		for id := range dirtyProf {
+			if p, ok := e.profiles[id]; ok {
+				profiles = append(profiles, p)
+			}
+		}
 	}
 	e.mu.Unlock()
 	restore := func() {
@@ -138,16 +134,12 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 		restore()
 		return fmt.Errorf("write %d customer records and %d profiles: %w", len(ids), len(profiles), err)
 	}
-	// Every alert and DLQ message published up to the last record encoded
-	// is confirmed before the commit: a record may already hold the
-	// effect of messages applied after seq (it carries its own sequence,
-	// and a replay skips them for its customer), so the alerts those
-	// messages sent must be durable before the record counts.
+	// Every alert, DLQ message and profile published to its bucket up to
+	// the last record encoded is confirmed before the commit: a record may
+	// already hold the effect of messages applied after seq (it carries
+	// its own sequence, and a replay skips them for its customer), so what
+	// those messages sent must be durable before the record counts.
 	if err := e.confirmPublished(ctx); err != nil {
-		restore()
-		return err
-	}
-	if err := e.writeProfiles(ctx, changed, seq); err != nil {
 		restore()
 		return err
 	}
@@ -183,46 +175,6 @@ func (e *Engine) purgeStateBefore(ctx context.Context, seq uint64) error {
 	}
 	return s.Purge(ctx, jetstream.WithPurgeSequence(seq))
 }
-
-// writeProfiles materialises changed profiles in the risk_customers
-// bucket, for readers of the bucket; riskd itself restores them from
-// RISK_STATE.
-func (e *Engine) writeProfiles(ctx context.Context, profiles []*signals.Profile, seq uint64) error {
-	futures := make([]jetstream.PubAckFuture, 0, min(len(profiles), writeWindow))
-	for _, p := range profiles {
-		if len(futures) == writeWindow {
-			if err := waitAll(ctx, futures); err != nil {
-				return fmt.Errorf("write profiles to %s: %w", ProfilesBucket, err)
-			}
-			futures = futures[:0]
-		}
-		body, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("encode profile %q: %w", p.ID, err)
-		}
-		msg := nats.NewMsg("$KV." + ProfilesBucket + "." + signals.SubjectToken(p.ID))
-		msg.Data = body
-		msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
-		f, err := e.js.PublishMsgAsync(msg)
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			if err = waitAll(ctx, futures); err == nil {
-				futures = futures[:0]
-				f, err = e.js.PublishMsgAsync(msg)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("write profile %q: %w", p.ID, err)
-		}
-		futures = append(futures, f)
-	}
-	if err := waitAll(ctx, futures); err != nil {
-		return fmt.Errorf("write profiles to %s: %w", ProfilesBucket, err)
-	}
-	return nil
-}
-
-// writeWindow is how many profiles a checkpoint has in flight at once.
-const writeWindow = 256
 
 // encodeChunk bounds the customers encoded per hold of the lock. A
 // checkpoint may hold a million records; the intake waits for at most one
@@ -321,17 +273,4 @@ func (e *Engine) requeue(msgs []*nats.Msg) {
 	e.mu.Lock()
 	e.retry = append(msgs, e.retry...)
 	e.mu.Unlock()
-}
-
-func waitAll(ctx context.Context, fs []jetstream.PubAckFuture) error {
-	for _, f := range fs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }

@@ -169,7 +169,10 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 	if cfg.Clock != ClockWall && cfg.Clock != ClockEvent {
 		return nil, fmt.Errorf("engine: clock %q: want %s or %s", cfg.Clock, ClockWall, ClockEvent)
 	}
-	js, err := jetstream.New(nc)
+	// Alerts, DLQ entries and profiles go out asynchronously and are
+	// confirmed by the next checkpoint: room for a checkpoint's worth of
+	// them (an initial load of profiles) before a publish has to wait.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1<<16))
 	if err != nil {
 		return nil, fmt.Errorf("engine: jetstream: %w", err)
 	}

@@ -281,6 +281,21 @@ func sameAlertState(a, b alerting.State) bool {
 	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
 }
 
+// materialise writes a profile to the risk_customers bucket for its
+// readers, as an alert is published: now, asynchronously, and confirmed by
+// the next checkpoint. riskd itself restores profiles from RISK_STATE.
+func (e *Engine) materialise(p *signals.Profile, seq uint64) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		e.log.Error("profile does not encode", zap.String("customer", p.ID), zap.Error(err))
+		return
+	}
+	msg := nats.NewMsg("$KV." + ProfilesBucket + "." + signals.SubjectToken(p.ID))
+	msg.Data = body
+	msg.Header.Set(SeqHeader, strconv.FormatUint(seq, 10))
+	e.publish(msg)
+}
+
 func (e *Engine) publishAlert(a *alerting.Alert) {
 	body, err := json.Marshal(a)
 	if err != nil {
@@ -387,6 +402,7 @@ func (e *Engine) applyProfile(subject string, data []byte, seq uint64) {
 	e.profiles[p.ID] = &p
 	e.dirtyProf[p.ID] = struct{}{}
 	e.metrics.Profiles.Inc()
+	e.materialise(&p, seq)
 	if c, ok := e.customers[p.ID]; ok && seq > c.Score.Seq {
 		c.Score.Seq = seq
 		e.dirty[p.ID] = struct{}{}
