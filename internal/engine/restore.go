@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -33,8 +34,18 @@ func (e *Engine) restore(ctx context.Context) error {
 	e.stateLog = logState{base: st.cp.Base, imageBytes: st.cp.ImageBytes, deltaBytes: st.cp.DeltaBytes}
 	e.log.Info("state restored", zap.Int("customers", len(e.customers)), zap.Int("profiles", len(e.profiles)),
 		zap.Uint64("seq", st.cp.Seq), zap.Int64("bytes", st.bytes), zap.Duration("took", time.Since(start)))
+	if st.bytes >= freeAfterRestore {
+		// The chunks read are garbage now, as large as the state itself;
+		// the runtime would keep their pages for good (they are under
+		// its heap goal). Hand them back once, beside the intake.
+		go debug.FreeOSMemory()
+	}
 	return nil
 }
+
+// freeAfterRestore is the size of a restore after which its garbage is
+// returned to the operating system at once.
+const freeAfterRestore = 64 << 20
 
 // install makes a restored state the engine's. Records come in log
 // order: a later record of a customer or profile replaces an earlier one.
