@@ -282,11 +282,13 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			lastFired = 0
 		}
 		var points float64
-		switch w := r.WeightFor(segment, stage); {
+		// The weight (its overrides are map lookups) only for the rules
+		// that contribute.
+		switch {
 		case fired:
-			points = w
+			points = r.WeightFor(segment, stage)
 		case lastFired > 0 && r.HalfLife > 0:
-			points = w * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
+			points = r.WeightFor(segment, stage) * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
 		default:
 			continue
 		}
@@ -297,15 +299,13 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
 		res.Raw += points
 	}
-	slices.SortStableFunc(shares, func(a, b share) int {
-		switch {
-		case a.points > b.points:
-			return -1
-		case a.points < b.points:
-			return 1
+	// Largest first, ties in rule order: an insertion sort, stable, and
+	// for a handful of shares cheaper than a general sort's calls.
+	for i := 1; i < len(shares); i++ {
+		for j := i; j > 0 && shares[j].points > shares[j-1].points; j-- {
+			shares[j], shares[j-1] = shares[j-1], shares[j]
 		}
-		return 0
-	})
+	}
 	// Non-nil when empty: an explanation lists no contributions as [], and
 	// an empty slice costs no allocation.
 	if res.Contributions == nil || cap(res.Contributions) < len(shares) {
