@@ -293,6 +293,16 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		inflight = nil
 	}
+	// The reader fetches and decodes on its own goroutine, so that the
+	// next request goes out while this loop is still applying the last.
+	var rd *reader
+	stopReader := func() {
+		if rd != nil {
+			rd.stop()
+			rd = nil
+		}
+	}
+	defer stopReader()
 	startCheckpoint := func(last jetstream.Msg) {
 		inflight = e.checkpointAsync(ctx, last)
 		lastCP = e.cfg.Now()
@@ -317,6 +327,7 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 			continue
 		}
 		if cons == nil {
+			stopReader()
 			c, err := e.reposition(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -329,31 +340,33 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 			// lastMsg belonged to the deleted consumer: nothing to ack.
 			cons, lastMsg = c, nil
 		}
-		batch, err := cons.Fetch(e.cfg.Batch, jetstream.FetchMaxWait(200*time.Millisecond))
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if consumerGone(err) {
-				cons = nil
-			}
-			e.logLimited("fetch", "fetch from RISK_SIGNALS failed", zap.Error(err))
-			sleep(ctx, 250*time.Millisecond)
+		if rd == nil {
+			rd = e.startReader(ctx, cons)
+		}
+		var item readItem
+		select {
+		case item = <-rd.items:
+		case <-ctx.Done():
 			continue
 		}
-		n, last, pendingLeft, gap := e.applyBatch(batch)
+		n, last, pendingLeft, gap := e.applyChunk(item.chunk)
+		if item.end && item.empty {
+			pendingLeft = 0 // a fetch that found nothing: caught up
+		}
 		if last != nil {
 			lastMsg = last
 		}
 		since += n
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if err := item.err; err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if consumerGone(err) {
+				stopReader()
 				cons = nil
 			}
-			e.logLimited("fetch", "fetch ended with an error", zap.Error(err))
+			e.logLimited("fetch", "fetch from RISK_SIGNALS failed", zap.Error(err))
 		}
 		if gap {
 			e.logLimited("gap", "messages handed out by the consumer never arrived; resuming from the last checkpoint")
+			stopReader()
 			cons = nil
 			continue
 		}
@@ -385,6 +398,7 @@ func (e *Engine) loop(ctx context.Context, cons jetstream.Consumer) error {
 	}
 	// Shutdown: let the checkpoint in flight finish, then flush what was
 	// applied so the next start resumes here.
+	stopReader()
 	settle(true)
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

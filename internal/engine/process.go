@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,15 +36,80 @@ const deliveryChunk = 64
 
 var chunkPool = sync.Pool{New: func() any { return new([deliveryChunk]delivery) }}
 
-// decodeBatch reads batch and decodes its signals, a chunk at a time, on
-// its own goroutine: decoding is pure and takes a fifth of the cost of a
-// signal, so the goroutine that applies messages in order, the one that
-// bounds intake, does not do it. It closes out when the batch ends.
-// out must be unbuffered.
-func (e *Engine) decodeBatch(batch jetstream.MessageBatch, out chan<- []delivery) {
-	defer close(out)
+// reader fetches from the consumer and decodes signals on its own
+// goroutine: decoding is pure and takes a fifth of the cost of a signal,
+// so the goroutine that applies messages in order, the one that bounds
+// intake, does not do it; and the next fetch is requested as soon as the
+// current one has arrived, not once it is applied.
+type reader struct {
+	items  chan readItem // unbuffered: see decodeBatch
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// readItem is a chunk of deliveries, or the end of a fetch (with its error
+// and whether it found nothing).
+type readItem struct {
+	chunk []delivery
+	end   bool
+	empty bool
+	err   error
+}
+
+func (e *Engine) startReader(ctx context.Context, cons jetstream.Consumer) *reader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &reader{items: make(chan readItem), cancel: cancel, done: make(chan struct{})}
+	fetch := func() (jetstream.MessageBatch, error) {
+		return cons.Fetch(e.cfg.Batch, jetstream.FetchMaxWait(200*time.Millisecond))
+	}
+	go func() {
+		defer close(r.done)
+		for ctx.Err() == nil {
+			// One request at a time: the server spreads deliveries over
+			// the requests waiting, and two would interleave the stream.
+			// The next goes out as soon as this one has everything, while
+			// the loop is still applying it.
+			batch, err := fetch()
+			if err != nil {
+				if !r.send(ctx, readItem{end: true, empty: true, err: err}) {
+					return
+				}
+				sleep(ctx, 250*time.Millisecond)
+				continue
+			}
+			if !e.decodeBatch(ctx, batch, r) {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *reader) send(ctx context.Context, item readItem) bool {
+	select {
+	case r.items <- item:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stop ends the reader. Messages it fetched and did not hand over are
+// dropped: the loop recreates the consumer (after a gap or a lost
+// consumer) or stops, and a new consumer starts from the checkpoint.
+func (r *reader) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// decodeBatch reads batch and hands its messages over a chunk at a time,
+// signals decoded, then the end of the batch. It reports false once the
+// reader is stopped.
+func (e *Engine) decodeBatch(ctx context.Context, batch jetstream.MessageBatch, r *reader) bool {
 	chunk := chunkPool.Get().(*[deliveryChunk]delivery)[:0]
+	got := false
 	for msg := range batch.Messages() {
+		got = true
 		// Decoded in place: the slots are reused, a Signal is not
 		// allocated per message.
 		chunk = append(chunk, delivery{msg: msg})
@@ -54,76 +120,74 @@ func (e *Engine) decodeBatch(batch jetstream.MessageBatch, out chan<- []delivery
 			d.sigErr = signals.DecodeInto(&d.sig, subject, msg.Data(), e.cfg.Now())
 		}
 		if len(chunk) == deliveryChunk {
-			out <- chunk
+			if !r.send(ctx, readItem{chunk: chunk}) {
+				return false
+			}
 			chunk = chunkPool.Get().(*[deliveryChunk]delivery)[:0]
 			continue
 		}
-		// Hand over at once whenever the applying goroutine waits (out
-		// is unbuffered): a chunk fills only while it is busy, so a
-		// quiet stream is not held back to make one up.
+		// Hand over at once whenever the applying goroutine waits (items
+		// is unbuffered): a chunk fills only while it is busy, so a quiet
+		// stream is not held back to make one up.
 		select {
-		case out <- chunk:
+		case r.items <- readItem{chunk: chunk}:
 			chunk = chunkPool.Get().(*[deliveryChunk]delivery)[:0]
+		case <-ctx.Done():
+			return false
 		default:
 		}
 	}
-	if len(chunk) > 0 {
-		out <- chunk
-	} else {
-		chunkPool.Put((*[deliveryChunk]delivery)(chunk[:deliveryChunk]))
-	}
+	return r.send(ctx, readItem{chunk: chunk, end: true, empty: !got, err: batch.Error()})
 }
 
-// applyBatch applies every message of batch in order and returns how many
-// were new, the last message (the one to acknowledge, which under AckAll
-// acknowledges all before it), the stream's pending count after it, and
-// whether deliveries went missing before a message, in which case nothing
-// from there on is applied: the caller must resume from the checkpoint.
-func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, uint64, bool) {
+// applyChunk applies every delivery of chunk in order and returns how
+// many were new, the last message (the one to acknowledge, which under
+// AckAll acknowledges all before it), the stream's pending count after
+// it, and whether deliveries went missing before a message, in which case
+// nothing from there on is applied: the caller must resume from the
+// checkpoint.
+func (e *Engine) applyChunk(chunk []delivery) (int, jetstream.Msg, uint64, bool) {
 	n := 0
 	var last jetstream.Msg
 	pending := uint64(1)
-	got, gap := false, false
-	chunks := make(chan []delivery)
-	go e.decodeBatch(batch, chunks)
-	for chunk := range chunks {
-		for i := range chunk {
-			d := &chunk[i]
-			got = true
-			if gap {
-				continue // drain the batch
-			}
-			if d.mdErr != nil {
-				e.logLimited("metadata", "message without JetStream metadata", zap.Error(d.mdErr))
-				continue
-			}
-			md := d.md
-			// Every delivery, redeliveries included, takes the next consumer
-			// sequence. A jump means messages were handed out that never
-			// arrived (a dropped connection, an expired pull): the server
-			// would redeliver them only after AckWait, behind newer ones, and
-			// applying those first would reorder the stream.
-			if md.Sequence.Consumer > e.delivered+1 {
-				gap = true
-				continue
-			}
-			e.delivered = md.Sequence.Consumer
-			pending = md.NumPending
-			last = d.msg
-			e.metrics.Lag.Set(float64(md.NumPending))
-			e.mu.Lock()
-			if md.Sequence.Stream > e.applied {
-				e.applyOne(d, md.Sequence.Stream, md.Timestamp)
-				e.applied = md.Sequence.Stream
-				n++
-			} else {
-				e.metrics.Signals.WithLabelValues("", "skipped").Inc()
-			}
-			e.mu.Unlock()
+	gap := false
+	for i := range chunk {
+		d := &chunk[i]
+		if gap {
+			break
 		}
+		if d.mdErr != nil {
+			e.logLimited("metadata", "message without JetStream metadata", zap.Error(d.mdErr))
+			continue
+		}
+		md := d.md
+		// Every delivery, redeliveries included, takes the next consumer
+		// sequence. A jump means messages were handed out that never
+		// arrived (a dropped connection, an expired pull): the server
+		// would redeliver them only after AckWait, behind newer ones, and
+		// applying those first would reorder the stream.
+		if md.Sequence.Consumer > e.delivered+1 {
+			gap = true
+			continue
+		}
+		e.delivered = md.Sequence.Consumer
+		pending = md.NumPending
+		last = d.msg
+		e.metrics.Lag.Set(float64(md.NumPending))
+		e.mu.Lock()
+		if md.Sequence.Stream > e.applied {
+			e.applyOne(d, md.Sequence.Stream, md.Timestamp)
+			e.applied = md.Sequence.Stream
+			n++
+		} else {
+			e.metrics.Signals.WithLabelValues("", "skipped").Inc()
+		}
+		e.mu.Unlock()
+	}
+	if chunk != nil {
 		// Nothing applied keeps a reference into the chunk: the model
 		// copies what it keeps of a signal.
-		clear(chunk)
+		clear(chunk[:cap(chunk)])
 		chunkPool.Put((*[deliveryChunk]delivery)(chunk[:deliveryChunk]))
 	}
 	e.mu.Lock()
@@ -131,12 +195,11 @@ func (e *Engine) applyBatch(batch jetstream.MessageBatch) (int, jetstream.Msg, u
 		e.ready = true
 		e.log.Info("caught up", zap.Uint64("seq", e.applied))
 	}
-	close(e.appliedCh)
-	e.appliedCh = make(chan struct{})
-	e.mu.Unlock()
-	if !got {
-		pending = 0
+	if len(chunk) > 0 {
+		close(e.appliedCh)
+		e.appliedCh = make(chan struct{})
 	}
+	e.mu.Unlock()
 	return n, last, pending, gap
 }
 
