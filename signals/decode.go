@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -475,6 +477,27 @@ func dateError(field string, err error) error {
 // are an *Error without a field: wrong_type for a malformed date,
 // out_of_range for a year outside those bounds.
 func ParseDate(v string) (time.Time, error) {
+	if u, ok := dates.Load(v); ok {
+		return time.Unix(0, u.(int64)).UTC(), nil
+	}
+	t, err := parseDate(v)
+	if err == nil && dateCount.Add(1) <= maxDates {
+		dates.Store(v, t.UnixNano()) // years 2000-2200 fit
+	}
+	return t, err
+}
+
+// dates remembers parsed dates: scoring asks for a profile's renewal date
+// on every signal, and a customer base holds a few hundred distinct ones.
+// Bounded, since dates come from input.
+var (
+	dates     sync.Map // string -> Unix nanoseconds
+	dateCount atomic.Int64
+)
+
+const maxDates = 1 << 14
+
+func parseDate(v string) (time.Time, error) {
 	t, err := time.Parse(time.DateOnly, v)
 	if err != nil {
 		t, err = time.Parse(time.RFC3339, v)

@@ -645,3 +645,19 @@ func FuzzDecode(f *testing.F) {
 		require.Equal(t, s, again)
 	})
 }
+
+// A date parses the same the first time and from the cache after.
+func TestParseDateTwice(t *testing.T) {
+	for _, v := range []string{"2027-03-01", "2027-03-01T10:20:30.5+02:00"} {
+		first, err := ParseDate(v)
+		require.NoError(t, err)
+		again, err := ParseDate(v)
+		require.NoError(t, err)
+		assert.True(t, first.Equal(again), v)
+		assert.Equal(t, first, again, v)
+	}
+	_, err := ParseDate("1999-12-31")
+	require.Error(t, err)
+	_, err = ParseDate("1999-12-31")
+	require.Error(t, err, "a refused date is not cached")
+}
