@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -194,6 +195,11 @@ func (e *Engine) encodeCustomers(w *chunkWriter, ids []string) error {
 			return err
 		}
 		ids = ids[n:]
+		// A checkpoint is background work: let the intake and the
+		// reader have the CPU between chunks rather than wait out the
+		// scheduler's time slice (10 ms) behind it. On two CPUs shared
+		// with NATS that wait was the tail of publish-to-score.
+		runtime.Gosched()
 		if w.full() {
 			if err := w.flush(); err != nil {
 				return err
