@@ -14,15 +14,17 @@ import (
 )
 
 // checkpoint makes everything applied so far durable, in this order:
-//  1. the alerts and DLQ messages already published are confirmed (failed
-//     ones are re-sent; their message ids make that idempotent);
-//  2. dirty customer records and profiles are written to their buckets;
-//  3. the checkpoint record with the covered sequence is written;
+//  1. the changed customer records and profiles are appended to the state
+//     log (RISK_STATE) in chunks;
+//  2. the alerts, DLQ messages and profile materialisations already
+//     published are confirmed (failed ones are re-sent; their message ids
+//     make that idempotent);
+//  3. the commit with the covered sequence is written;
 //  4. last is acknowledged, which under AckAll acknowledges all before it.
 //
-// A crash between any two steps replays from the previous checkpoint and
-// ends in the same state: records written early carry their own sequence
-// and skip what they already contain.
+// A crash before the commit replays from the previous checkpoint, and the
+// next start drops the uncommitted chunks; records encoded while the
+// intake went on carry their own sequence and skip what they contain.
 func (e *Engine) checkpoint(ctx context.Context, last jetstream.Msg) error {
 	start := time.Now()
 	err := e.writeCheckpoint(ctx)

@@ -12,8 +12,9 @@ import (
 	"github.com/riskwatch/riskwatch/signals"
 )
 
-// Record is one customer's entry in the risk_state bucket: the model's
-// state and the alert state.
+// Record is one customer's entry in a checkpoint (RISK_STATE; the
+// risk_state bucket of earlier versions): the model's state and the alert
+// state.
 type Record struct {
 	State *scorer.State  `json:"s"`
 	Alert alerting.State `json:"a"`

@@ -14,9 +14,11 @@ import (
 
 // Stream, bucket and subject names: part of the wire contract.
 const (
-	SignalsStream  = "RISK_SIGNALS"
-	AlertsStream   = "RISK_ALERTS"
-	DLQStream      = "RISK_DLQ"
+	SignalsStream = "RISK_SIGNALS"
+	AlertsStream  = "RISK_ALERTS"
+	DLQStream     = "RISK_DLQ"
+	// StateBucket is where earlier versions kept checkpoints; riskd
+	// restores from it when RISK_STATE has none.
 	StateBucket    = "risk_state"
 	ProfilesBucket = "risk_customers"
 	ActionPrefix   = "risk.actions."

@@ -59,9 +59,9 @@ func (e *Engine) sweep(now int64, seq uint64) {
 }
 
 // ahead reports whether c holds more than the stream up to seq at clock
-// time now: restored from a checkpoint that crashed after writing some
-// customer records but before its checkpoint record, while the engine
-// replays what lies before them. Such a record already holds this sweep's
+// time now: restored from a checkpoint whose records were encoded while
+// the intake went on (they carry a later sequence than the commit's),
+// while the engine replays what lies before them. Such a record already holds this sweep's
 // effect, or its customer did not exist yet at this point of the stream;
 // either way the sweep and the day's digest must leave it out, or the
 // replay would diverge from the uninterrupted run. In an uninterrupted run
