@@ -66,7 +66,7 @@ var (
 // MarshalBinary encodes st in the binary checkpoint format, in a slice of
 // its exact size.
 func (st *State) MarshalBinary() ([]byte, error) {
-	b, err := st.AppendBinary(nil)
+	b, err := st.AppendBinary(make([]byte, 0, st.binarySize()))
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +74,10 @@ func (st *State) MarshalBinary() ([]byte, error) {
 }
 
 // AppendBinary appends st in the binary checkpoint format to b, growing
-// it at most once. On error it returns b as it was.
+// it as append does: the daemon appends to buffers with room for many
+// records. On error it returns b as it was.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	start := len(b)
-	b = slices.Grow(b, st.binarySize())
 	b, err := st.appendBinary(b)
 	if err != nil {
 		return b[:start], fmt.Errorf("alerting: encode state: %w", err)

@@ -130,8 +130,8 @@ func TestAlertStateAppendBinary(t *testing.T) {
 	assert.Equal(t, "header", string(out), "a failed append leaves b as it was")
 }
 
-// AppendBinary sizes the encoding exactly: it reallocates neither a
-// buffer that has room for it nor its own.
+// MarshalBinary sizes the encoding exactly (one allocation), and
+// AppendBinary does not reallocate a buffer that has room for it.
 func TestAlertStateBinarySize(t *testing.T) {
 	for name, st := range codecAlertStates(t) {
 		t.Run(name, func(t *testing.T) {

@@ -174,8 +174,8 @@ func TestStateAppendBinary(t *testing.T) {
 	assert.Equal(t, prefix, out, "a failed append leaves b as it was")
 }
 
-// AppendBinary sizes the encoding exactly: it reallocates neither a
-// buffer that has room for it nor its own.
+// MarshalBinary sizes the encoding exactly (one allocation), and
+// AppendBinary does not reallocate a buffer that has room for it.
 func TestStateBinarySize(t *testing.T) {
 	for name, st := range codecStates(t) {
 		t.Run(name, func(t *testing.T) {
