@@ -133,13 +133,13 @@ func sizeString(s string) int { return sizeUvarint(uint64(len(s))) + len(s) }
 
 func (st *State) appendBinary(b []byte) ([]byte, error) {
 	if _, err := rules.ParseTier(st.Tier.String()); err != nil {
-		return b, fmt.Errorf("Tier: %w", err)
+		return b, fmt.Errorf("tier: %w", err)
 	}
 	if math.IsNaN(st.Score) || math.IsInf(st.Score, 0) {
-		return b, fmt.Errorf("Score: %v cannot be checkpointed", st.Score)
+		return b, fmt.Errorf("score: %v cannot be checkpointed", st.Score)
 	}
 	if len(st.Log) > maxBinaryLog {
-		return b, fmt.Errorf("Log: %d actions, over the limit of %d", len(st.Log), maxBinaryLog)
+		return b, fmt.Errorf("log: %d actions, over the limit of %d", len(st.Log), maxBinaryLog)
 	}
 	var has uint8
 	for bit, set := range [...]bool{math.Float64bits(st.Score) != 0, st.Opened != 0, st.LastSent != 0,

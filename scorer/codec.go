@@ -172,7 +172,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	if len(st.Opened.C) > maxBinaryDays {
-		return b, fmt.Errorf("Opened: %d days, over the limit of %d", len(st.Opened.C), maxBinaryDays)
+		return b, fmt.Errorf("opened: %d days, over the limit of %d", len(st.Opened.C), maxBinaryDays)
 	}
 	b = binary.AppendVarint(b, int64(st.Opened.Top))
 	b = binary.AppendUvarint(b, uint64(len(st.Opened.C)))
@@ -214,7 +214,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 
 	b = binary.AppendVarint(b, st.Committed)
 	if len(st.Fired) > maxBinaryFired {
-		return b, fmt.Errorf("Fired: %d firings, over the limit of %d", len(st.Fired), maxBinaryFired)
+		return b, fmt.Errorf("fired: %d firings, over the limit of %d", len(st.Fired), maxBinaryFired)
 	}
 	b = binary.AppendUvarint(b, uint64(len(st.Fired)))
 	for i := range st.Fired {
@@ -227,11 +227,11 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	}
 
 	if !finite(st.Score) {
-		return b, fmt.Errorf("Score: %w", errNotFinite(st.Score))
+		return b, fmt.Errorf("score: %w", errNotFinite(st.Score))
 	}
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.Score))
 	if err := checkTier(st.Tier); err != nil {
-		return b, fmt.Errorf("Tier: %w", err)
+		return b, fmt.Errorf("tier: %w", err)
 	}
 	b = append(b, uint8(st.Tier))
 	b = binary.AppendVarint(b, st.Evaluated)
@@ -242,7 +242,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 
 func (st *State) appendEvents(b []byte) ([]byte, error) {
 	if len(st.Events) > maxBinaryEvents {
-		return b, fmt.Errorf("Events: %d events, over the limit of %d", len(st.Events), maxBinaryEvents)
+		return b, fmt.Errorf("events: %d events, over the limit of %d", len(st.Events), maxBinaryEvents)
 	}
 	b = binary.AppendUvarint(b, uint64(len(st.Events)))
 	ids := 0
@@ -506,7 +506,7 @@ func (st *State) decodeEvents(r *binReader) error {
 		}
 	}
 	if pos != len(block) {
-		return fmt.Errorf("Events: %d bytes of ids not used by any event", len(block)-pos)
+		return fmt.Errorf("events: %d bytes of ids not used by any event", len(block)-pos)
 	}
 	return nil
 }

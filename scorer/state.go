@@ -204,7 +204,7 @@ var codeNames = [numCodes]string{"", "ticket.opened", "ticket.reopened", "ticket
 	"champion.left", "champion.added", "rating.green", "rating.yellow", "rating.red",
 	"outcome.renewed"}
 
-var ratingValues = [...]string{codeRatingGreen - codeRatingGreen: "green",
+var ratingValues = [...]string{0: "green",
 	codeRatingYellow - codeRatingGreen: "yellow", codeRatingRed - codeRatingGreen: "red"}
 
 func (c Code) String() string {

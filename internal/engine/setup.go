@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/riskwatch/riskwatch/signals"
 )
 
 // Stream, bucket and subject names: part of the wire contract.
@@ -136,7 +134,5 @@ func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
 	e.delivered = 0
 	return c, nil
 }
-
-func stateKey(customer string) string { return customerKey + signals.SubjectToken(customer) }
 
 func unixString(t int64) string { return strconv.FormatInt(t, 10) }
