@@ -3,12 +3,10 @@ package alerting
 import (
 	"encoding"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/riskwatch/riskwatch/internal/binrec"
 	"io"
 	"math"
-	"math/bits"
-	"slices"
 	"time"
 
 	"github.com/riskwatch/riskwatch/rules"
@@ -40,8 +38,7 @@ const binaryVersion = 1
 
 // Limits of the binary format, far above what the policy keeps.
 const (
-	maxBinaryLog    = 4096
-	maxBinaryString = 64 << 10
+	maxBinaryLog = 4096
 )
 
 // Bits of the field byte: which fields of a State are encoded. The others
@@ -94,11 +91,11 @@ func (st *State) binarySize() int {
 	}
 	for _, v := range [...]int64{st.Opened, st.LastSent, st.Resolved} {
 		if v != 0 {
-			n += sizeVarint(v)
+			n += binrec.SizeVarint(v)
 		}
 	}
 	if st.LastID != "" {
-		n += sizeString(st.LastID)
+		n += binrec.SizeString(st.LastID)
 	}
 	for _, a := range [...]*Action{st.Ack, st.Snooze} {
 		if a != nil {
@@ -106,7 +103,7 @@ func (st *State) binarySize() int {
 		}
 	}
 	if len(st.Log) > 0 {
-		n += sizeUvarint(uint64(len(st.Log)))
+		n += binrec.SizeUvarint(uint64(len(st.Log)))
 		for i := range st.Log {
 			n += actionSize(&st.Log[i])
 		}
@@ -115,21 +112,15 @@ func (st *State) binarySize() int {
 }
 
 func actionSize(a *Action) int {
-	return sizeString(a.Kind) + sizeString(a.By) + sizeString(a.Note) + timeSize(a.At) + timeSize(a.Until) + sizeString(a.AlertID)
+	return binrec.SizeString(a.Kind) + binrec.SizeString(a.By) + binrec.SizeString(a.Note) + timeSize(a.At) + timeSize(a.Until) + binrec.SizeString(a.AlertID)
 }
 
 func timeSize(t time.Time) int {
 	if t.IsZero() {
 		return 1
 	}
-	return 1 + sizeVarint(t.Unix()) + sizeUvarint(uint64(t.Nanosecond()))
+	return 1 + binrec.SizeVarint(t.Unix()) + binrec.SizeUvarint(uint64(t.Nanosecond()))
 }
-
-func sizeUvarint(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
-
-func sizeVarint(x int64) int { return sizeUvarint(uint64(x<<1) ^ uint64(x>>63)) }
-
-func sizeString(s string) int { return sizeUvarint(uint64(len(s))) + len(s) }
 
 func (st *State) appendBinary(b []byte) ([]byte, error) {
 	if _, err := rules.ParseTier(st.Tier.String()); err != nil {
@@ -163,7 +154,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	}
 	var err error
 	if has&hasLastID != 0 {
-		if b, err = appendString(b, "LastID", st.LastID); err != nil {
+		if b, err = binrec.AppendString(b, "LastID", st.LastID); err != nil {
 			return b, err
 		}
 	}
@@ -191,13 +182,13 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 func appendAction(b []byte, a *Action) ([]byte, error) {
 	var err error
 	for _, f := range [...]struct{ name, s string }{{"Kind", a.Kind}, {"By", a.By}, {"Note", a.Note}} {
-		if b, err = appendString(b, f.name, f.s); err != nil {
+		if b, err = binrec.AppendString(b, f.name, f.s); err != nil {
 			return b, err
 		}
 	}
 	b = appendTime(b, a.At)
 	b = appendTime(b, a.Until)
-	return appendString(b, "AlertID", a.AlertID)
+	return binrec.AppendString(b, "AlertID", a.AlertID)
 }
 
 func appendTime(b []byte, t time.Time) []byte {
@@ -207,14 +198,6 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, 1)
 	b = binary.AppendVarint(b, t.Unix())
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
-}
-
-func appendString(b []byte, field, s string) ([]byte, error) {
-	if len(s) > maxBinaryString {
-		return b, fmt.Errorf("%s: %d bytes, over the limit of %d", field, len(s), maxBinaryString)
-	}
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...), nil
 }
 
 // UnmarshalBinary replaces st with the state encoded in data by
@@ -235,81 +218,81 @@ func (st *State) decodeBinary(data []byte) error {
 	if data[0] != binaryVersion {
 		return fmt.Errorf("unsupported format version %d (want %d)", data[0], binaryVersion)
 	}
-	r := binReader{data: data, off: 1}
-	if t := r.byte("Tier"); r.err == nil {
+	r := binrec.Reader{Data: data, Off: 1}
+	if t := r.Byte("Tier"); r.Err() == nil {
 		st.Tier = rules.Tier(t)
 		if _, err := rules.ParseTier(st.Tier.String()); err != nil {
-			r.off--
-			r.fail("Tier", err)
+			r.Off--
+			r.Fail("Tier", err)
 		}
 	}
-	has := r.byte("fields")
+	has := r.Byte("fields")
 	if has&hasScore != 0 {
-		st.Score = r.float64("Score")
+		st.Score = r.Float64("Score")
 	}
 	if has&hasOpened != 0 {
-		st.Opened = r.varint("Opened")
+		st.Opened = r.Varint("Opened")
 	}
 	if has&hasLastSent != 0 {
-		st.LastSent = r.varint("LastSent")
+		st.LastSent = r.Varint("LastSent")
 	}
 	if has&hasResolved != 0 {
-		st.Resolved = r.varint("Resolved")
+		st.Resolved = r.Varint("Resolved")
 	}
 	if has&hasLastID != 0 {
-		st.LastID = r.string("LastID")
+		st.LastID = r.String("LastID")
 	}
-	if r.err != nil {
-		return r.err
+	if r.Err() != nil {
+		return r.Err()
 	}
 	if has&hasAck != 0 {
 		st.Ack = &Action{}
-		if err := r.action(st.Ack); err != nil {
+		if err := readAction(&r, st.Ack); err != nil {
 			return fmt.Errorf("Ack.%w", err)
 		}
 	}
 	if has&hasSnooze != 0 {
 		st.Snooze = &Action{}
-		if err := r.action(st.Snooze); err != nil {
+		if err := readAction(&r, st.Snooze); err != nil {
 			return fmt.Errorf("Snooze.%w", err)
 		}
 	}
 	if has&hasLog != 0 {
 		// An action takes at least 6 bytes: four empty strings, two zero
 		// times.
-		n := r.length("Log", maxBinaryLog, 6)
-		if r.err != nil {
-			return r.err
+		n := r.Length("Log", maxBinaryLog, 6)
+		if r.Err() != nil {
+			return r.Err()
 		}
 		if n > 0 {
 			st.Log = make([]Action, n)
 		}
 		for i := range st.Log {
-			if err := r.action(&st.Log[i]); err != nil {
+			if err := readAction(&r, &st.Log[i]); err != nil {
 				return fmt.Errorf("Log[%d].%w", i, err)
 			}
 		}
 	}
-	if rest := len(data) - r.off; rest > 0 {
-		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.off)
+	if rest := len(data) - r.Off; rest > 0 {
+		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.Off)
 	}
 	return nil
 }
 
 // action reads one Action; its error names the field that failed.
-func (r *binReader) action(a *Action) error {
-	a.Kind = r.kind()
-	a.By = r.string("By")
-	a.Note = r.string("Note")
-	a.At = r.time("At")
-	a.Until = r.time("Until")
-	a.AlertID = r.string("AlertID")
-	return r.err
+func readAction(r *binrec.Reader, a *Action) error {
+	a.Kind = readKind(r)
+	a.By = r.String("By")
+	a.Note = r.String("Note")
+	a.At = readTime(r, "At")
+	a.Until = readTime(r, "Until")
+	a.AlertID = r.String("AlertID")
+	return r.Err()
 }
 
 // kind reads an action kind, without an allocation for the known ones.
-func (r *binReader) kind() string {
-	b := r.bytesOf("Kind")
+func readKind(r *binrec.Reader) string {
+	b := r.BytesOf("Kind")
 	for _, k := range [...]string{KindAck, KindSnooze, KindUnsnooze} {
 		if string(b) == k {
 			return k
@@ -321,136 +304,25 @@ func (r *binReader) kind() string {
 	return string(b)
 }
 
-func (r *binReader) time(field string) time.Time {
-	switch r.byte(field) {
+func readTime(r *binrec.Reader, field string) time.Time {
+	switch r.Byte(field) {
 	case 0:
 		return time.Time{}
 	case 1:
 	default:
-		r.off--
-		r.failf(field, "time tag %d, want 0 or 1", r.data[r.off])
+		r.Off--
+		r.Failf(field, "time tag %d, want 0 or 1", r.Data[r.Off])
 		return time.Time{}
 	}
-	sec := r.varint(field)
-	start := r.off
-	nsec := r.uvarint(field)
+	sec := r.Varint(field)
+	start := r.Off
+	nsec := r.Uvarint(field)
 	if nsec >= uint64(time.Second) {
-		r.off = start
-		r.failf(field, "%d nanoseconds is not under a second", nsec)
+		r.Off = start
+		r.Failf(field, "%d nanoseconds is not under a second", nsec)
 	}
-	if r.err != nil {
+	if r.Err() != nil {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
-}
-
-// binReader reads the fields of a binary state in order. The first
-// failure sticks: later reads return zero values and are not reported.
-// No read allocates more than the input holds.
-type binReader struct {
-	data []byte
-	off  int
-	err  error
-}
-
-var errVarint = errors.New("malformed varint")
-
-func (r *binReader) fail(field string, err error) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %w", field, r.off, err)
-	}
-	r.off = len(r.data)
-}
-
-func (r *binReader) failf(field, format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %s", field, r.off, fmt.Sprintf(format, args...))
-	}
-	r.off = len(r.data)
-}
-
-func (r *binReader) byte(field string) uint8 {
-	if r.off < len(r.data) {
-		v := r.data[r.off]
-		r.off++
-		return v
-	}
-	r.fail(field, io.ErrUnexpectedEOF)
-	return 0
-}
-
-func (r *binReader) uvarint(field string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.data[r.off:])
-	switch {
-	case n == 0:
-		r.fail(field, io.ErrUnexpectedEOF)
-		return 0
-	case n < 0:
-		r.fail(field, errVarint)
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *binReader) varint(field string) int64 {
-	u := r.uvarint(field)
-	return int64(u>>1) ^ -int64(u&1)
-}
-
-// length reads a count of items of at least minSize bytes each, bounded
-// by limit and by what the input still holds.
-func (r *binReader) length(field string, limit, minSize int) int {
-	start := r.off
-	v := r.uvarint(field)
-	if r.err != nil {
-		return 0
-	}
-	if v > uint64(limit) {
-		r.off = start
-		r.failf(field, "length %d is over the limit of %d", v, limit)
-		return 0
-	}
-	if rest := len(r.data) - r.off; v*uint64(minSize) > uint64(rest) {
-		r.off = start
-		r.fail(field, fmt.Errorf("length %d needs more than the %d bytes left: %w", v, rest, io.ErrUnexpectedEOF))
-		return 0
-	}
-	return int(v)
-}
-
-// bytesOf reads a length-prefixed string without copying it.
-func (r *binReader) bytesOf(field string) []byte {
-	n := r.length(field, maxBinaryString, 1)
-	if r.err != nil {
-		return nil
-	}
-	b := slices.Clip(r.data[r.off : r.off+n])
-	r.off += n
-	return b
-}
-
-func (r *binReader) string(field string) string {
-	b := r.bytesOf(field)
-	if len(b) == 0 {
-		return ""
-	}
-	return string(b)
-}
-
-func (r *binReader) float64(field string) float64 {
-	if len(r.data)-r.off < 8 {
-		r.fail(field, io.ErrUnexpectedEOF)
-		return 0
-	}
-	f := math.Float64frombits(binary.LittleEndian.Uint64(r.data[r.off:]))
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		r.failf(field, "%v cannot be checkpointed", f)
-		return 0
-	}
-	r.off += 8
-	return f
 }

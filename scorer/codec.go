@@ -3,11 +3,10 @@ package scorer
 import (
 	"encoding"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/riskwatch/riskwatch/internal/binrec"
 	"io"
 	"math"
-	"math/bits"
 	"slices"
 	"unique"
 
@@ -59,7 +58,6 @@ const (
 	maxBinaryDays   = 4096
 	maxBinaryEvents = 4096
 	maxBinaryFired  = 4096
-	maxBinaryString = 64 << 10
 )
 
 // Bits of an encoded event's field mask.
@@ -104,23 +102,23 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 // a bound for the worst case would be twice the size, and reallocate a
 // reused buffer that is large enough.
 func (st *State) binarySize() int {
-	n := 1 + sizeString(st.Customer) + sizeVarint(st.First) + sizeVarint(st.Watermark) + sizeUvarint(st.Seq)
-	n += sizeVarint(int64(st.Usage.Top)) + sizeUvarint(uint64(len(st.Usage.C)))
+	n := 1 + binrec.SizeString(st.Customer) + binrec.SizeVarint(st.First) + binrec.SizeVarint(st.Watermark) + binrec.SizeUvarint(st.Seq)
+	n += binrec.SizeVarint(int64(st.Usage.Top)) + binrec.SizeUvarint(uint64(len(st.Usage.C)))
 	for _, v := range st.Usage.C {
-		n += sizeUvarint(uint64(v))
+		n += binrec.SizeUvarint(uint64(v))
 	}
-	n += sizeVarint(int64(st.ActiveUsers.Top)) + sizeUvarint(uint64(len(st.ActiveUsers.C)))
+	n += binrec.SizeVarint(int64(st.ActiveUsers.Top)) + binrec.SizeUvarint(uint64(len(st.ActiveUsers.C)))
 	for _, v := range st.ActiveUsers.C {
-		n += sizeUvarint(uint64(v))
+		n += binrec.SizeUvarint(uint64(v))
 	}
-	n += sizeVarint(int64(st.Opened.Top)) + sizeUvarint(uint64(len(st.Opened.C))) + len(st.Opened.C)
-	n += sizeVarint(st.FirstUsage) + sizeVarint(st.LastUsage) + sizeString(st.LastUsageID) + sizeVarint(int64(st.UsageBefore))
+	n += binrec.SizeVarint(int64(st.Opened.Top)) + binrec.SizeUvarint(uint64(len(st.Opened.C))) + len(st.Opened.C)
+	n += binrec.SizeVarint(st.FirstUsage) + binrec.SizeVarint(st.LastUsage) + binrec.SizeString(st.LastUsageID) + binrec.SizeVarint(int64(st.UsageBefore))
 
 	ids, prev := 0, int64(0)
 	for i := range st.Events {
 		ev := &st.Events[i]
 		ids += len(ev.ID)
-		n += 3 + sizeVarint(ev.T-prev) + sizeUvarint(uint64(len(ev.ID)))
+		n += 3 + binrec.SizeVarint(ev.T-prev) + binrec.SizeUvarint(uint64(len(ev.ID)))
 		prev = ev.T
 		if ev.Key != 0 {
 			n += 8
@@ -132,33 +130,27 @@ func (st *State) binarySize() int {
 			n += 4
 		}
 	}
-	n += sizeUvarint(uint64(len(st.Events))) + sizeUvarint(uint64(ids)) + ids
+	n += binrec.SizeUvarint(uint64(len(st.Events))) + binrec.SizeUvarint(uint64(ids)) + ids
 
 	n++
 	if bf := st.Before; bf != nil {
-		n += sizeVarint(bf.Contact) + sizeVarint(bf.ChampionLeft) + sizeVarint(bf.ChampionAdded)
+		n += binrec.SizeVarint(bf.Contact) + binrec.SizeVarint(bf.ChampionLeft) + binrec.SizeVarint(bf.ChampionAdded)
 		for _, a := range [...]*Answer{&bf.NPS[0], &bf.NPS[1], &bf.Rating, &bf.Renewal} {
-			n += sizeVarint(a.T) + sizeVarint(a.V) + sizeString(a.ID)
+			n += binrec.SizeVarint(a.T) + binrec.SizeVarint(a.V) + binrec.SizeString(a.ID)
 		}
 	}
 
-	n += sizeVarint(st.Churned) + 8*seenIDs + 1 + sizeVarint(st.Committed) + sizeUvarint(uint64(len(st.Fired)))
+	n += binrec.SizeVarint(st.Churned) + 8*seenIDs + 1 + binrec.SizeVarint(st.Committed) + binrec.SizeUvarint(uint64(len(st.Fired)))
 	for i := range st.Fired {
-		n += sizeString(st.Fired[i].Rule) + sizeVarint(st.Fired[i].At-st.Committed)
+		n += binrec.SizeString(st.Fired[i].Rule) + binrec.SizeVarint(st.Fired[i].At-st.Committed)
 	}
-	return n + 8 + 1 + sizeVarint(st.Evaluated) + historyDays + sizeVarint(int64(st.HistoryTop))
+	return n + 8 + 1 + binrec.SizeVarint(st.Evaluated) + historyDays + binrec.SizeVarint(int64(st.HistoryTop))
 }
-
-func sizeUvarint(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
-
-func sizeVarint(x int64) int { return sizeUvarint(uint64(x<<1) ^ uint64(x>>63)) }
-
-func sizeString(s string) int { return sizeUvarint(uint64(len(s))) + len(s) }
 
 func (st *State) appendBinary(b []byte) ([]byte, error) {
 	var err error
 	b = append(b, binaryVersion)
-	if b, err = appendString(b, "Customer", st.Customer); err != nil {
+	if b, err = binrec.AppendString(b, "Customer", st.Customer); err != nil {
 		return b, err
 	}
 	b = binary.AppendVarint(b, st.First)
@@ -180,7 +172,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 
 	b = binary.AppendVarint(b, st.FirstUsage)
 	b = binary.AppendVarint(b, st.LastUsage)
-	if b, err = appendString(b, "LastUsageID", st.LastUsageID); err != nil {
+	if b, err = binrec.AppendString(b, "LastUsageID", st.LastUsageID); err != nil {
 		return b, err
 	}
 	b = binary.AppendVarint(b, int64(st.UsageBefore))
@@ -200,7 +192,7 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 		for _, a := range [...]*Answer{&bf.NPS[0], &bf.NPS[1], &bf.Rating, &bf.Renewal} {
 			b = binary.AppendVarint(b, a.T)
 			b = binary.AppendVarint(b, a.V)
-			if b, err = appendString(b, "Before answer ID", a.ID); err != nil {
+			if b, err = binrec.AppendString(b, "Before answer ID", a.ID); err != nil {
 				return b, err
 			}
 		}
@@ -219,15 +211,15 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(st.Fired)))
 	for i := range st.Fired {
 		f := &st.Fired[i]
-		if b, err = appendString(b, "Fired Rule", f.Rule); err != nil {
+		if b, err = binrec.AppendString(b, "Fired Rule", f.Rule); err != nil {
 			return b, err
 		}
 		// Firings are days shortly before Committed: a small difference.
 		b = binary.AppendVarint(b, f.At-st.Committed)
 	}
 
-	if !finite(st.Score) {
-		return b, fmt.Errorf("score: %w", errNotFinite(st.Score))
+	if !binrec.Finite(st.Score) {
+		return b, fmt.Errorf("score: %w", binrec.ErrNotFinite(st.Score))
 	}
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.Score))
 	if err := checkTier(st.Tier); err != nil {
@@ -251,8 +243,8 @@ func (st *State) appendEvents(b []byte) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(ids))
 	for i := range st.Events {
-		if len(st.Events[i].ID) > maxBinaryString {
-			return b, fmt.Errorf("Events[%d].ID: %d bytes, over the limit of %d", i, len(st.Events[i].ID), maxBinaryString)
+		if len(st.Events[i].ID) > binrec.MaxString {
+			return b, fmt.Errorf("Events[%d].ID: %d bytes, over the limit of %d", i, len(st.Events[i].ID), binrec.MaxString)
 		}
 		b = append(b, st.Events[i].ID...)
 	}
@@ -262,11 +254,11 @@ func (st *State) appendEvents(b []byte) ([]byte, error) {
 		if ev.Code == codeNone || ev.Code >= numCodes {
 			return b, fmt.Errorf("Events[%d].Code: invalid event code %d", i, uint8(ev.Code))
 		}
-		if !finite(ev.V) {
-			return b, fmt.Errorf("Events[%d].V: %w", i, errNotFinite(ev.V))
+		if !binrec.Finite(ev.V) {
+			return b, fmt.Errorf("Events[%d].V: %w", i, binrec.ErrNotFinite(ev.V))
 		}
-		if !finite(float64(ev.W)) {
-			return b, fmt.Errorf("Events[%d].W: %w", i, errNotFinite(float64(ev.W)))
+		if !binrec.Finite(float64(ev.W)) {
+			return b, fmt.Errorf("Events[%d].W: %w", i, binrec.ErrNotFinite(float64(ev.W)))
 		}
 		var has uint8
 		if ev.Key != 0 {
@@ -310,21 +302,6 @@ func appendCounts[T uint16 | uint32](b []byte, field string, r dayRing[T]) ([]by
 	return b, nil
 }
 
-func appendString(b []byte, field, s string) ([]byte, error) {
-	if len(s) > maxBinaryString {
-		return b, fmt.Errorf("%s: %d bytes, over the limit of %d", field, len(s), maxBinaryString)
-	}
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...), nil
-}
-
-// finite is what encoding/json accepts, so that the two formats hold the
-// same states.
-// NaN and ±Inf minus themselves are NaN.
-func finite(f float64) bool { return f-f == 0 }
-
-func errNotFinite(f float64) error { return fmt.Errorf("%v cannot be checkpointed", f) }
-
 // checkTier accepts the tiers a JSON checkpoint can be read back with.
 func checkTier(t rules.Tier) error {
 	_, err := rules.ParseTier(t.String())
@@ -354,155 +331,155 @@ func (st *State) decodeBinary(data []byte) error {
 	if data[0] != binaryVersion {
 		return fmt.Errorf("unsupported format version %d (want %d)", data[0], binaryVersion)
 	}
-	r := binReader{data: data, off: 1}
-	st.Customer = r.string("Customer")
-	st.First = r.varint("First")
-	st.Watermark = r.varint("Watermark")
-	st.Seq = r.uvarint("Seq")
+	r := binrec.Reader{Data: data, Off: 1}
+	st.Customer = r.String("Customer")
+	st.First = r.Varint("First")
+	st.Watermark = r.Varint("Watermark")
+	st.Seq = r.Uvarint("Seq")
 
-	st.Usage.Top = r.int32("Usage.Top")
+	st.Usage.Top = r.Int32("Usage.Top")
 	st.Usage.C = readCounts[uint32](&r, "Usage.C")
-	st.ActiveUsers.Top = r.int32("ActiveUsers.Top")
+	st.ActiveUsers.Top = r.Int32("ActiveUsers.Top")
 	st.ActiveUsers.C = readCounts[uint16](&r, "ActiveUsers.C")
-	st.Opened.Top = r.int32("Opened.Top")
-	if n := r.length("Opened.C", maxBinaryDays, 1); n > 0 {
-		st.Opened.C = slices.Clone(r.bytes("Opened.C", n))
+	st.Opened.Top = r.Int32("Opened.Top")
+	if n := r.Length("Opened.C", maxBinaryDays, 1); n > 0 {
+		st.Opened.C = slices.Clone(r.Bytes("Opened.C", n))
 	}
 
-	st.FirstUsage = r.varint("FirstUsage")
-	st.LastUsage = r.varint("LastUsage")
-	st.LastUsageID = r.string("LastUsageID")
-	st.UsageBefore = r.int32("UsageBefore")
-	if r.err != nil {
-		return r.err
+	st.FirstUsage = r.Varint("FirstUsage")
+	st.LastUsage = r.Varint("LastUsage")
+	st.LastUsageID = r.String("LastUsageID")
+	st.UsageBefore = r.Int32("UsageBefore")
+	if r.Err() != nil {
+		return r.Err()
 	}
 
 	if err := st.decodeEvents(&r); err != nil {
 		return err
 	}
 
-	switch r.byte("Before") {
+	switch r.Byte("Before") {
 	case 0:
 	case 1:
 		bf := &Before{}
-		bf.Contact = r.varint("Before.Contact")
-		bf.ChampionLeft = r.varint("Before.ChampionLeft")
-		bf.ChampionAdded = r.varint("Before.ChampionAdded")
+		bf.Contact = r.Varint("Before.Contact")
+		bf.ChampionLeft = r.Varint("Before.ChampionLeft")
+		bf.ChampionAdded = r.Varint("Before.ChampionAdded")
 		for _, a := range [...]struct {
 			name string
 			a    *Answer
 		}{{"NPS[0]", &bf.NPS[0]}, {"NPS[1]", &bf.NPS[1]}, {"Rating", &bf.Rating}, {"Renewal", &bf.Renewal}} {
-			a.a.T, a.a.V, a.a.ID = r.varint("T"), r.varint("V"), r.string("ID")
-			if r.err != nil {
-				return fmt.Errorf("Before.%s.%w", a.name, r.err)
+			a.a.T, a.a.V, a.a.ID = r.Varint("T"), r.Varint("V"), r.String("ID")
+			if r.Err() != nil {
+				return fmt.Errorf("Before.%s.%w", a.name, r.Err())
 			}
 		}
 		st.Before = bf
 	default:
-		r.off--
-		r.failf("Before", "presence byte %d, want 0 or 1", r.data[r.off])
+		r.Off--
+		r.Failf("Before", "presence byte %d, want 0 or 1", r.Data[r.Off])
 	}
 
-	st.Churned = r.varint("Churned")
-	if seen := r.bytes("Seen", 8*seenIDs); seen != nil {
+	st.Churned = r.Varint("Churned")
+	if seen := r.Bytes("Seen", 8*seenIDs); seen != nil {
 		for i := range st.Seen {
 			st.Seen[i] = binary.LittleEndian.Uint64(seen[8*i:])
 		}
 	}
-	st.SeenPos = r.byte("SeenPos")
-	st.Committed = r.varint("Committed")
-	if r.err != nil {
-		return r.err
+	st.SeenPos = r.Byte("SeenPos")
+	st.Committed = r.Varint("Committed")
+	if r.Err() != nil {
+		return r.Err()
 	}
 
-	if n := r.length("Fired", maxBinaryFired, 2); n > 0 {
+	if n := r.Length("Fired", maxBinaryFired, 2); n > 0 {
 		st.Fired = make([]Firing, n)
 		for i := range st.Fired {
 			f := &st.Fired[i]
 			// Every customer fires the same few rules: one copy of each
 			// name serves them all.
-			if name := r.bytesOf("Rule"); len(name) > 0 {
+			if name := r.BytesOf("Rule"); len(name) > 0 {
 				f.Rule = unique.Make(string(name)).Value()
 			}
-			f.At = st.Committed + r.varint("At")
-			if r.err != nil {
-				return fmt.Errorf("Fired[%d].%w", i, r.err)
+			f.At = st.Committed + r.Varint("At")
+			if r.Err() != nil {
+				return fmt.Errorf("Fired[%d].%w", i, r.Err())
 			}
 		}
 	}
 
-	st.Score = r.float64("Score")
-	if t := r.byte("Tier"); r.err == nil {
+	st.Score = r.Float64("Score")
+	if t := r.Byte("Tier"); r.Err() == nil {
 		st.Tier = rules.Tier(t)
 		if err := checkTier(st.Tier); err != nil {
-			r.off--
-			r.fail("Tier", err)
+			r.Off--
+			r.Fail("Tier", err)
 		}
 	}
-	st.Evaluated = r.varint("Evaluated")
-	if h := r.bytes("History", historyDays); h != nil {
+	st.Evaluated = r.Varint("Evaluated")
+	if h := r.Bytes("History", historyDays); h != nil {
 		copy(st.History[:], h)
 	}
-	st.HistoryTop = r.int32("HistoryTop")
-	if r.err != nil {
-		return r.err
+	st.HistoryTop = r.Int32("HistoryTop")
+	if r.Err() != nil {
+		return r.Err()
 	}
-	if rest := len(data) - r.off; rest > 0 {
-		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.off)
+	if rest := len(data) - r.Off; rest > 0 {
+		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.Off)
 	}
 	return nil
 }
 
-func (st *State) decodeEvents(r *binReader) error {
+func (st *State) decodeEvents(r *binrec.Reader) error {
 	// An event takes at least 5 bytes: code, flags, fields, time, id length.
-	n := r.length("Events", maxBinaryEvents, 5)
-	ids := r.length("Events ids", maxBinaryEvents*maxBinaryString, 1)
-	block := string(r.bytes("Events ids", ids))
-	if r.err != nil || n == 0 {
-		if r.err == nil && ids > 0 {
-			r.failf("Events ids", "%d bytes of ids for no event", ids)
+	n := r.Length("Events", maxBinaryEvents, 5)
+	ids := r.Length("Events ids", maxBinaryEvents*binrec.MaxString, 1)
+	block := string(r.Bytes("Events ids", ids))
+	if r.Err() != nil || n == 0 {
+		if r.Err() == nil && ids > 0 {
+			r.Failf("Events ids", "%d bytes of ids for no event", ids)
 		}
-		return r.err
+		return r.Err()
 	}
 	st.Events = make([]Event, n)
 	prev, pos := int64(0), 0
 	for i := range st.Events {
 		ev := &st.Events[i]
-		code, flags, has := r.byte("Code"), r.byte("Flags"), r.byte("fields")
+		code, flags, has := r.Byte("Code"), r.Byte("Flags"), r.Byte("fields")
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 		case code == uint8(codeNone) || code >= uint8(numCodes):
 			// The same refusal as Code.UnmarshalText on a JSON checkpoint.
-			r.off -= 3
-			r.failf("Code", "unknown event code %d in checkpoint", code)
+			r.Off -= 3
+			r.Failf("Code", "unknown event code %d in checkpoint", code)
 		case has&^evFieldsMask != 0:
-			r.off--
-			r.failf("fields", "unknown field bits %#x", has&^evFieldsMask)
+			r.Off--
+			r.Failf("fields", "unknown field bits %#x", has&^evFieldsMask)
 		}
 		ev.Code, ev.Flags = Code(code), flags
-		ev.T = prev + r.varint("T")
+		ev.T = prev + r.Varint("T")
 		prev = ev.T
-		start := r.off
-		if l := r.length("ID", maxBinaryString, 0); r.err == nil {
+		start := r.Off
+		if l := r.Length("ID", binrec.MaxString, 0); r.Err() == nil {
 			if l > len(block)-pos {
-				r.off = start
-				r.failf("ID", "%d bytes, past the %d bytes of ids left", l, len(block)-pos)
+				r.Off = start
+				r.Failf("ID", "%d bytes, past the %d bytes of ids left", l, len(block)-pos)
 			} else {
 				ev.ID = block[pos : pos+l]
 				pos += l
 			}
 		}
 		if has&evHasKey != 0 {
-			ev.Key = r.uint64("Key")
+			ev.Key = r.Uint64("Key")
 		}
 		if has&evHasV != 0 {
-			ev.V = r.float64("V")
+			ev.V = r.Float64("V")
 		}
 		if has&evHasW != 0 {
-			ev.W = r.float32("W")
+			ev.W = r.Float32("W")
 		}
-		if r.err != nil {
-			return fmt.Errorf("Events[%d].%w", i, r.err)
+		if r.Err() != nil {
+			return fmt.Errorf("Events[%d].%w", i, r.Err())
 		}
 	}
 	if pos != len(block) {
@@ -511,196 +488,35 @@ func (st *State) decodeEvents(r *binReader) error {
 	return nil
 }
 
-func readCounts[T uint16 | uint32](r *binReader, field string) []T {
-	n := r.length(field, maxBinaryDays, 1)
+func readCounts[T uint16 | uint32](r *binrec.Reader, field string) []T {
+	n := r.Length(field, maxBinaryDays, 1)
 	if n == 0 {
 		return nil
 	}
 	c := make([]T, n)
 	limit := uint64(^T(0))
-	data, off := r.data, r.off
+	data, off := r.Data, r.Off
 	for i := range c {
 		// uvarint by hand: the call costs more than a one-byte value.
 		v, k := uint64(0), 1
 		if off < len(data) && data[off] < 0x80 {
 			v = uint64(data[off])
 		} else {
-			v, k = uvarintSlow(data, off)
+			v, k = binary.Uvarint(data[off:])
 		}
 		if k <= 0 {
-			r.off = off
-			r.failVarint(field, k)
+			r.Off = off
+			r.FailVarint(field, k)
 			return c
 		}
 		if v > limit {
-			r.off = off
-			r.failf(field, "day %d holds %d, over the maximum of %d", i, v, limit)
+			r.Off = off
+			r.Failf(field, "day %d holds %d, over the maximum of %d", i, v, limit)
 			return c
 		}
 		c[i] = T(v)
 		off += k
 	}
-	r.off = off
+	r.Off = off
 	return c
-}
-
-// binReader reads the fields of a binary state in order. The first
-// failure sticks: later reads return zero values and are not reported, so
-// that a decoder can check once per group of fields. No read allocates
-// more than the input holds.
-type binReader struct {
-	data []byte
-	off  int
-	err  error
-}
-
-var errVarint = errors.New("malformed varint")
-
-func (r *binReader) fail(field string, err error) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %w", field, r.off, err)
-	}
-	r.off = len(r.data)
-}
-
-func (r *binReader) failf(field, format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %s", field, r.off, fmt.Sprintf(format, args...))
-	}
-	r.off = len(r.data)
-}
-
-func (r *binReader) byte(field string) uint8 {
-	if r.off < len(r.data) {
-		v := r.data[r.off]
-		r.off++
-		return v
-	}
-	r.fail(field, io.ErrUnexpectedEOF)
-	return 0
-}
-
-func (r *binReader) uvarint(field string) uint64 {
-	v, n := uvarint(r.data, r.off)
-	if n <= 0 {
-		r.failVarint(field, n)
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-// uvarint decodes the uvarint at data[off:] like binary.Uvarint, with a
-// fast path for the one-byte values that most fields hold.
-func uvarint(data []byte, off int) (uint64, int) {
-	if off < len(data) && data[off] < 0x80 {
-		return uint64(data[off]), 1
-	}
-	return uvarintSlow(data, off)
-}
-
-func uvarintSlow(data []byte, off int) (uint64, int) { return binary.Uvarint(data[off:]) }
-
-// failVarint reports what binary.Uvarint's n says went wrong.
-func (r *binReader) failVarint(field string, n int) {
-	if n == 0 {
-		r.fail(field, io.ErrUnexpectedEOF)
-	} else {
-		r.fail(field, errVarint)
-	}
-}
-
-func (r *binReader) varint(field string) int64 {
-	u := r.uvarint(field)
-	return int64(u>>1) ^ -int64(u&1)
-}
-
-func (r *binReader) int32(field string) int32 {
-	start := r.off
-	v := r.varint(field)
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		r.off = start
-		r.failf(field, "%d is out of the int32 range", v)
-		return 0
-	}
-	return int32(v)
-}
-
-// length reads a count of items of at least minSize bytes each, bounded
-// by limit and by what the input still holds.
-func (r *binReader) length(field string, limit, minSize int) int {
-	start := r.off
-	v := r.uvarint(field)
-	if r.err != nil {
-		return 0
-	}
-	if v > uint64(limit) {
-		r.off = start
-		r.failf(field, "length %d is over the limit of %d", v, limit)
-		return 0
-	}
-	if rest := len(r.data) - r.off; v*uint64(minSize) > uint64(rest) {
-		r.off = start
-		r.fail(field, fmt.Errorf("length %d needs more than the %d bytes left: %w", v, rest, io.ErrUnexpectedEOF))
-		return 0
-	}
-	return int(v)
-}
-
-// bytes returns the next n bytes of the input, nil after a failure.
-func (r *binReader) bytes(field string, n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.data)-r.off {
-		r.fail(field, io.ErrUnexpectedEOF)
-		return nil
-	}
-	b := r.data[r.off : r.off+n : r.off+n]
-	r.off += n
-	return b
-}
-
-// bytesOf reads a length-prefixed string without copying it.
-func (r *binReader) bytesOf(field string) []byte {
-	return r.bytes(field, r.length(field, maxBinaryString, 1))
-}
-
-func (r *binReader) string(field string) string {
-	b := r.bytesOf(field)
-	if len(b) == 0 {
-		return ""
-	}
-	return string(b)
-}
-
-func (r *binReader) uint64(field string) uint64 {
-	if b := r.bytes(field, 8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (r *binReader) float64(field string) float64 {
-	f := math.Float64frombits(r.uint64(field))
-	if !finite(f) {
-		r.off -= 8
-		r.fail(field, errNotFinite(f))
-		return 0
-	}
-	return f
-}
-
-func (r *binReader) float32(field string) float32 {
-	b := r.bytes(field, 4)
-	if b == nil {
-		return 0
-	}
-	f := math.Float32frombits(binary.LittleEndian.Uint32(b))
-	if !finite(float64(f)) {
-		r.off -= 4
-		r.fail(field, errNotFinite(float64(f)))
-		return 0
-	}
-	return f
 }
