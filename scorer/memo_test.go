@@ -117,7 +117,9 @@ func TestMemoIsPerModel(t *testing.T) {
 }
 
 // BenchmarkEvaluateMemo is the cost of a rescore when a signal changed
-// none of the features (hit) and when it changed one (miss).
+// none of the features (hit) and when it changed one (miss), with the
+// explanation (Evaluate) and without it (Score, what the engine pays per
+// signal), for a customer with much to explain.
 func BenchmarkEvaluateMemo(b *testing.B) {
 	m := memoModel(b)
 	p := &signals.Profile{ID: "acme", ARR: 80000, Segment: "mid_market", Owner: "alice",
@@ -130,18 +132,29 @@ func BenchmarkEvaluateMemo(b *testing.B) {
 		}
 	}
 	at := time.Unix(st.Watermark, 0)
-	b.Run("hit", func(b *testing.B) {
-		m.Evaluate(st, p, at)
-		b.ReportAllocs()
-		for b.Loop() {
-			m.Evaluate(st, p, at)
-		}
-	})
-	b.Run("miss", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			st.memo = ruleMemo{}
-			m.Evaluate(st, p, at)
-		}
-	})
+	if r := m.Score(st, p, at); len(r.Contributions) < 3 {
+		b.Fatalf("%d contributions: the customer should be one with much to explain", len(r.Contributions))
+	}
+	for _, call := range []struct {
+		name string
+		run  func()
+	}{
+		{"evaluate", func() { m.Evaluate(st, p, at) }},
+		{"score", func() { m.Score(st, p, at) }},
+	} {
+		b.Run(call.name+"/hit", func(b *testing.B) {
+			call.run()
+			b.ReportAllocs()
+			for b.Loop() {
+				call.run()
+			}
+		})
+		b.Run(call.name+"/miss", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				st.memo = ruleMemo{}
+				call.run()
+			}
+		})
+	}
 }
