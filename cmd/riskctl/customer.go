@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/riskwatch/riskwatch/internal/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/signals"
@@ -31,6 +33,17 @@ riskctl customer get acme-corp --json | jq .alerting.last_id`,
 }
 
 func runCustomerGet(e *env, c *command, args []string) int {
+	return withCustomer(e, c, args, "customer.get", func(_ *nats.Conn, _ *connOpts, v *engine.CustomerView) int {
+		writeCustomer(e.stdout, v, e.now())
+		return exitOK
+	})
+}
+
+// withCustomer is what `customer get` and `explain` share: one customer
+// named on the command line, asked of the micro service's endpoint, its
+// JSON answer printed with --json or else handed to show.
+func withCustomer(e *env, c *command, args []string, endpoint string,
+	show func(nc *nats.Conn, conn *connOpts, v *engine.CustomerView) int) int {
 	fs := e.flags(c)
 	conn := e.connFlags(fs)
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
@@ -47,15 +60,14 @@ func runCustomerGet(e *env, c *command, args []string) int {
 	}
 	defer nc.Close()
 	var v engine.CustomerView
-	raw, err := conn.call(nc, "customer.get", api.GetRequest{ID: pos[0]}, &v)
+	raw, err := conn.call(nc, endpoint, api.GetRequest{ID: pos[0]}, &v)
 	if err != nil {
 		return e.fail(c, err)
 	}
 	if *asJSON {
 		return e.writeRaw(c, raw)
 	}
-	writeCustomer(e.stdout, &v, e.now())
-	return exitOK
+	return show(nc, conn, &v)
 }
 
 // writeRaw prints a service answer as it came, with a final newline.

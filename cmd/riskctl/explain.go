@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
@@ -36,34 +35,13 @@ as the alerts announced it (read from stream RISK_ALERTS).`,
 const maxTierHistory = 20
 
 func runExplain(e *env, c *command, args []string) int {
-	fs := e.flags(c)
-	conn := e.connFlags(fs)
-	asJSON := fs.Bool("json", false, "print the service's JSON answer")
-	pos, code, ok := e.parse(fs, c, args)
-	if !ok {
-		return code
-	}
-	if len(pos) != 1 {
-		return e.usageError(c, "name one customer")
-	}
-	nc, err := conn.connect()
-	if err != nil {
-		return e.fail(c, err)
-	}
-	defer nc.Close()
-	var v engine.CustomerView
-	raw, err := conn.call(nc, "explain", api.GetRequest{ID: pos[0]}, &v)
-	if err != nil {
-		return e.fail(c, err)
-	}
-	if *asJSON {
-		return e.writeRaw(c, raw)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), conn.timeout)
-	defer cancel()
-	alerts, alertsErr := customerAlerts(ctx, nc, v.Customer)
-	writeExplanation(e.stdout, &v, alerts, alertsErr, e.now())
-	return exitOK
+	return withCustomer(e, c, args, "explain", func(nc *nats.Conn, conn *connOpts, v *engine.CustomerView) int {
+		ctx, cancel := context.WithTimeout(context.Background(), conn.timeout)
+		defer cancel()
+		alerts, alertsErr := customerAlerts(ctx, nc, v.Customer)
+		writeExplanation(e.stdout, v, alerts, alertsErr, e.now())
+		return exitOK
+	})
 }
 
 func writeExplanation(w io.Writer, v *engine.CustomerView, alerts []alerting.Alert, alertsErr error, now time.Time) {
