@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/rules"
