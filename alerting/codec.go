@@ -4,10 +4,11 @@ import (
 	"encoding"
 	"encoding/binary"
 	"fmt"
-	"github.com/riskwatch/riskwatch/internal/binrec"
 	"io"
 	"math"
 	"time"
+
+	"github.com/riskwatch/riskwatch/binrec"
 
 	"github.com/riskwatch/riskwatch/rules"
 )

@@ -3,7 +3,6 @@ package alerting
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -76,7 +75,7 @@ func Slack(a *Alert) ([]byte, error) {
 	scoreLine := fmt.Sprintf("score %.1f (was %.1f)", a.Score, a.PreviousScore)
 	summary := []string{style.icon + " " + escape(headline), scoreLine}
 	if a.ARR > 0 {
-		summary = append(summary, "ARR "+money(a.ARR, a.Currency))
+		summary = append(summary, "ARR "+escape(Money(a.ARR, a.Currency)))
 	}
 	if a.RenewalDate != "" {
 		summary = append(summary, "renews "+renewal(a))
@@ -97,8 +96,8 @@ func Slack(a *Alert) ([]byte, error) {
 	}
 	main := slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(intro.String(), slackSectionMax)}}
 	if a.ARR > 0 {
-		main.Fields = append(main.Fields, mrkdwn("*ARR*\n"+money(a.ARR, a.Currency)),
-			mrkdwn("*Revenue at risk*\n"+money(a.RevenueAtRisk, a.Currency)))
+		main.Fields = append(main.Fields, mrkdwn("*ARR*\n"+escape(Money(a.ARR, a.Currency))),
+			mrkdwn("*Revenue at risk*\n"+escape(Money(a.RevenueAtRisk, a.Currency))))
 	}
 	if a.RenewalDate != "" {
 		main.Fields = append(main.Fields, mrkdwn("*Renewal*\n"+truncate(renewal(a), slackFieldMax)))
@@ -157,25 +156,6 @@ func renewal(a *Alert) string {
 // characters, and < starts mentions and links.
 func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
-
-// money rounds to whole units and groups thousands: "120,000 EUR".
-func money(v float64, currency string) string {
-	s := strconv.FormatFloat(math.Abs(math.Round(v)), 'f', 0, 64)
-	var b strings.Builder
-	if v <= -0.5 {
-		b.WriteByte('-')
-	}
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte(s[i])
-	}
-	if currency != "" {
-		b.WriteString(" " + escape(currency))
-	}
-	return b.String()
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -13,8 +13,6 @@ import (
 	"cel.dev/cel-go/common/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/riskwatch/riskwatch/configs"
 )
 
 // vals are the features the hand-written expressions read, under short
@@ -363,7 +361,7 @@ func TestCompiledDeclines(t *testing.T) {
 }
 
 func TestEveryDefaultRuleIsCompiled(t *testing.T) {
-	set, err := Parse("rules.yaml", configs.DefaultRules)
+	set, err := Parse("rules.yaml", defaultRulesYAML(t))
 	require.NoError(t, err)
 	require.NotEmpty(t, set.Rules)
 	for _, r := range set.Rules {
@@ -388,7 +386,7 @@ func TestCompiledSkipsLongStrings(t *testing.T) {
 }
 
 func TestCompiledDoesNotAllocate(t *testing.T) {
-	set, err := Parse("rules.yaml", configs.DefaultRules)
+	set, err := Parse("rules.yaml", defaultRulesYAML(t))
 	require.NoError(t, err)
 	var whens []string
 	for _, tc := range compiledCases {
@@ -516,7 +514,7 @@ var (
 // hand-written condition on features derived from the input, compiled and
 // in CEL: same answers, and a fallback exactly where CEL errs.
 func FuzzCompiledMatchesCEL(f *testing.F) {
-	set, err := Parse("rules.yaml", configs.DefaultRules)
+	set, err := Parse("rules.yaml", defaultRulesYAML(f))
 	require.NoError(f, err)
 	var whens []string
 	for _, tc := range compiledCases {

@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/riskwatch/riskwatch/configs"
 )
 
 func TestBoundedCost(t *testing.T) {
@@ -36,7 +34,7 @@ func TestBoundedCost(t *testing.T) {
 }
 
 func TestEveryDefaultRuleRunsUntracked(t *testing.T) {
-	set, err := Parse("rules.yaml", configs.DefaultRules)
+	set, err := Parse("rules.yaml", defaultRulesYAML(t))
 	require.NoError(t, err)
 	for _, r := range set.Rules {
 		assert.NotNil(t, r.fast, "rule %s pays for cost tracking it can never need", r.Name)

@@ -4,7 +4,7 @@ import (
 	"encoding"
 	"encoding/binary"
 	"fmt"
-	"github.com/riskwatch/riskwatch/internal/binrec"
+	"github.com/riskwatch/riskwatch/binrec"
 	"io"
 	"math"
 	"slices"

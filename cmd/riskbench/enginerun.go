@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/daemon"
 	"github.com/riskwatch/riskwatch/internal/engine"
@@ -38,7 +39,7 @@ type engineOpts struct {
 // same loader, rules and policy as the daemon.
 func riskdConfig(log *zap.Logger, reg prometheus.Registerer) (engine.Config, error) {
 	c := config.Defaults()
-	set, err := daemon.LoadRules(c.Rules)
+	set, err := configs.LoadRules(c.Rules)
 	if err != nil {
 		return engine.Config{}, fmt.Errorf("rules: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/riskwatch/riskwatch/internal/daemon"
+	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/rules"
 )
 
@@ -70,7 +70,7 @@ func ingestOf(r *engineRun, n, bytes int, d time.Duration) ingest {
 	return in
 }
 
-func riskdRules() (*rules.Set, error) { return daemon.LoadRules("") }
+func riskdRules() (*rules.Set, error) { return configs.LoadRules("") }
 
 // target is one of the performance targets, checked.
 type target struct {

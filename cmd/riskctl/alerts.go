@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/demo"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -87,7 +86,7 @@ func runAlertsTail(e *env, c *command, args []string) int {
 			if *asJSON {
 				fmt.Fprintf(e.stdout, "%s\n", m.Data)
 			} else {
-				fmt.Fprint(e.stdout, demo.Format(&a))
+				fmt.Fprint(e.stdout, alerting.Text(&a))
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/internal/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/signals"
@@ -94,7 +95,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView, now time.Time) {
 		if p.Stage != "" {
 			fmt.Fprintf(tw, "stage\t%s\n", p.Stage)
 		}
-		fmt.Fprintf(tw, "ARR\t%s\n", money(p.ARR, p.Currency))
+		fmt.Fprintf(tw, "ARR\t%s\n", alerting.Money(p.ARR, p.Currency))
 		if p.RenewalDate != "" {
 			renew := p.RenewalDate
 			if v.DaysToRenewal != nil {
@@ -107,7 +108,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView, now time.Time) {
 	}
 	fmt.Fprintf(tw, "score\t%.1f, tier %s\n", v.Score, v.Tier)
 	if v.Profile != nil && v.Profile.ARR > 0 {
-		fmt.Fprintf(tw, "revenue at risk\t%s\n", money(v.RevenueAtRisk, v.Profile.Currency))
+		fmt.Fprintf(tw, "revenue at risk\t%s\n", alerting.Money(v.RevenueAtRisk, v.Profile.Currency))
 	}
 	fmt.Fprintf(tw, "evaluated\t%s\n", v.Evaluated.Format(time.RFC3339))
 	fmt.Fprintf(tw, "last event\t%s\n", v.LastEvent.Format(time.RFC3339))
@@ -138,16 +139,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// money formats an amount with thousands separators and its currency
-// ($ when none is given, as riskd's own alerts do).
-func money(v float64, currency string) string {
-	s := count(int64(v + 0.5))
-	if currency == "" || currency == "USD" {
-		return "$" + s
-	}
-	return s + " " + currency
 }
 
 var customerSetCmd = &command{
@@ -268,7 +259,7 @@ func runCustomerSet(e *env, c *command, args []string) int {
 	fmt.Fprintf(e.stdout, "stored the profile of %s\n", stored.ID)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	for _, f := range []struct{ k, v string }{{"name", stored.Name}, {"owner", stored.Owner}, {"segment", stored.Segment},
-		{"ARR", money(stored.ARR, stored.Currency)}, {"renewal", stored.RenewalDate}, {"plan", stored.Plan}, {"stage", stored.Stage}} {
+		{"ARR", alerting.Money(stored.ARR, stored.Currency)}, {"renewal", stored.RenewalDate}, {"plan", stored.Plan}, {"stage", stored.Stage}} {
 		if f.v != "" {
 			fmt.Fprintf(tw, "  %s\t%s\n", f.k, f.v)
 		}

@@ -57,7 +57,7 @@ func writeExplanation(w io.Writer, v *engine.CustomerView, alerts []alerting.Ale
 		currency = v.Profile.Currency
 	}
 	if v.ARR > 0 {
-		head += "  ARR " + money(v.ARR, currency)
+		head += "  ARR " + alerting.Money(v.ARR, currency)
 	}
 	if v.DaysToRenewal != nil {
 		head += fmt.Sprintf("  renews in %dd", *v.DaysToRenewal)
@@ -65,7 +65,7 @@ func writeExplanation(w io.Writer, v *engine.CustomerView, alerts []alerting.Ale
 	fmt.Fprintln(w, head)
 	fmt.Fprintf(w, "score %.1f  tier %s", v.Score, v.Tier)
 	if v.ARR > 0 {
-		fmt.Fprintf(w, "  revenue at risk %s", money(v.RevenueAtRisk, currency))
+		fmt.Fprintf(w, "  revenue at risk %s", alerting.Money(v.RevenueAtRisk, currency))
 	}
 	fmt.Fprintf(w, "  as of %s\n\n", v.Evaluated.Format(time.RFC3339))
 

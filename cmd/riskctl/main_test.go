@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/api"
 	"github.com/riskwatch/riskwatch/internal/daemon"
 	"github.com/riskwatch/riskwatch/internal/engine"
@@ -67,7 +68,7 @@ type riskd struct {
 func startRiskd(t *testing.T) *riskd {
 	t.Helper()
 	srv, nc := natstest.Server(t, "")
-	set, err := daemon.LoadRules("")
+	set, err := configs.LoadRules("")
 	require.NoError(t, err)
 	eng, err := engine.New(nc, engine.Config{Rules: set, Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent,
 		CheckpointInterval: 50 * time.Millisecond})

@@ -12,7 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/riskwatch/riskwatch/internal/daemon"
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/replay"
 )
 
@@ -55,7 +56,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if len(pos) != 1 {
 		return e.usageError(c, "name one signal file (- for stdin)")
 	}
-	set, err := daemon.LoadRules(*rulesFile)
+	set, err := configs.LoadRules(*rulesFile)
 	if err != nil {
 		return e.fail(c, err)
 	}
@@ -70,9 +71,9 @@ func runReplay(e *env, c *command, args []string) int {
 	res, err := replay.Run(ctx, in, replay.Options{Rules: set, TotalBytes: total, Now: e.now,
 		Progress: func(p replay.Progress) {
 			if p.Phase == "publishing" {
-				prog.update(p.Bytes, p.TotalBytes, false, "publishing: %s lines", count(int64(p.Lines)))
+				prog.update(p.Bytes, p.TotalBytes, false, "publishing: %s lines", alerting.Thousands(float64(p.Lines)))
 			} else {
-				prog.update(int64(p.Applied), int64(p.Last), false, "scoring: %s of %s messages", count(int64(p.Applied)), count(int64(p.Last)))
+				prog.update(int64(p.Applied), int64(p.Last), false, "scoring: %s of %s messages", alerting.Thousands(float64(p.Applied)), alerting.Thousands(float64(p.Last)))
 			}
 		}})
 	prog.finish()
@@ -105,7 +106,7 @@ func writeReplay(w io.Writer, res *replay.Result) {
 			currency = v.Profile.Currency
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%d\t%s\n", displayID(v), orDash(v.Owner), v.Tier, v.Score,
-			money(v.RevenueAtRisk, currency), alertsOf[v.Customer], orDash(lastAlert[v.Customer]))
+			alerting.Money(v.RevenueAtRisk, currency), alertsOf[v.Customer], orDash(lastAlert[v.Customer]))
 	}
 	_ = tw.Flush()
 	if res.Summary.Customers > len(res.Customers) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/internal/replay"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -228,7 +229,7 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 		pending = pending[:0]
 		return nil
 	}
-	rd := replay.NewReader(in, e.now())
+	rd := signals.NewLineReader(in, e.now())
 	lines := 0
 	var failure error
 	for failure == nil {
@@ -270,12 +271,12 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 		if len(pending) >= o.maxInFlight {
 			failure = settle()
 		}
-		prog.update(rd.Offset(), total, false, "%s lines, %s rejected", count(int64(lines)), count(int64(len(rep.Rejected))))
+		prog.update(rd.Offset(), total, false, "%s lines, %s rejected", alerting.Thousands(float64(lines)), alerting.Thousands(float64(len(rep.Rejected))))
 	}
 	if failure == nil {
 		failure = settle()
 	}
-	prog.update(rd.Offset(), total, true, "%s lines, %s rejected", count(int64(lines)), count(int64(len(rep.Rejected))))
+	prog.update(rd.Offset(), total, true, "%s lines, %s rejected", alerting.Thousands(float64(lines)), alerting.Thousands(float64(len(rep.Rejected))))
 	prog.finish()
 	rep.Published -= rep.Duplicates
 	if failure != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/internal/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 )
@@ -71,7 +72,7 @@ func runTop(e *env, c *command, args []string) int {
 			currency = v.Profile.Currency
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", displayID(v), orDash(v.Owner), orDash(v.Segment),
-			v.Tier, v.Score, change(v.Change1d), money(v.ARR, currency), money(v.RevenueAtRisk, currency), renews)
+			v.Tier, v.Score, change(v.Change1d), alerting.Money(v.ARR, currency), alerting.Money(v.RevenueAtRisk, currency), renews)
 	}
 	if err := tw.Flush(); err != nil {
 		return e.fail(c, err)

@@ -43,14 +43,6 @@ type Daemon struct {
 	ClientURL string
 }
 
-// LoadRules reads the rule file, or the built-in default when path is "".
-func LoadRules(path string) (*rules.Set, error) {
-	if path == "" {
-		return rules.Parse("configs/rules.yaml (built in)", configs.DefaultRules)
-	}
-	return rules.Load(path)
-}
-
 // Policy turns the config's alerting block into a policy.
 func Policy(c *config.Config) (alerting.Policy, error) {
 	p := alerting.DefaultPolicy()
@@ -72,7 +64,7 @@ func Policy(c *config.Config) (alerting.Policy, error) {
 // drain NATS, stop the embedded server. The demo prints to out. started, if
 // not nil, is called once everything is up.
 func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, started func(*Daemon)) error {
-	set, err := LoadRules(c.Rules)
+	set, err := configs.LoadRules(c.Rules)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}

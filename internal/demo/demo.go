@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,7 +49,7 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, log *zap.Logger) error {
 	sub, err := nc.Subscribe("risk.alerts.>", func(m *nats.Msg) {
 		var a alerting.Alert
 		if err := json.Unmarshal(m.Data, &a); err == nil {
-			fmt.Fprint(o.Out, Format(&a))
+			fmt.Fprint(o.Out, alerting.Text(&a))
 		}
 	})
 	if err != nil {
@@ -114,48 +112,3 @@ Riskwatch demo: %d simulated customers, %d days of signals ending today.
 Alerts appear below as the customers drift. Ctrl-C stops cleanly.
 
 `
-
-// Format renders an alert for a terminal.
-func Format(a *alerting.Alert) string {
-	var b strings.Builder
-	icon := map[string]string{"watch": "🟡", "at_risk": "🟠", "critical": "🔴", "resolved": "🟢"}[a.Severity]
-	name := a.Customer
-	if a.Name != "" && a.Name != a.Customer {
-		name = fmt.Sprintf("%s (%s)", a.Name, a.Customer)
-	}
-	fmt.Fprintf(&b, "%s %-9s %-9s %s  score %.0f→%.0f", icon, strings.ToUpper(a.Severity), a.Type, name, a.PreviousScore, a.Score)
-	owner := a.Owner
-	if owner == "" {
-		owner = "unassigned"
-	}
-	fmt.Fprintf(&b, "  owner %s", owner)
-	if a.ARR > 0 {
-		fmt.Fprintf(&b, "  ARR %s  at risk %s", money(a.ARR), money(a.RevenueAtRisk))
-	}
-	if a.DaysToRenewal != nil {
-		fmt.Fprintf(&b, "  renews in %dd", *a.DaysToRenewal)
-	}
-	fmt.Fprintf(&b, "  [%s]\n", a.Time.Format(time.DateOnly))
-	for i, r := range a.Reasons {
-		if i == 3 {
-			break
-		}
-		fmt.Fprintf(&b, "     · %-26s +%4.1f  %s\n", r.Rule, r.Contribution, r.Detail)
-	}
-	if len(a.Playbook) > 0 {
-		fmt.Fprintf(&b, "     → %s\n", a.Playbook[0])
-	}
-	return b.String()
-}
-
-func money(v float64) string {
-	s := fmt.Sprintf("%.0f", math.Round(v))
-	var out []byte
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return "$" + string(out)
-}

@@ -283,7 +283,7 @@ func publish(ctx context.Context, nc *nats.Conn, r io.Reader, o Options, res *Re
 		inflight = inflight[:0]
 		return nil
 	}
-	rd := NewReader(r, o.Now())
+	rd := signals.NewLineReader(r, o.Now())
 	lastReport := time.Now()
 	for {
 		l, err := rd.Next()
@@ -322,7 +322,7 @@ func publish(ctx context.Context, nc *nats.Conn, r io.Reader, o Options, res *Re
 
 // message turns a line into the message a producer would publish, or
 // records it as rejected.
-func message(l Line, res *Result) (*nats.Msg, bool) {
+func message(l signals.Line, res *Result) (*nats.Msg, bool) {
 	switch {
 	case l.Err != nil:
 		reject(res, l.No, l.Err)

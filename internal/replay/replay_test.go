@@ -2,8 +2,6 @@ package replay
 
 import (
 	"context"
-	"errors"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -15,56 +13,7 @@ import (
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/rules"
-	"github.com/riskwatch/riskwatch/signals"
 )
-
-func TestReader(t *testing.T) {
-	long := `{"id":"x","kind":"usage","customer":"c","time":"2026-06-01T00:00:00Z","data":{"user":"` +
-		strings.Repeat("u", signals.MaxEnvelope) + `"}}`
-	in := strings.Join([]string{
-		`{"profile":{"id":"acme","owner":"alice"}}`,
-		``,
-		`   `,
-		`{"id":"s1","kind":"usage","customer":"acme","time":"2026-06-01T00:00:00Z"}` + "\r",
-		long,
-		`{"profile":{"id":"acme","stage":"teen"}}`,
-		`not json`,
-		`{"id":"s2","kind":"nps","customer":"acme","time":"2026-06-01T00:00:00Z","data":{"score":5}}`,
-	}, "\n") // no final newline: the last line still counts
-	r := NewReader(strings.NewReader(in), time.Time{})
-	var got []Line
-	for {
-		l, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		l.Raw = nil
-		got = append(got, l)
-	}
-	require.Len(t, got, 6)
-	assert.Equal(t, 1, got[0].No)
-	require.NotNil(t, got[0].Profile)
-	assert.Equal(t, "alice", got[0].Profile.Owner)
-	assert.Equal(t, 4, got[1].No, "blank lines are counted and skipped")
-	require.NotNil(t, got[1].Signal, "a CRLF line is a signal: %v", got[1].Err)
-	assert.Equal(t, "s1", got[1].Signal.ID)
-	assert.Equal(t, 5, got[2].No)
-	assert.Equal(t, signals.ReasonOversize, signals.ReasonOf(got[2].Err))
-	assert.Equal(t, signals.ReasonOutOfRange, signals.ReasonOf(got[3].Err), "a profile line is validated as a profile")
-	assert.Equal(t, signals.ReasonMalformed, signals.ReasonOf(got[4].Err))
-	assert.Equal(t, 8, got[5].No)
-	require.NotNil(t, got[5].Signal)
-	assert.Equal(t, int64(len(in)), r.Offset())
-}
-
-func TestReaderChecksTheFutureAgainstNow(t *testing.T) {
-	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	r := NewReader(strings.NewReader(`{"id":"s","kind":"usage","customer":"c","time":"2026-06-03T00:00:00Z"}`), now)
-	l, err := r.Next()
-	require.NoError(t, err)
-	assert.Equal(t, signals.ReasonFarFuture, signals.ReasonOf(l.Err))
-}
 
 func TestRun(t *testing.T) {
 	set, err := rules.Parse("rules.yaml", configs.DefaultRules)

@@ -1,4 +1,4 @@
-package replay
+package signals
 
 import (
 	"bufio"
@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/riskwatch/riskwatch/signals"
 )
 
 // Line is one non-blank line of a signal file: a signal envelope, a
@@ -20,39 +18,39 @@ type Line struct {
 	// Raw is the line without its line break. It is only valid until the
 	// next call to Next.
 	Raw     []byte
-	Signal  *signals.Signal
-	Profile *signals.Profile
+	Signal  *Signal
+	Profile *Profile
 	// ProfileRaw is the profile object of a profile line, as written.
 	ProfileRaw []byte
-	// Err is why the line is rejected: a *signals.Error.
+	// Err is why the line is rejected: a *Error.
 	Err error
 }
 
-// Reader reads a signal file: newline-delimited JSON, one signal envelope
+// LineReader reads a signal file: newline-delimited JSON, one signal envelope
 // per line (the wire format), or a profile line {"profile": {...}}.
 // Blank lines are skipped. A line longer than the envelope limit is
 // rejected as oversize without being held in memory.
-type Reader struct {
+type LineReader struct {
 	r      *bufio.Reader
 	no     int
 	offset int64
 	now    time.Time
 }
 
-// NewReader reads from r. Event times are checked against now, as the
+// NewLineReader reads from r. Event times are checked against now, as the
 // engine checks them against its clock; a zero now skips the far-future
 // check.
-func NewReader(r io.Reader, now time.Time) *Reader {
+func NewLineReader(r io.Reader, now time.Time) *LineReader {
 	// The buffer holds the longest acceptable line and its \r\n.
-	return &Reader{r: bufio.NewReaderSize(r, signals.MaxEnvelope+2), now: now}
+	return &LineReader{r: bufio.NewReaderSize(r, MaxEnvelope+2), now: now}
 }
 
 // Offset is how many bytes were consumed so far, for progress reports.
-func (r *Reader) Offset() int64 { return r.offset }
+func (r *LineReader) Offset() int64 { return r.offset }
 
 // Next returns the next non-blank line, or io.EOF at the end of the input.
 // Other errors are read errors of the underlying reader.
-func (r *Reader) Next() (Line, error) {
+func (r *LineReader) Next() (Line, error) {
 	for {
 		raw, err := r.r.ReadSlice('\n')
 		r.offset += int64(len(raw))
@@ -62,8 +60,8 @@ func (r *Reader) Next() (Line, error) {
 			if err != nil && !errors.Is(err, io.EOF) {
 				return Line{}, fmt.Errorf("line %d: %w", r.no, err)
 			}
-			return Line{No: r.no, Err: &signals.Error{Reason: signals.ReasonOversize,
-				Msg: fmt.Sprintf("the line is over %d bytes, the limit is %d", len(raw)+n, signals.MaxEnvelope)}}, nil
+			return Line{No: r.no, Err: &Error{Reason: ReasonOversize,
+				Msg: fmt.Sprintf("the line is over %d bytes, the limit is %d", len(raw)+n, MaxEnvelope)}}, nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return Line{}, fmt.Errorf("line %d: %w", r.no+1, err)
@@ -79,12 +77,12 @@ func (r *Reader) Next() (Line, error) {
 			}
 			continue
 		}
-		return Parse(r.no, line, r.now), nil
+		return ParseLine(r.no, line, r.now), nil
 	}
 }
 
 // discardLine skips the rest of an over-long line.
-func (r *Reader) discardLine() (int, error) {
+func (r *LineReader) discardLine() (int, error) {
 	n := 0
 	for {
 		chunk, err := r.r.ReadSlice('\n')
@@ -101,14 +99,14 @@ type profileLine struct {
 	Profile json.RawMessage `json:"profile"`
 }
 
-// Parse decodes one line: a profile line when it has a "profile" key,
+// ParseLine decodes one line: a profile line when it has a "profile" key,
 // else a signal envelope validated as the engine validates it.
-func Parse(no int, line []byte, now time.Time) Line {
+func ParseLine(no int, line []byte, now time.Time) Line {
 	l := Line{No: no, Raw: line}
 	if bytes.Contains(line, []byte(`"profile"`)) {
 		var pl profileLine
 		if json.Unmarshal(line, &pl) == nil && len(pl.Profile) > 0 && !bytes.Equal(pl.Profile, []byte("null")) {
-			p, err := signals.DecodeProfile("", pl.Profile)
+			p, err := DecodeProfile("", pl.Profile)
 			if err != nil {
 				l.Err = err
 				return l
@@ -117,7 +115,7 @@ func Parse(no int, line []byte, now time.Time) Line {
 			return l
 		}
 	}
-	s, err := signals.Decode("", line, now)
+	s, err := Decode("", line, now)
 	if err != nil {
 		l.Err = err
 		return l

@@ -1,0 +1,35 @@
+package alerting
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestTextGolden(t *testing.T) {
+	golden(t, "text_at_risk.golden", []byte(Text(atRiskAlert(t))))
+}
+
+func TestTextWithoutProfile(t *testing.T) {
+	a := &Alert{ID: "abc", Type: Resolved, Customer: "c-1", Score: 12, PreviousScore: 66, Time: t0}
+	assert.Equal(t, "🟢 RESOLVED  resolved  c-1  score 66→12  owner unassigned  ["+t0.Format("2006-01-02")+"]\n", Text(a))
+}
+
+func TestMoney(t *testing.T) {
+	for _, tc := range []struct {
+		v        float64
+		currency string
+		want     string
+	}{
+		{0, "", "$0"},
+		{999.4, "", "$999"},
+		{999.5, "", "$1,000"},
+		{1234567, "EUR", "1,234,567 EUR"},
+		{-1500, "", "-$1,500"},
+		{-1500, "CHF", "-1,500 CHF"},
+		{-0.4, "", "$0"},
+	} {
+		assert.Equal(t, tc.want, Money(tc.v, tc.currency), "%v %q", tc.v, tc.currency)
+	}
+	assert.Equal(t, "12,345", Thousands(12345.2))
+}
