@@ -14,36 +14,36 @@ import (
 	"unicode/utf8"
 )
 
-// Reason classifies why input was rejected. It is the first word of the
+// RejectReason classifies why input was rejected. It is the first word of the
 // Riskwatch-Error header on the DLQ and a metrics label, so the set is
 // small and stable.
-type Reason string
+type RejectReason string
 
 const (
-	ReasonOversize     Reason = "oversize"
-	ReasonInvalidUTF8  Reason = "invalid_utf8"
-	ReasonMalformed    Reason = "malformed_json"
-	ReasonMissingField Reason = "missing_field"
-	ReasonWrongType    Reason = "wrong_type"
-	ReasonUnknownKind  Reason = "unknown_kind"
-	ReasonKindMismatch Reason = "kind_mismatch"
-	ReasonBadSubject   Reason = "bad_subject"
-	ReasonOutOfRange   Reason = "out_of_range"
-	ReasonTooLong      Reason = "too_long"
-	ReasonFarFuture    Reason = "far_future"
-	ReasonTooOld       Reason = "too_old"
+	ReasonOversize     RejectReason = "oversize"
+	ReasonInvalidUTF8  RejectReason = "invalid_utf8"
+	ReasonMalformed    RejectReason = "malformed_json"
+	ReasonMissingField RejectReason = "missing_field"
+	ReasonWrongType    RejectReason = "wrong_type"
+	ReasonUnknownKind  RejectReason = "unknown_kind"
+	ReasonKindMismatch RejectReason = "kind_mismatch"
+	ReasonBadSubject   RejectReason = "bad_subject"
+	ReasonOutOfRange   RejectReason = "out_of_range"
+	ReasonTooLong      RejectReason = "too_long"
+	ReasonFarFuture    RejectReason = "far_future"
+	ReasonTooOld       RejectReason = "too_old"
 	// ReasonLate is given by the engine, not by Decode: the event is older
 	// than the lateness window allows for its customer.
-	ReasonLate Reason = "late"
+	ReasonLate RejectReason = "late"
 	// ReasonProcessing is given by the engine when scoring a valid signal
 	// failed or panicked repeatedly.
-	ReasonProcessing Reason = "processing"
+	ReasonProcessing RejectReason = "processing"
 )
 
 // Error is a rejected input: a reason for machines and a message for
 // people. It is what the DLQ header carries.
 type Error struct {
-	Reason Reason
+	Reason RejectReason
 	Field  string
 	Msg    string
 }
@@ -55,13 +55,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Reason, e.Msg)
 }
 
-func reject(r Reason, field, format string, args ...any) *Error {
+func reject(r RejectReason, field, format string, args ...any) *Error {
 	return &Error{Reason: r, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // ReasonOf extracts the Reason of err, or ReasonProcessing when err is not
 // an *Error.
-func ReasonOf(err error) Reason {
+func ReasonOf(err error) RejectReason {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Reason

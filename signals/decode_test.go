@@ -291,7 +291,7 @@ func TestDecodeRejects(t *testing.T) {
 		name    string
 		subject string
 		body    string
-		reason  Reason
+		reason  RejectReason
 		field   string
 	}{
 		// Undecodable.
@@ -470,7 +470,7 @@ func TestParseTime(t *testing.T) {
 	cases := []struct {
 		in     string
 		want   time.Time
-		reason Reason
+		reason RejectReason
 	}{
 		{in: "2026-11-20T10:04:00Z", want: exampleTime},
 		{in: "2026-11-20T05:04:00-05:00", want: exampleTime},
@@ -501,7 +501,7 @@ func TestParseDate(t *testing.T) {
 	cases := []struct {
 		in     string
 		want   time.Time
-		reason Reason
+		reason RejectReason
 	}{
 		{in: "2027-01-15", want: time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)},
 		{in: "2027-01-15T10:00:00+01:00", want: time.Date(2027, 1, 15, 9, 0, 0, 0, time.UTC)},

@@ -52,7 +52,7 @@ func TestDecodeProfileRejects(t *testing.T) {
 		name    string
 		subject string
 		body    string
-		reason  Reason
+		reason  RejectReason
 		field   string
 	}{
 		{name: "malformed", body: `{"id":`, reason: ReasonMalformed},
@@ -101,7 +101,7 @@ func TestProfileValidate(t *testing.T) {
 	cases := []struct {
 		name   string
 		p      Profile
-		reason Reason
+		reason RejectReason
 		field  string
 	}{
 		{name: "NaN arr", p: Profile{ID: "a", ARR: math.NaN()}, reason: ReasonOutOfRange, field: "arr"},
