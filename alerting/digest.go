@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"iter"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -48,6 +50,24 @@ type Digest struct {
 // MaxDigestEntries bounds each list of a digest: a person reads the top of
 // it, and RevenueAtRisk and Total still cover everyone.
 const MaxDigestEntries = 200
+
+// Digests are the day's digests, one per owner ("" for customers without
+// one), in owner order, of the customers worth a look: above healthy
+// today or yesterday. owners yields every customer's owner and entry.
+func Digests(date time.Time, owners iter.Seq2[string, DigestEntry]) []Digest {
+	byOwner := map[string][]DigestEntry{}
+	for owner, e := range owners {
+		if e.Tier == rules.Healthy && e.TierYesterday == rules.Healthy {
+			continue
+		}
+		byOwner[owner] = append(byOwner[owner], e)
+	}
+	out := make([]Digest, 0, len(byOwner))
+	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
+		out = append(out, BuildDigest(owner, date, byOwner[owner]))
+	}
+	return out
+}
 
 // BuildDigest summarises entries (every customer of owner worth a look:
 // above healthy today or yesterday) for the day of date. Ties in revenue

@@ -13,7 +13,6 @@ import (
 
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/config"
-	"github.com/riskwatch/riskwatch/internal/daemon"
 	"github.com/riskwatch/riskwatch/internal/engine"
 )
 
@@ -43,7 +42,7 @@ func riskdConfig(log *zap.Logger, reg prometheus.Registerer) (engine.Config, err
 	if err != nil {
 		return engine.Config{}, fmt.Errorf("rules: %w", err)
 	}
-	policy, err := daemon.Policy(&c)
+	policy, err := c.Policy()
 	if err != nil {
 		return engine.Config{}, fmt.Errorf("alert policy: %w", err)
 	}

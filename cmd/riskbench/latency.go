@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 )
 
 // latencyProbe matches what the engine reports (a scored signal, a
@@ -208,7 +208,7 @@ func runLatency(ctx context.Context, nc *nats.Conn, run *engineRun, w *workload,
 }
 
 func lastSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
-	s, err := js.Stream(ctx, engine.SignalsStream)
+	s, err := js.Stream(ctx, api.SignalsStream)
 	if err != nil {
 		return 0, fmt.Errorf("stream info: %w", err)
 	}

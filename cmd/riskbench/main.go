@@ -32,12 +32,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/riskwatch/riskwatch/api"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/riskwatch/riskwatch/internal/broker"
-	"github.com/riskwatch/riskwatch/internal/engine"
 )
 
 func main() {
@@ -189,9 +191,9 @@ func startServer(o options) (*natsServer, error) {
 // as riskd connects to its own, else over the network.
 func (s *natsServer) connect(name string) (*nats.Conn, error) {
 	if s.embed != nil {
-		return broker.ConnectEmbedded(s.embed, broker.ClientOptions{Name: name})
+		return broker.ConnectEmbedded(s.embed, client.Options{Name: name})
 	}
-	return broker.Connect(broker.ClientOptions{URL: s.url, Name: name}.FromEnv())
+	return client.Connect(client.Options{URL: s.url, Name: name}.FromEnv())
 }
 
 // prepare makes sure the Riskwatch streams and buckets start empty.
@@ -200,8 +202,8 @@ func prepare(ctx context.Context, nc *nats.Conn, reset bool) error {
 	if err != nil {
 		return err
 	}
-	streams := []string{engine.SignalsStream, engine.AlertsStream, engine.DLQStream, engine.StateStream,
-		"KV_" + engine.StateBucket, "KV_" + engine.ProfilesBucket}
+	streams := []string{api.SignalsStream, api.AlertsStream, api.DLQStream, api.StateStream,
+		"KV_" + api.ProfilesBucket}
 	for _, name := range streams {
 		s, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -229,7 +231,7 @@ func waitConsumer(ctx context.Context, nc *nats.Conn, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		_, err := js.Consumer(ctx, engine.SignalsStream, name)
+		_, err := js.Consumer(ctx, api.SignalsStream, name)
 		if err == nil {
 			return nil
 		}
@@ -356,7 +358,7 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 			return res, err
 		}
 		fmt.Fprintf(stderr, "riskbench: pre-filling %s with %d messages (%d profiles, %d signals)...\n",
-			engine.SignalsStream, c.Len(), o.Customers, o.Signals)
+			api.SignalsStream, c.Len(), o.Customers, o.Signals)
 		took, err := publishAll(ctx, pconn, c)
 		pconn.Close()
 		if err != nil {
@@ -376,7 +378,7 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 			}
 			cjs, _ := jetstream.New(cconn)
 			err = o.phase("raw-consume-"+mode, stderr, func() error {
-				took, err := consumeAll(ctx, cjs, engine.SignalsStream, c.Len(), mode, 1000)
+				took, err := consumeAll(ctx, cjs, api.SignalsStream, c.Len(), mode, 1000)
 				if err == nil {
 					r := newRate(c.Len(), c.Bytes(), took)
 					if mode == modeFetch {

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -97,15 +97,15 @@ func TestSeqOf(t *testing.T) {
 
 func TestRenamed(t *testing.T) {
 	st := scorer.NewState("a.b c")
-	r := engine.Record{State: st, Alert: alerting.State{LastID: "al-1"}}
+	r := statelog.Record{State: st, Alert: alerting.State{LastID: "al-1"}}
 	c := renamed(r, "-x2")
 	assert.Equal(t, "a.b c-x2", c.State.Customer)
 	assert.Equal(t, "a.b c", r.State.Customer, "the original keeps its id")
 	// Nothing but the customer differs.
-	orig, err := engine.AppendRecord(nil, r)
+	orig, err := statelog.AppendRecord(nil, r)
 	require.NoError(t, err)
 	c.State.Customer = "a.b c"
-	copied, err := engine.AppendRecord(nil, c)
+	copied, err := statelog.AppendRecord(nil, c)
 	require.NoError(t, err)
 	assert.Equal(t, orig, copied)
 }

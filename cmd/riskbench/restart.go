@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -186,7 +187,7 @@ func cloneState(ctx context.Context, nc *nats.Conn, target int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cp, err := engine.ReadCheckpoint(ctx, js)
+	cp, err := statelog.ReadCheckpoint(ctx, js)
 	if err != nil {
 		return 0, fmt.Errorf("read the checkpoint: %w", err)
 	}
@@ -212,7 +213,7 @@ func cloneState(ctx context.Context, nc *nats.Conn, target int) (int, error) {
 			}
 		}
 	}
-	if err := engine.WriteImage(ctx, js, cp, nc.MaxPayload()); err != nil {
+	if err := statelog.WriteImage(ctx, js, cp, nc.MaxPayload()); err != nil {
 		return 0, fmt.Errorf("write the grown state: %w", err)
 	}
 	return len(cp.Records), nil
@@ -221,10 +222,10 @@ func cloneState(ctx context.Context, nc *nats.Conn, target int) (int, error) {
 // renamed is a copy of customer record r under the customer id+suffix.
 // The copy shares r's slices: nothing changes either before both are
 // written.
-func renamed(r engine.Record, suffix string) engine.Record {
+func renamed(r statelog.Record, suffix string) statelog.Record {
 	st := *r.State
 	st.Customer += suffix
-	return engine.Record{State: &st, Alert: r.Alert}
+	return statelog.Record{State: &st, Alert: r.Alert}
 }
 
 // childMain is called from main before flags are parsed.

@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 )
 
 var ackCmd = &command{
@@ -42,8 +41,8 @@ func runAck(e *env, c *command, args []string) int {
 		return e.fail(c, err)
 	}
 	defer nc.Close()
-	var v engine.CustomerView
-	raw, err := conn.call(nc, "alert.ack", api.AckRequest{AlertID: pos[0], By: *by, Note: *note}, &v)
+	var v api.CustomerView
+	raw, err := conn.call(nc, api.EndpointAlertAck, api.AckRequest{AlertID: pos[0], By: *by, Note: *note}, &v)
 	if err != nil {
 		return e.fail(c, err)
 	}

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/synadia-io/orbit.go/natscontext"
 
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/broker"
+	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/api/client"
 )
 
 const defaultTimeout = 5 * time.Second
@@ -61,57 +60,19 @@ func (o *connOpts) connect() (*nats.Conn, error) {
 		}
 		return nc, nil
 	}
-	co := broker.ClientOptions{URL: o.server, Creds: o.creds, Name: "riskctl"}.FromEnv()
-	return broker.Connect(co, extra...)
+	return client.Connect(client.Options{URL: o.server, Creds: o.creds, Name: "riskctl"}.FromEnv(), extra...)
 }
 
-// serviceError is a failure answered by the riskwatch micro service: the
-// code is the HTTP status of the same failure.
-type serviceError struct {
-	Code string
-	Msg  string
-}
-
-func (e *serviceError) Error() string { return fmt.Sprintf("%s (%s)", e.Msg, e.Code) }
-
-// request calls an endpoint of the riskwatch micro service (risk.api.*)
-// and returns the raw JSON answer.
-func (o *connOpts) request(nc *nats.Conn, endpoint string, req any) ([]byte, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode request: %w", err)
-	}
-	subject := api.ServiceGroup + "." + endpoint
-	msg, err := nc.Request(subject, body, o.timeout)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("no %s service answers on %s: is riskd running and connected to this NATS?", api.ServiceName, subject)
-	case errors.Is(err, nats.ErrTimeout):
-		return nil, fmt.Errorf("%s: no answer within %s (--timeout)", subject, o.timeout)
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", subject, err)
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		var eb struct {
-			Error string `json:"error"`
-		}
-		text := msg.Header.Get(micro.ErrorHeader)
-		if json.Unmarshal(msg.Data, &eb) == nil && eb.Error != "" {
-			text = eb.Error
-		}
-		return nil, &serviceError{Code: code, Msg: text}
-	}
-	return msg.Data, nil
-}
-
-// call is request followed by decoding the answer into out.
+// call asks an endpoint of the riskwatch micro service (api.Endpoint*),
+// decodes its answer into out and returns it as it came. A refusal of the
+// service is an *api.Error; its message ends with the HTTP status.
 func (o *connOpts) call(nc *nats.Conn, endpoint string, req, out any) ([]byte, error) {
-	raw, err := o.request(nc, endpoint, req)
-	if err != nil {
-		return nil, err
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	raw, err := client.New(nc).Call(ctx, endpoint, req, out)
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return nil, fmt.Errorf("%w (%d)", ae, ae.Status)
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return nil, fmt.Errorf("%s.%s: decode answer: %w", api.ServiceGroup, endpoint, err)
-	}
-	return raw, nil
+	return raw, err
 }

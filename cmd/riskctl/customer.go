@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -15,8 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -34,7 +33,7 @@ riskctl customer get acme-corp --json | jq .alerting.last_id`,
 }
 
 func runCustomerGet(e *env, c *command, args []string) int {
-	return withCustomer(e, c, args, "customer.get", func(_ *nats.Conn, _ *connOpts, v *engine.CustomerView) int {
+	return withCustomer(e, c, args, api.EndpointCustomerGet, func(_ *nats.Conn, _ *connOpts, v *api.CustomerView) int {
 		writeCustomer(e.stdout, v, e.now())
 		return exitOK
 	})
@@ -44,7 +43,7 @@ func runCustomerGet(e *env, c *command, args []string) int {
 // named on the command line, asked of the micro service's endpoint, its
 // JSON answer printed with --json or else handed to show.
 func withCustomer(e *env, c *command, args []string, endpoint string,
-	show func(nc *nats.Conn, conn *connOpts, v *engine.CustomerView) int) int {
+	show func(nc *nats.Conn, conn *connOpts, v *api.CustomerView) int) int {
 	fs := e.flags(c)
 	conn := e.connFlags(fs)
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
@@ -60,7 +59,7 @@ func withCustomer(e *env, c *command, args []string, endpoint string,
 		return e.fail(c, err)
 	}
 	defer nc.Close()
-	var v engine.CustomerView
+	var v api.CustomerView
 	raw, err := conn.call(nc, endpoint, api.GetRequest{ID: pos[0]}, &v)
 	if err != nil {
 		return e.fail(c, err)
@@ -79,7 +78,7 @@ func (e *env) writeRaw(c *command, raw []byte) int {
 	return exitOK
 }
 
-func writeCustomer(w io.Writer, v *engine.CustomerView, now time.Time) {
+func writeCustomer(w io.Writer, v *api.CustomerView, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	name := v.Customer
 	if v.Name != "" && v.Name != v.Customer {
@@ -117,7 +116,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView, now time.Time) {
 }
 
 // alertState sums up the alert policy's view of a customer in one line.
-func alertState(v *engine.CustomerView, now time.Time) string {
+func alertState(v *api.CustomerView, now time.Time) string {
 	a := v.Alerting
 	var parts []string
 	if a.Open() {
@@ -218,13 +217,12 @@ func runCustomerSet(e *env, c *command, args []string) int {
 			return e.fail(c, fmt.Errorf("%s is the profile of %q, not %q", *file, p.ID, id))
 		}
 	} else if !*replace {
-		var v engine.CustomerView
-		_, err := conn.call(nc, "customer.get", api.GetRequest{ID: id}, &v)
-		var se *serviceError
+		var v api.CustomerView
+		_, err := conn.call(nc, api.EndpointCustomerGet, api.GetRequest{ID: id}, &v)
 		switch {
 		case err == nil && v.Profile != nil:
 			p = *v.Profile
-		case err == nil, errors.As(err, &se) && se.Code == "404":
+		case err == nil, api.StatusOf(err) == http.StatusNotFound:
 			// No profile yet: start from an empty one.
 		default:
 			return e.fail(c, fmt.Errorf("read the stored profile to update it (--replace skips this): %w", err))
@@ -249,7 +247,7 @@ func runCustomerSet(e *env, c *command, args []string) int {
 		return e.fail(c, fmt.Errorf("invalid profile: %w", err))
 	}
 	var stored signals.Profile
-	raw, err := conn.call(nc, "customer.put", p, &stored)
+	raw, err := conn.call(nc, api.EndpointCustomerPut, p, &stored)
 	if err != nil {
 		return e.fail(c, err)
 	}

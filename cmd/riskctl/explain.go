@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -35,7 +35,7 @@ as the alerts announced it (read from stream RISK_ALERTS).`,
 const maxTierHistory = 20
 
 func runExplain(e *env, c *command, args []string) int {
-	return withCustomer(e, c, args, "explain", func(nc *nats.Conn, conn *connOpts, v *engine.CustomerView) int {
+	return withCustomer(e, c, args, api.EndpointExplain, func(nc *nats.Conn, conn *connOpts, v *api.CustomerView) int {
 		ctx, cancel := context.WithTimeout(context.Background(), conn.timeout)
 		defer cancel()
 		alerts, alertsErr := customerAlerts(ctx, nc, v.Customer)
@@ -44,7 +44,7 @@ func runExplain(e *env, c *command, args []string) int {
 	})
 }
 
-func writeExplanation(w io.Writer, v *engine.CustomerView, alerts []alerting.Alert, alertsErr error, now time.Time) {
+func writeExplanation(w io.Writer, v *api.CustomerView, alerts []alerting.Alert, alertsErr error, now time.Time) {
 	head := displayID(*v)
 	if v.Owner != "" {
 		head += "  owner " + v.Owner

@@ -16,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/configs"
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/daemon"
+	"github.com/riskwatch/riskwatch/internal/apiserver"
+	"github.com/riskwatch/riskwatch/internal/buildinfo"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 )
@@ -83,10 +84,10 @@ func startRiskd(t *testing.T) *riskd {
 	// The consumer exists once the engine has set up its streams.
 	js := jsFor(t, nc)
 	require.Eventually(t, func() bool {
-		_, err := js.Consumer(context.Background(), engine.SignalsStream, "riskd")
+		_, err := js.Consumer(context.Background(), api.SignalsStream, "riskd")
 		return err == nil
 	}, 20*time.Second, 10*time.Millisecond, "the engine starts")
-	svc, err := api.StartService(nc, eng, daemon.Version, time.Now)
+	svc, err := apiserver.StartService(nc, eng, buildinfo.Get().Version, time.Now)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 	return &riskd{url: srv.ClientURL(), nc: nc, eng: eng}
@@ -99,9 +100,9 @@ func (r *riskd) ctl(t testing.TB, stdin string, args ...string) result {
 }
 
 // waitScored waits until the engine has scored n signals of customer.
-func (r *riskd) waitCustomer(t testing.TB, id string, ok func(engine.CustomerView) bool) engine.CustomerView {
+func (r *riskd) waitCustomer(t testing.TB, id string, ok func(api.CustomerView) bool) api.CustomerView {
 	t.Helper()
-	var v engine.CustomerView
+	var v api.CustomerView
 	require.Eventually(t, func() bool {
 		var found bool
 		v, found = r.eng.Customer(id)
@@ -249,9 +250,9 @@ func TestReplay(t *testing.T) {
 	js := riskctl(t, "", "replay", "--json", "testdata/replay.ndjson")
 	require.Equal(t, exitOK, js.code, js.stderr)
 	var res struct {
-		Customers []engine.CustomerView `json:"customers"`
-		Rejected  []struct{ Line int }  `json:"rejected"`
-		Alerts    []alerting.Alert      `json:"alerts"`
+		Customers []api.CustomerView   `json:"customers"`
+		Rejected  []struct{ Line int } `json:"rejected"`
+		Alerts    []alerting.Alert     `json:"alerts"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &res))
 	require.NotEmpty(t, res.Customers)

@@ -21,10 +21,10 @@ var replayCmd = &command{
 	name:    "replay",
 	args:    "[--rules FILE] [--json] FILE.ndjson",
 	summary: "run a signal file through the engine offline and print final tiers and alerts",
-	help: `Runs a signal file through the real engine in this process: an embedded
-NATS server with no port and a temporary store (removed afterwards), the
-engine on the event clock (silences are swept against event time), every
-line published in file order. Then prints each customer's final score and
+	help: `Runs a signal file through the engine's scoring step in this process,
+exactly as riskd applies its stream: every line in file order, on the
+event clock (silences are swept against event time), a signal whose id
+came before dropped as JetStream drops it. Then prints each customer's final score and
 tier with its alerts, the alerts in order, the rejected lines, and a
 summary: lines, signals, profiles, duplicates, rejected by reason,
 customers per tier, alerts by type. No server is needed: this is the base
@@ -70,11 +70,7 @@ func runReplay(e *env, c *command, args []string) int {
 	defer stop()
 	res, err := replay.Run(ctx, in, replay.Options{Rules: set, TotalBytes: total, Now: e.now,
 		Progress: func(p replay.Progress) {
-			if p.Phase == "publishing" {
-				prog.update(p.Bytes, p.TotalBytes, false, "publishing: %s lines", alerting.Thousands(float64(p.Lines)))
-			} else {
-				prog.update(int64(p.Applied), int64(p.Last), false, "scoring: %s of %s messages", alerting.Thousands(float64(p.Applied)), alerting.Thousands(float64(p.Last)))
-			}
+			prog.update(p.Bytes, p.TotalBytes, p.Done, "%s lines", alerting.Thousands(float64(p.Lines)))
 		}})
 	prog.finish()
 	if err != nil {

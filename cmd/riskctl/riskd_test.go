@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 	"github.com/riskwatch/riskwatch/rules"
 )
@@ -54,7 +54,7 @@ func churnScenario(customer, owner string, at time.Time) string {
 	}, "\n") + "\n"
 }
 
-func atRisk(v engine.CustomerView) bool { return v.Tier == rules.AtRisk && len(v.Reasons) == 3 }
+func atRisk(v api.CustomerView) bool { return v.Tier == rules.AtRisk && len(v.Reasons) == 3 }
 
 func TestSendFromFlags(t *testing.T) {
 	r := startRiskd(t)
@@ -80,8 +80,8 @@ func TestSendFromFlags(t *testing.T) {
 	assert.Equal(t, exitFail, rejected.code)
 	assert.Contains(t, rejected.stderr, "rejected: out_of_range: data.score")
 
-	r.waitCustomer(t, "acme-corp", func(v engine.CustomerView) bool { return v.LastEvent.Equal(at) })
-	r.waitCustomer(t, "a.b.>", func(engine.CustomerView) bool { return true })
+	r.waitCustomer(t, "acme-corp", func(v api.CustomerView) bool { return v.LastEvent.Equal(at) })
+	r.waitCustomer(t, "a.b.>", func(api.CustomerView) bool { return true })
 }
 
 func TestSendFile(t *testing.T) {
@@ -94,7 +94,7 @@ func TestSendFile(t *testing.T) {
 	res := r.ctl(t, "", "send", "-f", path)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	assert.Contains(t, res.stdout, "published 1 signals and 0 profiles")
-	v := r.waitCustomer(t, "globex", func(v engine.CustomerView) bool { return len(v.Reasons) == 1 })
+	v := r.waitCustomer(t, "globex", func(v api.CustomerView) bool { return len(v.Reasons) == 1 })
 	assert.Equal(t, "negative-mention-wide-reach", v.Reasons[0].Rule)
 }
 
@@ -135,7 +135,7 @@ func TestSendWithoutRiskd(t *testing.T) {
 func TestCustomerSetAndGet(t *testing.T) {
 	r := startRiskd(t)
 	require.Equal(t, exitOK, r.ctl(t, envelope("u-1", "usage", "acme-corp", base(), `{"events":5}`)+"\n", "send", "-").code)
-	r.waitCustomer(t, "acme-corp", func(engine.CustomerView) bool { return true })
+	r.waitCustomer(t, "acme-corp", func(api.CustomerView) bool { return true })
 
 	set := r.ctl(t, "", "customer", "set", "acme-corp", "--name", "Acme Corp", "--arr", "120000",
 		"--renewal-date", "2099-01-15", "--segment", "enterprise", "--owner", "alice", "--stage", "adoption")
@@ -156,7 +156,7 @@ func TestCustomerSetAndGet(t *testing.T) {
 
 	js := r.ctl(t, "", "customer", "get", "acme-corp", "--json")
 	require.Equal(t, exitOK, js.code)
-	var v engine.CustomerView
+	var v api.CustomerView
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &v))
 	require.NotNil(t, v.Profile)
 	assert.Equal(t, "adoption", v.Profile.Stage)
@@ -187,8 +187,8 @@ func TestTopAndExplain(t *testing.T) {
 		envelope("initech-u-1", "usage", "initech", at, `{"events":4}`) + "\n"
 	require.Equal(t, exitOK, r.ctl(t, in, "send", "-").code)
 	r.waitCustomer(t, "acme-corp", atRisk)
-	r.waitCustomer(t, "initech", func(engine.CustomerView) bool { return true })
-	r.waitCustomer(t, "globex", func(v engine.CustomerView) bool { return v.Score == 12 })
+	r.waitCustomer(t, "initech", func(api.CustomerView) bool { return true })
+	r.waitCustomer(t, "globex", func(v api.CustomerView) bool { return v.Score == 12 })
 
 	top := r.ctl(t, "", "top")
 	require.Equal(t, exitOK, top.code, top.stderr)
@@ -206,7 +206,7 @@ func TestTopAndExplain(t *testing.T) {
 	assert.Equal(t, "no customers match\n", none.stdout)
 
 	js := r.ctl(t, "", "top", "--json", "--tier", "all")
-	var list struct{ Customers []engine.CustomerView }
+	var list struct{ Customers []api.CustomerView }
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &list))
 	assert.Len(t, list.Customers, 3)
 
@@ -235,7 +235,7 @@ func TestTopAndExplain(t *testing.T) {
 	assert.Contains(t, quiet.stdout, "no alert yet; tier healthy")
 
 	exJSON := r.ctl(t, "", "explain", "--json", "acme-corp")
-	var v engine.CustomerView
+	var v api.CustomerView
 	require.NoError(t, json.Unmarshal([]byte(exJSON.stdout), &v))
 	assert.Len(t, v.Reasons, 3)
 
@@ -288,7 +288,7 @@ func TestAlertsTailAckAndSnooze(t *testing.T) {
 	ack := r.ctl(t, "", "ack", alertID, "--by", "alice", "--note", "called Jo's successor")
 	require.Equal(t, exitOK, ack.code, ack.stderr)
 	assert.Equal(t, "acknowledged alert "+alertID+" of acme-corp (Acme Corp), tier at_risk, as alice\n", ack.stdout)
-	v = r.waitCustomer(t, "acme-corp", func(v engine.CustomerView) bool { return v.Alerting.Ack != nil })
+	v = r.waitCustomer(t, "acme-corp", func(v api.CustomerView) bool { return v.Alerting.Ack != nil })
 	assert.Equal(t, "called Jo's successor", v.Alerting.Ack.Note)
 
 	get := r.ctl(t, "", "customer", "get", "acme-corp")
@@ -301,7 +301,7 @@ func TestAlertsTailAckAndSnooze(t *testing.T) {
 	snooze := r.ctl(t, "", "snooze", "acme-corp", "--for", "72h", "--by", "alice", "--reason", "migration week")
 	require.Equal(t, exitOK, snooze.code, snooze.stderr)
 	assert.Regexp(t, `^snoozed acme-corp \(Acme Corp\) until \S+ \(by alice\)\n$`, snooze.stdout)
-	v = r.waitCustomer(t, "acme-corp", func(v engine.CustomerView) bool { return v.Alerting.Snooze != nil })
+	v = r.waitCustomer(t, "acme-corp", func(v api.CustomerView) bool { return v.Alerting.Snooze != nil })
 	assert.WithinDuration(t, time.Now().Add(72*time.Hour), v.Alerting.Snooze.Until, time.Minute)
 
 	off := r.ctl(t, "", "snooze", "acme-corp", "--off", "--by", "alice")
@@ -329,7 +329,7 @@ func TestAlertsTailAckAndSnooze(t *testing.T) {
 func TestContext(t *testing.T) {
 	r := startRiskd(t)
 	require.Equal(t, exitOK, r.ctl(t, envelope("u-1", "usage", "acme-corp", base(), `{}`)+"\n", "send", "-").code)
-	r.waitCustomer(t, "acme-corp", func(engine.CustomerView) bool { return true })
+	r.waitCustomer(t, "acme-corp", func(api.CustomerView) bool { return true })
 
 	cfg := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(cfg, "nats", "context"), 0o700))

@@ -5,8 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 )
 
 var snoozeCmd = &command{
@@ -56,8 +55,8 @@ func runSnooze(e *env, c *command, args []string) int {
 	}
 	defer nc.Close()
 	req := api.SnoozeRequest{ID: pos[0], For: *forD, Until: *until, By: *by, Reason: *reason, Unsnooze: *off}
-	var v engine.CustomerView
-	raw, err := conn.call(nc, "customer.snooze", req, &v)
+	var v api.CustomerView
+	raw, err := conn.call(nc, api.EndpointCustomerSnooze, req, &v)
 	if err != nil {
 		return e.fail(c, err)
 	}

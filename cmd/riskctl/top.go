@@ -6,8 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/internal/api"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 )
 
 var topCmd = &command{
@@ -26,7 +25,7 @@ riskctl top --tier critical --sort score`,
 func runTop(e *env, c *command, args []string) int {
 	fs := e.flags(c)
 	conn := e.connFlags(fs)
-	var req api.ListRequest
+	var req api.Filter
 	fs.StringVar(&req.Owner, "owner", "", "only the customers of this owner")
 	fs.StringVar(&req.Segment, "segment", "", "only this segment")
 	fs.StringVar(&req.Tier, "tier", "risk", "healthy, watch, at_risk, critical, risk (every tier above healthy) or all")
@@ -49,7 +48,7 @@ func runTop(e *env, c *command, args []string) int {
 	}
 	defer nc.Close()
 	var list api.ListResponse
-	raw, err := conn.call(nc, "customer.list", req, &list)
+	raw, err := conn.call(nc, api.EndpointCustomerList, req, &list)
 	if err != nil {
 		return e.fail(c, err)
 	}
@@ -80,7 +79,7 @@ func runTop(e *env, c *command, args []string) int {
 	return exitOK
 }
 
-func displayID(v engine.CustomerView) string {
+func displayID(v api.CustomerView) string {
 	if v.Name != "" && v.Name != v.Customer {
 		return fmt.Sprintf("%s (%s)", v.Customer, v.Name)
 	}

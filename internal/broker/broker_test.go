@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -22,7 +23,7 @@ func TestEmbeddedListensOnLoopbackWithJetStream(t *testing.T) {
 	defer s.Shutdown()
 	assert.Contains(t, s.ClientURL(), "127.0.0.1:")
 	assert.True(t, s.JetStreamEnabled())
-	nc, err := Connect(ClientOptions{URL: s.ClientURL()})
+	nc, err := client.Connect(client.Options{URL: s.ClientURL()})
 	require.NoError(t, err)
 	nc.Close()
 }
@@ -31,11 +32,11 @@ func TestEmbeddedTokenAndUserAuth(t *testing.T) {
 	cases := []struct {
 		name    string
 		server  EmbeddedOptions
-		good    ClientOptions
+		good    client.Options
 		badOpts []nats.Option
 	}{
-		{"token", EmbeddedOptions{Token: "s3cret"}, ClientOptions{Token: "s3cret"}, []nats.Option{nats.Token("wrong")}},
-		{"user", EmbeddedOptions{User: "riskd", Password: "pw"}, ClientOptions{User: "riskd", Password: "pw"}, []nats.Option{nats.UserInfo("riskd", "nope")}},
+		{"token", EmbeddedOptions{Token: "s3cret"}, client.Options{Token: "s3cret"}, []nats.Option{nats.Token("wrong")}},
+		{"user", EmbeddedOptions{User: "riskd", Password: "pw"}, client.Options{User: "riskd", Password: "pw"}, []nats.Option{nats.UserInfo("riskd", "nope")}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,7 +46,7 @@ func TestEmbeddedTokenAndUserAuth(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Shutdown()
 			c.good.URL = s.ClientURL()
-			nc, err := Connect(c.good)
+			nc, err := client.Connect(c.good)
 			require.NoError(t, err)
 			nc.Close()
 			_, err = nats.Connect(s.ClientURL(), c.badOpts...)
@@ -58,20 +59,4 @@ func TestEmbeddedTokenAndUserAuth(t *testing.T) {
 			inproc.Close()
 		})
 	}
-}
-
-func TestFromEnvFillsOnlyEmptyFields(t *testing.T) {
-	t.Setenv("NATS_URL", "nats://env:4222")
-	t.Setenv("NATS_CREDS", "/env.creds")
-	t.Setenv("NATS_USER", "envuser")
-	o := ClientOptions{Creds: "/flag.creds"}.FromEnv()
-	assert.Equal(t, "nats://env:4222", o.URL)
-	assert.Equal(t, "/flag.creds", o.Creds, "a flag wins over the environment")
-	assert.Equal(t, "envuser", o.User)
-}
-
-func TestRedactURL(t *testing.T) {
-	assert.Equal(t, "nats://***@host:4222", redactURL("nats://user:pass@host:4222"))
-	assert.Equal(t, "nats://host:4222", redactURL("nats://host:4222"))
-	assert.Equal(t, "nats://h1:4222,nats://***@h2", redactURL("nats://h1:4222,nats://u:p@h2"))
 }

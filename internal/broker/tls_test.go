@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,7 +48,7 @@ func TestEmbeddedTLS(t *testing.T) {
 	defer s.Shutdown()
 
 	// A client that trusts the certificate gets in over TLS.
-	nc, err := Connect(ClientOptions{URL: s.ClientURL(), TLSCA: cert})
+	nc, err := client.Connect(client.Options{URL: s.ClientURL(), TLSCA: cert})
 	require.NoError(t, err)
 	require.True(t, nc.TLSRequired())
 	nc.Close()

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 )
 
@@ -38,7 +38,7 @@ func TestCheckpointWriteFailureStopsAcking(t *testing.T) {
 	first := len(w.Messages) / 10
 	good := publishAll(t, js, w.Messages[:first])
 	waitAcked(t, js, good, nil)
-	stateStream, err := js.Stream(ctx, engine.StateStream)
+	stateStream, err := js.Stream(ctx, api.StateStream)
 	require.NoError(t, err)
 	healthy := stateStream.CachedInfo().Config
 	broken := healthy
@@ -104,11 +104,11 @@ func checkpointSeq(t *testing.T, js jetstream.JetStream) uint64 {
 func readCheckpointSeq(js jetstream.JetStream) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, engine.StateStream)
+	s, err := js.Stream(ctx, api.StateStream)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", engine.StateStream, err)
+		return 0, fmt.Errorf("stream %s: %w", api.StateStream, err)
 	}
-	m, err := s.GetLastMsgForSubject(ctx, engine.StateCommitSubject)
+	m, err := s.GetLastMsgForSubject(ctx, api.StateCommitSubject)
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint commit: %w", err)
 	}

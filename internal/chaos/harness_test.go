@@ -24,9 +24,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/daemon"
-	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -265,7 +266,7 @@ func publishAll(t testing.TB, js jetstream.JetStream, msgs []Message) uint64 {
 
 // consumerInfo is the riskd durable consumer's state.
 func consumerInfo(ctx context.Context, js jetstream.JetStream) (*jetstream.ConsumerInfo, error) {
-	c, err := js.Consumer(ctx, engine.SignalsStream, "riskd")
+	c, err := js.Consumer(ctx, api.SignalsStream, "riskd")
 	if err != nil {
 		return nil, err
 	}
@@ -371,14 +372,14 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 	}
 	// The customer records of the last checkpoint, as JSON: the same
 	// state either way, and a difference can be read.
-	cp, err := engine.ReadCheckpoint(context.Background(), js)
+	cp, err := statelog.ReadCheckpoint(context.Background(), js)
 	require.NoError(t, err)
 	for _, rec := range cp.Records {
 		body, err := json.Marshal(rec)
 		require.NoError(t, err, rec.State.Customer)
 		o.Records["c."+signals.SubjectToken(rec.State.Customer)] = string(body)
 	}
-	readStream(t, js, engine.AlertsStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
+	readStream(t, js, api.AlertsStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
 		if strings.HasPrefix(m.Subject(), "risk.digest.") {
 			o.Digests[id]++
@@ -386,9 +387,9 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 		}
 		o.Alerts[id]++
 	})
-	readStream(t, js, engine.DLQStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
+	readStream(t, js, api.DLQStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
 		o.DLQ[m.Headers().Get(jetstream.MsgIDHeader)]++
-		reason, _, _ := strings.Cut(m.Headers().Get(engine.ErrorHeader), ":")
+		reason, _, _ := strings.Cut(m.Headers().Get(api.ErrorHeader), ":")
 		o.Reasons[reason]++
 	})
 	return o

@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 )
 
 var (
@@ -139,7 +139,7 @@ func waitNewConsumer(t *testing.T, js jetstream.JetStream, prev time.Time, p *ri
 // state a restart replays around.
 func recordsAhead(t *testing.T, js jetstream.JetStream) (int, uint64) {
 	t.Helper()
-	cp, err := engine.ReadCheckpoint(context.Background(), js)
+	cp, err := statelog.ReadCheckpoint(context.Background(), js)
 	require.NoError(t, err)
 	ahead := 0
 	for _, rec := range cp.Records {

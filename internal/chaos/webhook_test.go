@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/alerting/webhook"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/internal/webhook"
 )
 
 // TestSlowWebhooksDoNotStallScoring points one webhook at an endpoint that
@@ -56,7 +56,7 @@ func TestSlowWebhooksDoNotStallScoring(t *testing.T) {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	_, base, stop := runDaemon(t, s.ClientURL(), func(c *config.Config) {
-		c.Webhooks = []webhook.Sink{
+		c.Webhooks = []config.Webhook{
 			{Name: "hangs", URL: hangs.URL, Timeout: 500 * time.Millisecond, MaxAttempts: 2,
 				Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 			{Name: "fails", URL: fails.URL, MaxAttempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},

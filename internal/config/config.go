@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/rules"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/riskwatch/riskwatch/alerting/webhook"
 )
 
 // Config is everything riskd can be told.
@@ -50,14 +50,31 @@ type Config struct {
 	SignalsMaxAge      time.Duration `yaml:"signals_max_age"`
 	Replicas           int           `yaml:"replicas"`
 
-	Alerting Alerting       `yaml:"alerting"`
-	Webhooks []webhook.Sink `yaml:"webhooks"`
+	Alerting Alerting  `yaml:"alerting"`
+	Webhooks []Webhook `yaml:"webhooks"`
 }
 
 // Alerting is the alert policy block of the file.
 type Alerting struct {
 	Repeat   map[string]time.Duration `yaml:"repeat"`
 	Cooldown time.Duration            `yaml:"cooldown"`
+}
+
+// Policy is the alert policy of the alerting block: the defaults with the
+// file's repeat intervals and cooldown.
+func (c *Config) Policy() (alerting.Policy, error) {
+	p := alerting.DefaultPolicy()
+	for k, d := range c.Alerting.Repeat {
+		t, err := rules.ParseTier(k)
+		if err != nil {
+			return p, fmt.Errorf("alerting.repeat: %w", err)
+		}
+		p.Repeat[t] = d
+	}
+	if c.Alerting.Cooldown > 0 {
+		p.Cooldown = c.Alerting.Cooldown
+	}
+	return p, p.Validate()
 }
 
 // Defaults are the values with nothing configured.

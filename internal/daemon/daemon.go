@@ -19,19 +19,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
-	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/alerting/webhook"
+	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/riskwatch/riskwatch/configs"
-	"github.com/riskwatch/riskwatch/internal/api"
+	"github.com/riskwatch/riskwatch/internal/apiserver"
 	"github.com/riskwatch/riskwatch/internal/broker"
+	"github.com/riskwatch/riskwatch/internal/buildinfo"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/demo"
 	"github.com/riskwatch/riskwatch/internal/engine"
-	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/internal/webhook"
 )
-
-// Version is riskd's semantic version, also the micro service's.
-const Version = "0.1.0"
 
 // Daemon is a running riskd.
 type Daemon struct {
@@ -43,73 +40,25 @@ type Daemon struct {
 	ClientURL string
 }
 
-// Policy turns the config's alerting block into a policy.
-func Policy(c *config.Config) (alerting.Policy, error) {
-	p := alerting.DefaultPolicy()
-	for k, d := range c.Alerting.Repeat {
-		t, err := rules.ParseTier(k)
-		if err != nil {
-			return p, fmt.Errorf("alerting.repeat: %w", err)
-		}
-		p.Repeat[t] = d
-	}
-	if c.Alerting.Cooldown > 0 {
-		p.Cooldown = c.Alerting.Cooldown
-	}
-	return p, p.Validate()
-}
-
 // Run starts riskd and blocks until ctx is done, then shuts down in order:
-// stop the demo and intake, finish the batch and checkpoint, stop the APIs,
-// drain NATS, stop the embedded server. The demo prints to out. started, if
-// not nil, is called once everything is up.
+// stop the demo and intake, finish the chunk in hand and checkpoint, stop
+// the APIs, drain NATS, stop the embedded server. The demo prints to out.
+// started, if not nil, is called once everything is up.
 func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, started func(*Daemon)) error {
 	set, err := configs.LoadRules(c.Rules)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	policy, err := Policy(c)
+	policy, err := c.Policy()
 	if err != nil {
 		return err
 	}
-	d := &Daemon{Registry: prometheus.NewRegistry()}
-	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	client := broker.ClientOptions{URL: c.NATSURL, Creds: c.NATSCreds, NKey: c.NATSNKey, User: c.NATSUser,
-		Password: c.NATSPass, Token: c.NATSToken, TLSCA: c.NATSTLSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
-		Name: "riskd"}
-	if c.NATSURL != "" {
-		client = client.FromEnv()
-		d.Conn, err = broker.Connect(client, connEvents(log)...)
-		if err != nil {
-			return err
-		}
-		d.ClientURL = c.NATSURL
-		log.Info("joined NATS", zap.String("url", d.Conn.ConnectedUrlRedacted()))
-	} else {
-		store := filepath.Join(c.DataDir, "jetstream")
-		if err := os.MkdirAll(store, 0o750); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-		d.Server, err = broker.StartEmbedded(broker.EmbeddedOptions{Listen: c.NATSListen, StoreDir: store,
-			Token: c.NATSToken, User: c.NATSUser, Password: c.NATSPass,
-			TLSCert: c.NATSCert, TLSKey: c.NATSKey, TLSCA: c.NATSTLSCA}, log)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			d.Server.Shutdown()
-			d.Server.WaitForShutdown()
-		}()
-		d.ClientURL = d.Server.ClientURL()
-		d.Conn, err = broker.ConnectEmbedded(d.Server, client, connEvents(log)...)
-		if err != nil {
-			return err
-		}
-		log.Info("embedded NATS ready", zap.String("url", d.ClientURL), zap.String("store", store))
+	d := &Daemon{Registry: newRegistry()}
+	stopNATS, err := d.connect(c, log)
+	if err != nil {
+		return err
 	}
-	defer d.Conn.Close()
-
+	defer stopNATS()
 	clock := c.Clock
 	if c.Demo {
 		clock = engine.ClockEvent // the demo runs in simulated time
@@ -120,53 +69,20 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 	if err != nil {
 		return err
 	}
-
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.Engine.Run(engineCtx) }()
 
-	var wg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
-	errs := make(chan error, 4)
-
-	if c.HTTPListen != "" {
-		h := api.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := api.Serve(bgCtx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
-				errs <- fmt.Errorf("http: %w", err)
-			}
-		}()
-	}
-	svc, err := api.StartService(d.Conn, d.Engine, Version, time.Now)
+	svc, err := apiserver.StartService(d.Conn, d.Engine, buildinfo.Get().Version, time.Now)
 	if err != nil {
 		return fmt.Errorf("micro service: %w", err)
 	}
 	defer func() { _ = svc.Stop() }()
-
-	if len(c.Webhooks) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			report := func(sink, result string) { d.Engine.Metrics().Webhooks.WithLabelValues(sink, result).Inc() }
-			if err := webhook.Run(bgCtx, d.Engine.JetStream(), c.Webhooks, log.Named("webhook"), report); err != nil && bgCtx.Err() == nil {
-				errs <- fmt.Errorf("webhooks: %w", err)
-			}
-		}()
-	}
-	if c.Demo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := demo.Run(bgCtx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
-				HTTP: c.HTTPListen, NATS: d.ClientURL}, log.Named("demo")); err != nil && bgCtx.Err() == nil {
-				errs <- fmt.Errorf("demo: %w", err)
-			}
-		}()
-	}
+	var wg sync.WaitGroup
+	errs := d.background(bgCtx, &wg, c, log, out)
 	if started != nil {
 		started(d)
 	}
@@ -191,6 +107,88 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 		log.Warn("drain", zap.Error(err))
 	}
 	return runErr
+}
+
+// newRegistry holds the Go, process and build metrics, and everything the
+// engine and webhooks register.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	bi := buildinfo.Get()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskwatch_build_info",
+		Help:        "Always 1: the version, VCS revision and Go version riskd was built from.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion}})
+	info.Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), info)
+	return reg
+}
+
+// connect joins the NATS of --nats-url, or starts the embedded one. The
+// function it returns stops what connect started.
+func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
+	opts := client.Options{URL: c.NATSURL, Creds: c.NATSCreds, NKey: c.NATSNKey, User: c.NATSUser,
+		Password: c.NATSPass, Token: c.NATSToken, TLSCA: c.NATSTLSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
+		Name: "riskd"}
+	var err error
+	if c.NATSURL != "" {
+		if d.Conn, err = client.Connect(opts.FromEnv(), connEvents(log)...); err != nil {
+			return nil, err
+		}
+		d.ClientURL = c.NATSURL
+		log.Info("joined NATS", zap.String("url", d.Conn.ConnectedUrlRedacted()))
+		return d.Conn.Close, nil
+	}
+	store := filepath.Join(c.DataDir, "jetstream")
+	if err := os.MkdirAll(store, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	d.Server, err = broker.StartEmbedded(broker.EmbeddedOptions{Listen: c.NATSListen, StoreDir: store,
+		Token: c.NATSToken, User: c.NATSUser, Password: c.NATSPass,
+		TLSCert: c.NATSCert, TLSKey: c.NATSKey, TLSCA: c.NATSTLSCA}, log)
+	if err != nil {
+		return nil, err
+	}
+	stopServer := func() {
+		d.Server.Shutdown()
+		d.Server.WaitForShutdown()
+	}
+	d.ClientURL = d.Server.ClientURL()
+	if d.Conn, err = broker.ConnectEmbedded(d.Server, opts, connEvents(log)...); err != nil {
+		stopServer()
+		return nil, err
+	}
+	log.Info("embedded NATS ready", zap.String("url", d.ClientURL), zap.String("store", store))
+	return func() { d.Conn.Close(); stopServer() }, nil
+}
+
+// background starts the HTTP API, webhook delivery and the demo, each
+// until ctx ends; a failure of one comes out of the channel.
+func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
+	errs := make(chan error, 3)
+	if c.HTTPListen != "" {
+		h := apiserver.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		wg.Go(func() {
+			if err := apiserver.Serve(ctx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
+				errs <- fmt.Errorf("http: %w", err)
+			}
+		})
+	}
+	if len(c.Webhooks) > 0 {
+		report := webhook.Metrics(d.Registry)
+		wg.Go(func() {
+			if err := webhook.Run(ctx, d.Engine.JetStream(), c.Webhooks, log.Named("webhook"), report); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("webhooks: %w", err)
+			}
+		})
+	}
+	if c.Demo {
+		wg.Go(func() {
+			if err := demo.Run(ctx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
+				HTTP: c.HTTPListen, NATS: client.RedactURL(d.ClientURL)}, log.Named("demo")); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("demo: %w", err)
+			}
+		})
+	}
+	return errs
 }
 
 func connEvents(log *zap.Logger) []nats.Option {

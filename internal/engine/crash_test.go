@@ -15,9 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/chaos"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 )
 
 // runTo runs an engine on nc that checkpoints only when it stops, feeds it
@@ -51,7 +53,7 @@ func runTo(t *testing.T, nc *nats.Conn, js jetstream.JetStream, msgs []chaos.Mes
 // covers ("meta.checkpoint").
 func stateView(t *testing.T, js jetstream.JetStream) map[string][]byte {
 	t.Helper()
-	cp, err := engine.ReadCheckpoint(context.Background(), js)
+	cp, err := statelog.ReadCheckpoint(context.Background(), js)
 	require.NoError(t, err)
 	out := map[string][]byte{}
 	put := func(k string, v any) {
@@ -65,8 +67,8 @@ func stateView(t *testing.T, js jetstream.JetStream) map[string][]byte {
 	for _, p := range cp.Profiles {
 		put("p."+p.ID, p)
 	}
-	put("meta.checkpoint", map[string]any{"seq": cp.Seq, "watermark": cp.Watermark,
-		"last_sweep": cp.LastSweep, "last_digest": cp.LastDigest})
+	put("meta.checkpoint", map[string]any{"seq": cp.Seq, "watermark": cp.Clock.Watermark,
+		"last_sweep": cp.Clock.LastSweep, "last_digest": cp.Clock.LastDigest})
 	return out
 }
 
@@ -74,7 +76,7 @@ func stateView(t *testing.T, js jetstream.JetStream) map[string][]byte {
 func commits(t *testing.T, js jetstream.JetStream) []uint64 {
 	t.Helper()
 	ctx := context.Background()
-	s, err := js.Stream(ctx, engine.StateStream)
+	s, err := js.Stream(ctx, api.StateStream)
 	require.NoError(t, err)
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
@@ -85,7 +87,7 @@ func commits(t *testing.T, js jetstream.JetStream) []uint64 {
 			continue
 		}
 		require.NoError(t, err)
-		if m.Subject == engine.StateCommitSubject {
+		if m.Subject == api.StateCommitSubject {
 			seqs = append(seqs, seq)
 		}
 	}
@@ -97,7 +99,7 @@ func commits(t *testing.T, js jetstream.JetStream) []uint64 {
 func deleteFrom(t *testing.T, js jetstream.JetStream, seq uint64, onlyCommits bool) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := js.Stream(ctx, engine.StateStream)
+	s, err := js.Stream(ctx, api.StateStream)
 	require.NoError(t, err)
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
@@ -107,7 +109,7 @@ func deleteFrom(t *testing.T, js jetstream.JetStream, seq uint64, onlyCommits bo
 			continue
 		}
 		require.NoError(t, err)
-		if !onlyCommits || m.Subject == engine.StateCommitSubject {
+		if !onlyCommits || m.Subject == api.StateCommitSubject {
 			require.NoError(t, s.DeleteMsg(ctx, seq))
 		}
 	}
@@ -170,8 +172,8 @@ func crashRun(t *testing.T, w chaos.Workload, cutA, cutB int, crash int) crashOu
 		deleteFrom(t, js, atA[len(atA)-1]+1, false)
 	}
 	runTo(t, nc, js, w.Messages[cutB:])
-	out := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, engine.AlertsStream)}
-	for id, n := range streamIDs(t, js, engine.DLQStream) {
+	out := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, api.AlertsStream)}
+	for id, n := range streamIDs(t, js, api.DLQStream) {
 		out.sent[id] += n
 	}
 	return out
@@ -276,12 +278,11 @@ func TestCrashAfterAnyCheckpoint(t *testing.T) {
 	want := crashRun(t, w, len(w.Messages)/3, cut, noCrash)
 	for _, at := range []float64{0.2, 0.5, 0.9} {
 		t.Run(fmt.Sprintf("checkpoint at %.0f%% of the run", at*100), func(t *testing.T) {
-			// Every checkpoint a delta: an image would purge those before.
-			t.Cleanup(engine.SetImageFloor(1 << 40))
 			_, nc := natstest.Server(t, "")
 			js, err := jetstream.New(nc)
 			require.NoError(t, err)
-			eng, stop := startWith(t, nc, engine.Config{CheckpointInterval: time.Millisecond, Batch: 50})
+			// Every checkpoint a delta: an image would purge those before.
+			eng, stop := startWith(t, nc, engine.Config{CheckpointInterval: time.Millisecond, Batch: 50, ImageFloor: 1 << 40})
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			// In parts, each one checkpointed before the next goes in.
@@ -301,8 +302,8 @@ func TestCrashAfterAnyCheckpoint(t *testing.T) {
 			deleteFrom(t, js, keep+1, true)
 
 			runTo(t, nc, js, w.Messages[cut:])
-			got := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, engine.AlertsStream)}
-			for id, n := range streamIDs(t, js, engine.DLQStream) {
+			got := crashOutcome{records: stateView(t, js), sent: streamIDs(t, js, api.AlertsStream)}
+			for id, n := range streamIDs(t, js, api.DLQStream) {
 				got.sent[id] += n
 			}
 			var diffs []string

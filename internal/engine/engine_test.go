@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
@@ -198,7 +199,7 @@ func TestEveryKindIsScored(t *testing.T) {
 	for _, k := range []string{"customer", "score", "tier", "reasons", "history"} {
 		assert.Contains(t, shape, k)
 	}
-	listed := f.eng.List(engine.Filter{})
+	listed := f.eng.List(api.Filter{})
 	require.Len(t, listed, 1)
 	body, err = json.Marshal(listed[0])
 	require.NoError(t, err)
@@ -236,21 +237,21 @@ func TestBadInputGoesToDLQAndGoodSignalsAroundItAreScored(t *testing.T) {
 	f.publish("risk.signals.nps.good", []byte(ok("after")), "after")
 	f.wait()
 
-	cons, err := f.js.OrderedConsumer(context.Background(), engine.DLQStream, jetstream.OrderedConsumerConfig{})
+	cons, err := f.js.OrderedConsumer(context.Background(), api.DLQStream, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
 	got := map[string]jetstream.Msg{}
 	for len(got) < len(cases) {
 		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		require.NoError(t, err, "DLQ has %d of %d", len(got), len(cases))
-		got[m.Headers().Get(engine.SubjectHeader)+" "+string(m.Data())] = m
+		got[m.Headers().Get(api.SubjectHeader)+" "+string(m.Data())] = m
 	}
 	for i, c := range cases {
 		m, found := got[c.subject+" "+c.body]
 		if !assert.True(t, found, c.name) {
 			continue
 		}
-		assert.True(t, strings.HasPrefix(m.Headers().Get(engine.ErrorHeader), c.reason), "%s: %s", c.name, m.Headers().Get(engine.ErrorHeader))
-		assert.True(t, strings.HasPrefix(m.Subject(), engine.DLQPrefix), c.name)
+		assert.True(t, strings.HasPrefix(m.Headers().Get(api.ErrorHeader), c.reason), "%s: %s", c.name, m.Headers().Get(api.ErrorHeader))
+		assert.True(t, strings.HasPrefix(m.Subject(), api.DLQPrefix), c.name)
 		_ = i
 	}
 	stats := scrape(t, f.eng)

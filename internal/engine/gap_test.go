@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 )
@@ -44,7 +45,7 @@ func TestLostDeliveriesAreFetchedAgain(t *testing.T) {
 	thief := natstest.Connect(t, nc.ConnectedUrl())
 	tjs, err := jetstream.New(thief)
 	require.NoError(t, err)
-	cons, err := tjs.Consumer(ctx, engine.SignalsStream, "riskd")
+	cons, err := tjs.Consumer(ctx, api.SignalsStream, "riskd")
 	require.NoError(t, err)
 	var stolen []string
 	for i := 0; len(stolen) < 3; i++ {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 	"github.com/riskwatch/riskwatch/rules"
@@ -77,13 +78,13 @@ rules:
 	waitAckFloor(t, js, ack.Sequence)
 	require.NoError(t, eng.Healthy())
 
-	dlq, err := js.OrderedConsumer(ctx, engine.DLQStream, jetstream.OrderedConsumerConfig{})
+	dlq, err := js.OrderedConsumer(ctx, api.DLQStream, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
 	m, err := dlq.Next(jetstream.FetchMaxWait(5 * time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprintf("dlq-%d", bigSeq), m.Headers().Get(jetstream.MsgIDHeader))
-	assert.True(t, strings.HasPrefix(m.Headers().Get(engine.ErrorHeader), "wrong_type"), m.Headers().Get(engine.ErrorHeader))
-	assert.Equal(t, strconv.Itoa(len(big)), m.Headers().Get(engine.TruncatedHeader))
+	assert.True(t, strings.HasPrefix(m.Headers().Get(api.ErrorHeader), "wrong_type"), m.Headers().Get(api.ErrorHeader))
+	assert.Equal(t, strconv.Itoa(len(big)), m.Headers().Get(api.TruncatedHeader))
 	assert.Less(t, len(m.Data()), len(big))
 	assert.True(t, strings.HasPrefix(big, string(m.Data())), "the DLQ keeps the start of the original")
 

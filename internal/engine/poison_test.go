@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 	"github.com/riskwatch/riskwatch/rules"
@@ -63,7 +64,7 @@ func signalBody(id, customer string, at time.Time) []byte {
 func waitAckFloor(t *testing.T, js jetstream.JetStream, seq uint64) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		c, err := js.Consumer(context.Background(), engine.SignalsStream, "riskd")
+		c, err := js.Consumer(context.Background(), api.SignalsStream, "riskd")
 		if err != nil {
 			return false
 		}
@@ -104,13 +105,13 @@ func TestPoisonMessageGoesToDLQOnce(t *testing.T) {
 	require.NoError(t, eng.WaitApplied(ctx, last))
 	waitAckFloor(t, js, last)
 
-	dlq, err := js.OrderedConsumer(ctx, engine.DLQStream, jetstream.OrderedConsumerConfig{})
+	dlq, err := js.OrderedConsumer(ctx, api.DLQStream, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
 	m, err := dlq.Next(jetstream.FetchMaxWait(5 * time.Second))
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(m.Headers().Get(engine.ErrorHeader), "processing:"), m.Headers().Get(engine.ErrorHeader))
-	assert.Contains(t, m.Headers().Get(engine.ErrorHeader), "scorer exploded")
-	assert.Equal(t, "risk.signals.ticket.victim", m.Headers().Get(engine.SubjectHeader))
+	assert.True(t, strings.HasPrefix(m.Headers().Get(api.ErrorHeader), "processing:"), m.Headers().Get(api.ErrorHeader))
+	assert.Contains(t, m.Headers().Get(api.ErrorHeader), "scorer exploded")
+	assert.Equal(t, "risk.signals.ticket.victim", m.Headers().Get(api.SubjectHeader))
 	assert.Equal(t, fmt.Sprintf("dlq-%d", poisonSeq), m.Headers().Get(jetstream.MsgIDHeader))
 	assert.Equal(t, "risk.dlq.ticket", m.Subject())
 	assert.Contains(t, string(m.Data()), `"poison"`)

@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -13,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -38,7 +39,7 @@ func TestRestoreBringsBackEveryCustomerAndProfile(t *testing.T) {
 	}
 	f.flushAsync(ctx)
 	f.wait()
-	before := map[string]engine.CustomerView{}
+	before := map[string]api.CustomerView{}
 	for i := range n {
 		id := fmt.Sprintf("cust.%04d", i)
 		v, ok := f.eng.Customer(id)
@@ -81,13 +82,13 @@ func TestRestoreRefusesACorruptRecord(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			// A chunk with the bad entry, then a commit that counts it.
-			s, err := f.js.Stream(ctx, engine.StateStream)
+			s, err := f.js.Stream(ctx, api.StateStream)
 			require.NoError(t, err)
-			last, err := s.GetLastMsgForSubject(ctx, engine.StateCommitSubject)
+			last, err := s.GetLastMsgForSubject(ctx, api.StateCommitSubject)
 			require.NoError(t, err)
-			ack, err := f.js.Publish(ctx, engine.StateRecordsSubject, tc.entry)
+			ack, err := f.js.Publish(ctx, api.StateRecordsSubject, tc.entry)
 			require.NoError(t, err)
-			_, err = f.js.Publish(ctx, engine.StateCommitSubject, last.Data)
+			_, err = f.js.Publish(ctx, api.StateCommitSubject, last.Data)
 			require.NoError(t, err)
 
 			eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent})
@@ -113,13 +114,13 @@ func TestRestoreDropsAnUncommittedCheckpoint(t *testing.T) {
 	f.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	before, err := engine.ReadCheckpoint(ctx, f.js)
+	before, err := statelog.ReadCheckpoint(ctx, f.js)
 	require.NoError(t, err)
-	orphan, err := f.js.Publish(ctx, engine.StateRecordsSubject, []byte("c\x0cnot a record"))
+	orphan, err := f.js.Publish(ctx, api.StateRecordsSubject, []byte("c\x0cnot a record"))
 	require.NoError(t, err)
 
 	f2 := startEngine(t, nc)
-	s, err := f2.js.Stream(ctx, engine.StateStream)
+	s, err := f2.js.Stream(ctx, api.StateStream)
 	require.NoError(t, err)
 	_, err = s.GetMsg(ctx, orphan.Sequence)
 	require.ErrorIs(t, err, jetstream.ErrMsgNotFound, "the uncommitted chunk is gone")
@@ -129,7 +130,7 @@ func TestRestoreDropsAnUncommittedCheckpoint(t *testing.T) {
 	f2.signal(signals.KindUsage, "kept-more", "kept", end.Add(time.Minute), `{"events":40}`)
 	f2.wait()
 	f2.stop()
-	after, err := engine.ReadCheckpoint(ctx, f.js)
+	after, err := statelog.ReadCheckpoint(ctx, f.js)
 	require.NoError(t, err)
 	assert.Greater(t, after.Seq, before.Seq)
 	assert.Greater(t, after.Commit, orphan.Sequence)
@@ -154,48 +155,7 @@ func (f *fixture) flushAsync(ctx context.Context) {
 	case <-ctx.Done():
 		require.FailNow(f.t, "async publishes not acknowledged", ctx.Err())
 	}
-	info, err := f.js.Stream(ctx, engine.SignalsStream)
+	info, err := f.js.Stream(ctx, api.SignalsStream)
 	require.NoError(f.t, err)
 	f.last = max(f.last, info.CachedInfo().State.LastSeq)
-}
-
-// Earlier versions kept a KV entry per customer in risk_state: riskd
-// restores from it when RISK_STATE has no checkpoint yet, and its first
-// checkpoint writes the state to RISK_STATE.
-func TestRestoreFromTheBucketOfAnEarlierVersion(t *testing.T) {
-	_, nc := natstest.Server(t, "")
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rec := atRiskRecord(t)
-	rec.State.Seq = 7
-	legacy, err := json.Marshal(rec)
-	require.NoError(t, err)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: engine.StateBucket})
-	require.NoError(t, err)
-	_, err = kv.Put(ctx, "c."+signals.SubjectToken(rec.State.Customer), legacy)
-	require.NoError(t, err)
-	_, err = kv.Put(ctx, "meta.checkpoint", []byte(`{"seq":7,"watermark":1774956600}`))
-	require.NoError(t, err)
-	prof, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: engine.ProfilesBucket, History: 5})
-	require.NoError(t, err)
-	_, err = prof.Put(ctx, signals.SubjectToken(rec.State.Customer), []byte(`{"id":"acme.corp","name":"Acme","arr":90000}`))
-	require.NoError(t, err)
-
-	f := startEngine(t, nc)
-	v, ok := f.eng.Customer("acme.corp")
-	require.True(t, ok)
-	assert.Equal(t, rec.State.Score, v.Score)
-	require.NotNil(t, v.Profile)
-	assert.Equal(t, 90000.0, v.Profile.ARR)
-	f.stop()
-
-	cp, err := engine.ReadCheckpoint(ctx, js)
-	require.NoError(t, err)
-	assert.Equal(t, uint64(7), cp.Seq, "the first checkpoint carries the state on")
-	require.Len(t, cp.Records, 1)
-	assert.Equal(t, "acme.corp", cp.Records[0].State.Customer)
-	require.Len(t, cp.Profiles, 1)
-	assert.Equal(t, "Acme", cp.Profiles[0].Name)
 }

@@ -4,92 +4,92 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/internal/statelog"
 )
 
-// Stream, bucket and subject names: part of the wire contract.
-const (
-	SignalsStream = "RISK_SIGNALS"
-	AlertsStream  = "RISK_ALERTS"
-	DLQStream     = "RISK_DLQ"
-	// StateBucket is where earlier versions kept checkpoints; riskd
-	// restores from it when RISK_STATE has none.
-	StateBucket    = "risk_state"
-	ProfilesBucket = "risk_customers"
-	ActionPrefix   = "risk.actions."
-	DLQPrefix      = "risk.dlq."
-	// ErrorHeader carries the reason a message went to the DLQ;
-	// SubjectHeader its original subject.
-	ErrorHeader   = "Riskwatch-Error"
-	SubjectHeader = "Riskwatch-Subject"
-	// TruncatedHeader on a DLQ entry is the size of the original message
-	// when only its start fitted under the NATS max payload.
-	TruncatedHeader = "Riskwatch-Truncated"
-	// SeqHeader on a profile revision is the checkpoint sequence it was
-	// written with.
-	SeqHeader     = "Riskwatch-Seq"
-	checkpointKey = "meta.checkpoint"
-	customerKey   = "c."
-)
+// dedupWindow is how long JetStream remembers message ids: alerts and
+// digests re-sent after a crash within it are dropped as duplicates.
+const dedupWindow = 2 * time.Hour
 
-func (e *Engine) setup(ctx context.Context) error {
+// start sets up the streams and restores the last checkpoint.
+func (e *Engine) start(ctx context.Context) error {
 	streams := []jetstream.StreamConfig{
-		{Name: SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>"},
+		{Name: api.SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>"},
 			Description: "Riskwatch input: signals, customer profiles, acks and snoozes, in one order",
 			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: e.cfg.SignalsMaxAge,
-			Duplicates: e.cfg.DedupWindow, MaxMsgSize: 1 << 20},
-		{Name: AlertsStream, Subjects: []string{"risk.alerts.>", "risk.digest.>"},
+			Duplicates: dedupWindow, MaxMsgSize: 1 << 20},
+		{Name: api.AlertsStream, Subjects: []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">"},
 			Description: "Riskwatch alerts and digests", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas,
-			MaxAge: e.cfg.AlertsMaxAge, Duplicates: e.cfg.DedupWindow},
-		{Name: DLQStream, Subjects: []string{"risk.dlq.>"},
+			Duplicates: dedupWindow},
+		{Name: api.DLQStream, Subjects: []string{api.DLQPrefix + ">"},
 			Description: "Riskwatch rejected input with the reason in the Riskwatch-Error header",
 			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: 30 * 24 * time.Hour,
-			Duplicates: e.cfg.DedupWindow},
+			Duplicates: dedupWindow},
+		statelog.StreamConfig(e.cfg.Replicas),
 	}
 	for _, sc := range streams {
 		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
-	if _, err := e.js.CreateOrUpdateStream(ctx, stateStreamConfig(e.cfg.Replicas)); err != nil {
-		return fmt.Errorf("create or update stream %s: %w", StateStream, err)
-	}
-	var err error
-	e.kvProf, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ProfilesBucket,
-		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage,
-		Replicas: e.cfg.Replicas, History: profileHistory})
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", ProfilesBucket, err)
+	if _, err := e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
+		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", api.ProfilesBucket, err)
 	}
 	if err := e.restore(ctx); err != nil {
 		return err
 	}
-	info, err := e.js.Stream(ctx, SignalsStream)
+	info, err := e.js.Stream(ctx, api.SignalsStream)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", SignalsStream, err)
+		return fmt.Errorf("stream %s: %w", api.SignalsStream, err)
 	}
-	si := info.CachedInfo()
 	e.mu.Lock()
-	e.readyAt = si.State.LastSeq
+	e.progress.readyAt = info.CachedInfo().State.LastSeq
+	e.progress.ready = e.progress.applied >= e.progress.readyAt
 	e.mu.Unlock()
 	return nil
 }
 
-// checkpointRecord is a checkpoint's commit: what it covers and, from
-// Base, where the records it stands on begin in RISK_STATE.
-type checkpointRecord struct {
-	Seq        uint64 `json:"seq"`
-	Watermark  int64  `json:"watermark"`
-	LastSweep  int64  `json:"last_sweep"`
-	Digest     int32  `json:"last_digest"`
-	Time       string `json:"time"`
-	Base       uint64 `json:"base,omitempty"`
-	ImageBytes int64  `json:"image_bytes,omitempty"`
-	DeltaBytes int64  `json:"delta_bytes,omitempty"`
+// restore installs the last checkpoint of RISK_STATE: the customer records
+// and profiles it stands on, and the sequence of RISK_SIGNALS it covers.
+func (e *Engine) restore(ctx context.Context) error {
+	start := time.Now()
+	r, err := e.state.Restore(ctx)
+	if errors.Is(err, statelog.ErrNoCheckpoint) {
+		return nil // a first start
+	}
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	// Queries may already be running (the HTTP API starts with the
+	// engine): the state was built aside and is swapped in under the lock.
+	e.mu.Lock()
+	e.book.Install(r.Customers, r.Profiles, r.Commit.Clock())
+	e.progress.applied, e.progress.durable = r.Commit.Seq, r.Commit.Seq
+	customers, profiles := e.book.Len()
+	e.mu.Unlock()
+	e.cfg.Log.Info("state restored", zap.Int("customers", customers), zap.Int("profiles", profiles),
+		zap.Uint64("seq", r.Commit.Seq), zap.Int64("bytes", r.Bytes), zap.Duration("took", time.Since(start)))
+	if r.Bytes >= freeAfterRestore {
+		// The chunks read are garbage now, as large as the state itself;
+		// the runtime would keep their pages for good (they are under its
+		// heap goal). Hand them back once, beside the intake.
+		go debug.FreeOSMemory()
+	}
+	return nil
 }
+
+// freeAfterRestore is the size of a restore after which its garbage is
+// returned to the operating system at once.
+const freeAfterRestore = 64 << 20
 
 // reposition deletes the durable consumer and creates it again to start
 // right after the last checkpoint. The checkpoint, not the consumer, is
@@ -99,7 +99,7 @@ type checkpointRecord struct {
 // AckWait, behind newer ones. Messages between the checkpoint and what
 // this engine already applied in memory are skipped by sequence.
 func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
-	if err := e.js.DeleteConsumer(ctx, SignalsStream, e.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := e.js.DeleteConsumer(ctx, api.SignalsStream, e.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("delete consumer %s: %w", e.cfg.Durable, err)
 	}
 	cc := jetstream.ConsumerConfig{
@@ -117,22 +117,16 @@ func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
 		// CPU per message and bought nothing.
 		MemoryStorage: true,
 	}
-	if len(e.cfg.Filter) > 0 {
-		cc.FilterSubjects = e.cfg.Filter
-	}
 	e.mu.RLock()
-	durable := e.durable
+	durable := e.progress.durable
 	e.mu.RUnlock()
 	if durable > 0 {
 		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cc.OptStartSeq = durable + 1
 	}
-	c, err := e.js.CreateConsumer(ctx, SignalsStream, cc)
+	c, err := e.js.CreateConsumer(ctx, api.SignalsStream, cc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", e.cfg.Durable, err)
 	}
-	e.delivered = 0
 	return c, nil
 }
-
-func unixString(t int64) string { return strconv.FormatInt(t, 10) }

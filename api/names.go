@@ -1,0 +1,63 @@
+package api
+
+// Streams and buckets riskd creates. Their names, like the subjects
+// below, are part of the wire contract (docs/wire.md).
+const (
+	// SignalsStream holds everything that changes state, in one order:
+	// signals (risk.signals.>), profiles (risk.customers.>) and commands
+	// (risk.actions.>).
+	SignalsStream = "RISK_SIGNALS"
+	// AlertsStream holds alerts (risk.alerts.>) and digests (risk.digest.>).
+	AlertsStream = "RISK_ALERTS"
+	// DLQStream holds rejected input (risk.dlq.>), the reason in ErrorHeader.
+	DLQStream = "RISK_DLQ"
+	// StateStream is riskd's checkpoint log: chunks of records on
+	// StateRecordsSubject, each checkpoint closed by a commit on
+	// StateCommitSubject.
+	StateStream         = "RISK_STATE"
+	StateRecordsSubject = "risk.state.records"
+	StateCommitSubject  = "risk.state.commit"
+	// ProfilesBucket is the KV bucket where riskd keeps the profiles it
+	// applied, for other readers (key: signals.SubjectToken of the id).
+	ProfilesBucket = "risk_customers"
+)
+
+// Subjects riskd consumes or publishes besides signals, profiles and
+// alerts.
+const (
+	// ActionPrefix starts the subject of a Command:
+	// risk.actions.<customer-token>.
+	ActionPrefix = "risk.actions."
+	// DLQPrefix starts a rejected message's subject:
+	// risk.dlq.<kind | customer | action | unknown>.
+	DLQPrefix = "risk.dlq."
+)
+
+// Headers riskd sets.
+const (
+	// ErrorHeader on a DLQ entry is why it was rejected:
+	// "<reason>: <field>: <message>".
+	ErrorHeader = "Riskwatch-Error"
+	// SubjectHeader on a DLQ entry is the subject it arrived on.
+	SubjectHeader = "Riskwatch-Subject"
+	// TruncatedHeader on a DLQ entry is the size of the original message
+	// when only its start fitted under the NATS max payload.
+	TruncatedHeader = "Riskwatch-Truncated"
+	// SeqHeader on a profile in ProfilesBucket is the RISK_SIGNALS
+	// sequence it was applied at.
+	SeqHeader = "Riskwatch-Seq"
+)
+
+// The micro service: `nats micro ls` lists it as ServiceName, and its
+// endpoints answer on ServiceGroup + "." + an Endpoint* subject.
+const (
+	ServiceName  = "riskwatch"
+	ServiceGroup = "risk.api"
+
+	EndpointCustomerGet    = "customer.get"
+	EndpointExplain        = "explain"
+	EndpointCustomerList   = "customer.list"
+	EndpointCustomerPut    = "customer.put"
+	EndpointAlertAck       = "alert.ack"
+	EndpointCustomerSnooze = "customer.snooze"
+)

@@ -1,0 +1,315 @@
+package book
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// Message is one message of the input stream.
+type Message struct {
+	// Seq is its stream sequence: steps must come in increasing order.
+	Seq     uint64
+	Subject string
+	Data    []byte
+	// Signal and SignalErr are the decoding of a signal (a subject under
+	// signals.SignalPrefix): the runtime decodes ahead, off the step.
+	Signal    *signals.Signal
+	SignalErr error
+}
+
+// Effects is what steps ask the runtime to do, in the order asked. The
+// runtime drains it (Reset) and reuses it.
+type Effects struct {
+	Alerts  []*alerting.Alert
+	Digests []alerting.Digest
+	// Rejects go to the DLQ.
+	Rejects []Reject
+	// Profiles were applied and are shared in the profiles bucket.
+	Profiles []Applied
+	// RuleErrors are rule conditions that failed to evaluate.
+	RuleErrors []scorer.RuleError
+	// Swept is set by a sweep, with how many customers are in each tier.
+	Swept bool
+	Tiers Tiers
+}
+
+// Reject is an input message refused, with why.
+type Reject struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	Err     error
+}
+
+// Applied is a profile applied at a stream sequence.
+type Applied struct {
+	Profile *signals.Profile
+	Seq     uint64
+}
+
+// Reset empties e, keeping its capacity.
+func (e *Effects) Reset() {
+	clear(e.Alerts)
+	clear(e.Rejects)
+	clear(e.Profiles)
+	e.Alerts, e.Digests, e.Rejects, e.Profiles, e.RuleErrors = e.Alerts[:0], e.Digests[:0], e.Rejects[:0], e.Profiles[:0], e.RuleErrors[:0]
+	e.Swept, e.Tiers = false, Tiers{}
+}
+
+// Reject records m as refused for err.
+func (e *Effects) Reject(m *Message, err error) {
+	e.Rejects = append(e.Rejects, Reject{Seq: m.Seq, Subject: m.Subject, Data: m.Data, Err: err})
+}
+
+// Input is what a message was.
+type Input uint8
+
+const (
+	InputSignal Input = iota + 1
+	InputProfile
+	InputCommand
+	InputUnknown
+)
+
+// Result is what a step made of a message.
+type Result string
+
+const (
+	Scored    Result = "scored"    // a signal counted and its customer rescored
+	Duplicate Result = "duplicate" // a signal id already counted for the customer
+	Late      Result = "late"      // a signal older than the lateness window allows
+	Rejected  Result = "rejected"  // invalid input, gone to the DLQ
+	Covered   Result = "covered"   // already in the customer's restored state
+	Accepted  Result = "ok"        // a profile or command applied
+	Refused   Result = "refused"   // a valid command that does not apply (no open alert, ...)
+)
+
+// Outcome is the result of a step, for metrics and for whoever waits for
+// a command's verdict.
+type Outcome struct {
+	Input  Input
+	Kind   string // the signal kind or command type, for metrics
+	Result Result
+	// Err is why the message was rejected or refused.
+	Err error
+}
+
+// Apply applies m. It may publish alerts (a signal or profile that moves
+// a customer) and refuse input, into out. With the event clock, it sweeps
+// once the event time enters a new day, as part of the same step.
+//
+// A message that makes the model panic is refused (ReasonProcessing)
+// instead of taking the process down: one poison message must not stop
+// the stream. What the step decided before the panic stands.
+func (b *Book) Apply(m *Message, out *Effects) (o Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			o = Outcome{Input: InputUnknown, Result: Rejected, Err: &signals.Error{Reason: signals.ReasonProcessing,
+				Msg: fmt.Sprintf("the engine failed on this message: %v", r)}}
+			out.Reject(m, o.Err)
+		}
+	}()
+	if b.inspect != nil {
+		b.inspect(m.Subject, m.Data)
+	}
+	switch {
+	case strings.HasPrefix(m.Subject, signals.SignalPrefix):
+		o = b.applySignal(m, out)
+	case strings.HasPrefix(m.Subject, signals.CustomerPrefix):
+		o = b.applyProfile(m, out)
+	case strings.HasPrefix(m.Subject, api.ActionPrefix):
+		o = b.applyCommand(m, out)
+	default:
+		o = Outcome{Input: InputUnknown, Result: Rejected,
+			Err: &signals.Error{Reason: signals.ReasonBadSubject, Msg: "no handler for this subject"}}
+		out.Reject(m, o.Err)
+	}
+	if b.eventClock && o.Input == InputSignal && o.Result != Rejected && b.sweepDue() {
+		b.Sweep(b.clock.Watermark, m.Seq, out)
+	}
+	return o
+}
+
+func (b *Book) applySignal(m *Message, out *Effects) Outcome {
+	o := Outcome{Input: InputSignal, Kind: KindLabel(m.Subject)}
+	if m.SignalErr != nil || m.Signal == nil {
+		o.Result, o.Err = Rejected, m.SignalErr
+		if o.Err == nil {
+			o.Err = &signals.Error{Reason: signals.ReasonProcessing, Msg: "the signal was not decoded"}
+		}
+		out.Reject(m, o.Err)
+		return o
+	}
+	s := m.Signal
+	o.Kind = string(s.Kind)
+	// The event clock moves on every valid signal, even one this
+	// customer's checkpoint already covers, so a replay sweeps at the
+	// same messages.
+	if t := s.Time.Unix(); t > b.clock.Watermark {
+		b.clock.Watermark = t
+	}
+	c := b.customerFor(s.Customer)
+	if m.Seq <= c.Score.Seq {
+		o.Result = Covered
+		return o
+	}
+	p := b.profiles[s.Customer]
+	// Apply changes the state (counts, remembered ids, watermark) even
+	// when the score does not move, and a panic may leave it half
+	// changed: the next checkpoint must hold it either way.
+	b.dirty[s.Customer] = struct{}{}
+	if err := b.model.Apply(&c.Score, s, p); err != nil {
+		if errors.Is(err, scorer.ErrDuplicate) {
+			o.Result = Duplicate
+			return o
+		}
+		o.Result, o.Err = Late, err
+		out.Reject(m, err)
+		return o
+	}
+	c.Score.Seq = m.Seq
+	b.evaluate(s.Customer, c, p, c.Score.Watermark, seqCause(m.Seq), out)
+	o.Result = Scored
+	return o
+}
+
+// KindLabel is the signal kind named by a signal subject, "unknown" when
+// it names none.
+func KindLabel(subject string) string {
+	rest := strings.TrimPrefix(subject, signals.SignalPrefix)
+	k, _, _ := strings.Cut(rest, ".")
+	if signals.Kind(k).Valid() {
+		return k
+	}
+	return "unknown"
+}
+
+func seqCause(seq uint64) string { return "seq:" + strconv.FormatUint(seq, 10) }
+
+func (b *Book) customerFor(id string) *Customer {
+	c, ok := b.customers[id]
+	if !ok {
+		c = &Customer{Score: *scorer.NewState(id)}
+		b.customers[id] = c
+	}
+	return c
+}
+
+// evaluate rescores a customer at time at and decides its alert.
+//
+// The score is explained only when an alert comes of it: explaining (rule
+// details, evidence, playbook) costs more than scoring, and almost every
+// signal changes nothing worth telling anyone.
+func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause string, out *Effects) {
+	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
+	// The result is scratch, reused for every evaluation: nothing keeps
+	// it (an alert copies what it says).
+	res := &b.scratch
+	b.model.ScoreInto(res, &c.Score, p, time.Unix(at, 0))
+	out.RuleErrors = append(out.RuleErrors, res.Errors...)
+	prevAlert := c.Alert
+	a := b.policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
+	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) ||
+		b.evalMoved(prevEval, c.Score.Evaluated) {
+		b.dirty[id] = struct{}{}
+	}
+	if a == nil {
+		return
+	}
+	// c.Score has only taken the evaluation since it was scored, which
+	// Describe does not read: the explanation is Evaluate's.
+	b.model.Describe(&c.Score, p, res)
+	b.policy.Describe(a, *res)
+	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
+		delete(b.alerts, prevAlert.LastID)
+	}
+	b.alerts[a.ID] = id
+	c.Last = a
+	out.Alerts = append(out.Alerts, a)
+}
+
+// evalMoved reports whether a new evaluation time must reach the next
+// checkpoint. With the event clock it always must: the time feeds the
+// decay of later evaluations and the day's history, and a replay has to
+// resume from exactly the state an uninterrupted run had. With the wall
+// clock, which replays do not reproduce anyway, only a new day is worth
+// rewriting every customer after each sweep: it adds a point of history.
+func (b *Book) evalMoved(prev, now int64) bool {
+	if b.eventClock {
+		return now != prev
+	}
+	return now/daySeconds != prev/daySeconds
+}
+
+func sameAlertState(a, b alerting.State) bool {
+	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
+}
+
+func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
+	o := Outcome{Input: InputProfile, Kind: "customer"}
+	p, err := signals.DecodeProfile(m.Subject, m.Data)
+	if err != nil {
+		o.Result, o.Err = Rejected, err
+		out.Reject(m, err)
+		return o
+	}
+	b.profiles[p.ID] = &p
+	b.dirtyProf[p.ID] = struct{}{}
+	out.Profiles = append(out.Profiles, Applied{Profile: &p, Seq: m.Seq})
+	if c, ok := b.customers[p.ID]; ok && m.Seq > c.Score.Seq {
+		c.Score.Seq = m.Seq
+		b.dirty[p.ID] = struct{}{}
+		b.evaluate(p.ID, c, &p, c.Score.Evaluated, seqCause(m.Seq), out)
+	}
+	o.Result = Accepted
+	return o
+}
+
+// applyCommand applies an ack, a snooze or an unsnooze.
+func (b *Book) applyCommand(m *Message, out *Effects) Outcome {
+	o := Outcome{Input: InputCommand, Kind: "action"}
+	var cmd api.Command
+	if err := json.Unmarshal(m.Data, &cmd); err != nil {
+		o.Result, o.Err = Rejected, &signals.Error{Reason: signals.ReasonMalformed, Msg: err.Error()}
+		out.Reject(m, o.Err)
+		return o
+	}
+	if err := cmd.Validate(); err != nil {
+		o.Result, o.Err = Rejected, &signals.Error{Reason: signals.ReasonOutOfRange, Msg: err.Error()}
+		out.Reject(m, o.Err)
+		return o
+	}
+	o.Kind = cmd.Type
+	c, ok := b.customers[cmd.Customer]
+	if !ok {
+		o.Result, o.Err = Refused, fmt.Errorf("unknown customer %q", cmd.Customer)
+		return o
+	}
+	if m.Seq <= c.Score.Seq {
+		o.Result = Covered
+		return o
+	}
+	c.Score.Seq = m.Seq
+	var err error
+	if cmd.Type == alerting.KindAck {
+		err = alerting.Ack(&c.Alert, cmd.Action())
+	} else {
+		err = alerting.Snooze(&c.Alert, cmd.Action())
+	}
+	if err != nil {
+		o.Result, o.Err = Refused, err
+		return o
+	}
+	b.dirty[cmd.Customer] = struct{}{}
+	o.Result = Accepted
+	return o
+}

@@ -1,0 +1,65 @@
+package book
+
+import (
+	"math"
+	"time"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/scorer"
+)
+
+// View is customer id as of its last evaluation, explained (reasons,
+// playbook, history) when explain is set; false when there is neither a
+// signal nor a profile for it.
+func (b *Book) View(id string, explain bool) (api.CustomerView, bool) {
+	c, ok := b.customers[id]
+	if !ok {
+		if _, known := b.profiles[id]; !known {
+			return api.CustomerView{}, false
+		}
+		// A profile but no signal yet: a customer all the same, healthy.
+		c = &Customer{Score: *scorer.NewState(id)}
+	}
+	return b.view(id, c, explain), true
+}
+
+func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
+	p := b.profiles[id]
+	v := api.CustomerView{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier,
+		Evaluated: time.Unix(c.Score.Evaluated, 0).UTC(), LastEvent: time.Unix(c.Score.Watermark, 0).UTC(),
+		Profile: p, Alerting: c.Alert, LastAlert: c.Last}
+	if p != nil {
+		v.Name, v.Owner, v.Segment, v.ARR = p.Name, p.Owner, p.Segment, p.ARR
+		v.RevenueAtRisk = alerting.RevenueAtRisk(p.ARR, c.Score.Score)
+		if d := p.DaysToRenewal(v.Evaluated); d >= 0 {
+			v.DaysToRenewal = &d
+		}
+	}
+	if prev, ok := c.Score.ScoreOn(c.Score.Evaluated - daySeconds); ok {
+		d := math.Round((c.Score.Score-prev)*10) / 10
+		v.Change1d = &d
+	}
+	if explain {
+		res := b.model.Explain(&c.Score, p, v.Evaluated)
+		v.Reasons, v.Playbook = res.Contributions, res.Playbook
+		v.History = c.Score.HistoryPoints()
+		if v.History == nil {
+			v.History = []scorer.Point{}
+		}
+	}
+	return v
+}
+
+// Matching returns the customers f selects, unexplained and in no
+// order: f.Order sorts and cuts them, outside the lock that guards the
+// book.
+func (b *Book) Matching(f api.Filter) []api.CustomerView {
+	var out []api.CustomerView
+	for id, c := range b.customers {
+		if f.Match(c.Score.Tier, b.profiles[id]) {
+			out = append(out, b.view(id, c, false))
+		}
+	}
+	return out
+}
