@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/riskwatch/riskwatch/internal/buildinfo"
 )
 
 func main() {
@@ -71,6 +73,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	global.SetOutput(stderr)
 	global.Usage = func() {}
 	e.conn.register(global, connOpts{timeout: defaultTimeout})
+	version := global.Bool("version", false, "print riskctl's version and exit")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			overview(stdout, global)
@@ -78,6 +81,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "run 'riskctl help' for the commands")
 		return exitUsage
+	}
+	if *version {
+		fmt.Fprintln(stdout, "riskctl", buildinfo.Get())
+		return exitOK
 	}
 	rest := global.Args()
 	if len(rest) == 0 {

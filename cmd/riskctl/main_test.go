@@ -274,3 +274,9 @@ func TestNoServer(t *testing.T) {
 	assert.Equal(t, exitFail, r.code)
 	assert.Contains(t, r.stderr, "riskctl top: connect to NATS at nats://127.0.0.1:1")
 }
+
+func TestVersion(t *testing.T) {
+	r := riskctl(t, "", "--version")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "riskctl "+buildinfo.Get().String()+"\n", r.stdout)
+}

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/riskwatch/riskwatch/internal/buildinfo"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/daemon"
 	"github.com/riskwatch/riskwatch/internal/logging"
@@ -25,6 +26,10 @@ func main() {
 func run(args []string) int {
 	cfg, err := config.Load(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, config.ErrVersion) {
+		fmt.Println("riskd", buildinfo.Get())
 		return 0
 	}
 	if err != nil {

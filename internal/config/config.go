@@ -128,6 +128,10 @@ func settings(c *Config) []setting {
 	}
 }
 
+// ErrVersion is what Load returns for --version: print the version, do
+// nothing else.
+var ErrVersion = errors.New("version asked for")
+
 // EnvName is the environment variable of a flag: RISKWATCH_DATA_DIR.
 func EnvName(flagName string) string {
 	return "RISKWATCH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -148,9 +152,13 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		fs.Var(s.value, s.name, s.help+" (env "+EnvName(s.name)+")")
 	}
+	version := fs.Bool("version", false, "print riskd's version and exit")
 	fs.Usage = func() { printUsage(fs, usage) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *version {
+		return nil, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (riskd takes only flags; see --help)", fs.Arg(0))

@@ -152,3 +152,12 @@ func FuzzLoadFile(f *testing.F) {
 		}
 	})
 }
+
+func TestVersionFlag(t *testing.T) {
+	var usage bytes.Buffer
+	_, err := Load([]string{"--version"}, env(nil), &usage)
+	require.ErrorIs(t, err, ErrVersion)
+	_, err = Load([]string{"--help"}, env(nil), &usage)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, usage.String(), "--version")
+}
