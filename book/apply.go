@@ -162,7 +162,7 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		o.Result = Covered
 		return o
 	}
-	p := b.profiles[s.Customer]
+	p := c.Profile
 	// Apply changes the state (counts, remembered ids, watermark) even
 	// when the score does not move, and a panic may leave it half
 	// changed: the next checkpoint must hold it either way.
@@ -198,7 +198,7 @@ func seqCause(seq uint64) string { return "seq:" + strconv.FormatUint(seq, 10) }
 func (b *Book) customerFor(id string) *Customer {
 	c, ok := b.customers[id]
 	if !ok {
-		c = &Customer{Score: *scorer.NewState(id)}
+		c = &Customer{Score: *scorer.NewState(id), Profile: b.profiles[id]}
 		b.customers[id] = c
 	}
 	return c
@@ -214,7 +214,7 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	// The result is scratch, reused for every evaluation: nothing keeps
 	// it (an alert copies what it says).
 	res := &b.scratch
-	b.model.ScoreInto(res, &c.Score, p, time.Unix(at, 0))
+	b.model.ScoreWith(res, &b.features, &c.Score, p, time.Unix(at, 0))
 	out.RuleErrors = append(out.RuleErrors, res.Errors...)
 	prevAlert := c.Alert
 	a := b.policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
@@ -225,9 +225,9 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	if a == nil {
 		return
 	}
-	// c.Score has only taken the evaluation since it was scored, which
-	// Describe does not read: the explanation is Evaluate's.
-	b.model.Describe(&c.Score, p, res)
+	// The explanation comes from the evaluation just made: c.Score has
+	// only taken its result since, which DescribeFrom does not read.
+	b.model.DescribeFrom(&c.Score, &b.features, res)
 	b.policy.Describe(a, *res)
 	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
 		delete(b.alerts, prevAlert.LastID)
@@ -265,7 +265,11 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 	b.profiles[p.ID] = &p
 	b.dirtyProf[p.ID] = struct{}{}
 	out.Profiles = append(out.Profiles, Applied{Profile: &p, Seq: m.Seq})
-	if c, ok := b.customers[p.ID]; ok && m.Seq > c.Score.Seq {
+	c, ok := b.customers[p.ID]
+	if ok {
+		c.Profile = &p
+	}
+	if ok && m.Seq > c.Score.Seq {
 		c.Score.Seq = m.Seq
 		b.dirty[p.ID] = struct{}{}
 		b.evaluate(p.ID, c, &p, c.Score.Evaluated, seqCause(m.Seq), out)

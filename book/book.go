@@ -31,6 +31,9 @@ type Customer struct {
 	// million customers saved 64 MB).
 	Score scorer.State
 	Alert alerting.State
+	// Profile is the customer's profile, nil when there is none: held
+	// here too, so that a step looks the customer up once.
+	Profile *signals.Profile
 	// Last is the latest alert, for display; it is not checkpointed.
 	Last *alerting.Alert
 }
@@ -75,8 +78,10 @@ type Book struct {
 	clock     Clock
 
 	// scratch is the result of the customer being scored, reused: it
-	// holds the only per-signal allocation scoring would otherwise make.
-	scratch scorer.Result
+	// holds the only per-signal allocation scoring would otherwise make;
+	// features are the features its rules saw, for its explanation.
+	scratch  scorer.Result
+	features rules.Features
 }
 
 // New is an empty book.
@@ -129,6 +134,9 @@ func (b *Book) Install(customers []*Customer, profiles []*signals.Profile, clock
 			p.ID = c.Score.Customer // one copy of the id
 		}
 		profByID[p.ID] = p
+	}
+	for id, c := range byID {
+		c.Profile = profByID[id]
 	}
 	b.customers, b.profiles, b.alerts, b.clock = byID, profByID, alerts, clock
 	clear(b.dirty)

@@ -27,7 +27,7 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 	cause := "sweep:" + strconv.FormatInt(now, 10)
 	for id, c := range b.customers {
 		if now > c.Score.Evaluated && !b.ahead(c, now, seq) {
-			b.evaluate(id, c, b.profiles[id], now, cause, out)
+			b.evaluate(id, c, c.Profile, now, cause, out)
 		}
 		tiers[c.Score.Tier]++
 	}
@@ -65,7 +65,7 @@ func (b *Book) digestEntries(now int64, seq uint64) iter.Seq2[string, alerting.D
 				// drops.
 				continue
 			}
-			p := b.profiles[id]
+			p := c.Profile
 			yesterday, _ := c.Score.ScoreOn(now - daySeconds)
 			segment, owner := "", ""
 			e := alerting.DigestEntry{Customer: id, Score: c.Score.Score, ScoreYesterday: yesterday,

@@ -19,13 +19,13 @@ func (b *Book) View(id string, explain bool) (api.CustomerView, bool) {
 			return api.CustomerView{}, false
 		}
 		// A profile but no signal yet: a customer all the same, healthy.
-		c = &Customer{Score: *scorer.NewState(id)}
+		c = &Customer{Score: *scorer.NewState(id), Profile: b.profiles[id]}
 	}
 	return b.view(id, c, explain), true
 }
 
 func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
-	p := b.profiles[id]
+	p := c.Profile
 	v := api.CustomerView{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier,
 		Evaluated: time.Unix(c.Score.Evaluated, 0).UTC(), LastEvent: time.Unix(c.Score.Watermark, 0).UTC(),
 		Profile: p, Alerting: c.Alert, LastAlert: c.Last}
@@ -57,7 +57,7 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 func (b *Book) Matching(f api.Filter) []api.CustomerView {
 	var out []api.CustomerView
 	for id, c := range b.customers {
-		if f.Match(c.Score.Tier, b.profiles[id]) {
+		if f.Match(c.Score.Tier, c.Profile) {
 			out = append(out, b.view(id, c, false))
 		}
 	}

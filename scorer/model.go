@@ -185,7 +185,14 @@ func (m *Model) Score(st *State, p *signals.Profile, at time.Time) Result {
 // signal and keeps none of the results allocates nothing for them.
 func (m *Model) ScoreInto(res *Result, st *State, p *signals.Profile, at time.Time) {
 	var f rules.Features
-	memo := m.score(res, st, p, at, &f)
+	m.ScoreWith(res, &f, st, p, at)
+}
+
+// ScoreWith is ScoreInto that leaves in f the features the rules saw, so
+// that the explanation, when one is needed, comes from this very
+// evaluation (DescribeFrom) and the features are not derived again.
+func (m *Model) ScoreWith(res *Result, f *rules.Features, st *State, p *signals.Profile, at time.Time) {
+	memo := m.score(res, st, p, at, f)
 	m.record(st, res, memo)
 }
 
@@ -203,6 +210,10 @@ func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
 	}
 	m.describe(st, &f, r)
 }
+
+// DescribeFrom is Describe with the features ScoreWith left for r: nothing
+// is derived again. Nothing applied to st since, as for Describe.
+func (m *Model) DescribeFrom(st *State, f *rules.Features, r *Result) { m.describe(st, f, r) }
 
 // Explain is Evaluate without changing st: what the score would be at at.
 func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -660,4 +661,29 @@ func TestParseDateTwice(t *testing.T) {
 	require.Error(t, err)
 	_, err = ParseDate("1999-12-31")
 	require.Error(t, err, "a refused date is not cached")
+}
+
+// The date cache is a fixed table of slots: dates that share a slot
+// replace each other, and every answer stays the parsed date, from any
+// goroutine.
+func TestParseDateCacheIsBoundedAndRight(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range 3 * len(dates) {
+				d := start.AddDate(0, 0, (i*7+g)%4000)
+				got, err := ParseDate(d.Format(time.DateOnly))
+				if err != nil || !got.Equal(d) {
+					t.Errorf("ParseDate(%s) = %v, %v", d.Format(time.DateOnly), got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	_, err := ParseDate("2026-13-01")
+	assert.Error(t, err, "a bad date is not cached as good")
+	_, err = ParseDate("2026-13-01")
+	assert.Error(t, err)
 }

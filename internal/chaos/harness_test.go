@@ -27,6 +27,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/daemon"
+	"github.com/riskwatch/riskwatch/internal/ingest"
 	"github.com/riskwatch/riskwatch/internal/statelog"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -295,41 +296,14 @@ func waitAcked(t testing.TB, js jetstream.JetStream, last uint64, alive func() b
 	}
 }
 
-// readStream reads every message of stream under filter.
-func readStream(t testing.TB, js jetstream.JetStream, stream, filter string, policy jetstream.DeliverPolicy, fn func(jetstream.Msg)) {
+// readStream reads every message of stream.
+func readStream(t testing.TB, js jetstream.JetStream, stream string, fn func(jetstream.Msg)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), doneTimeout())
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	require.NoError(t, err)
-	if s.CachedInfo().State.Msgs == 0 {
-		return
-	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: policy}
-	if filter != "" {
-		cfg.FilterSubjects = []string{filter}
-	}
-	oc, err := s.OrderedConsumer(ctx, cfg)
-	require.NoError(t, err)
-	for {
-		batch, err := oc.Fetch(5000, jetstream.FetchMaxWait(2*time.Second))
-		require.NoError(t, err)
-		got := 0
-		var pending uint64
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			require.NoError(t, err)
-			pending = md.NumPending
-			got++
-			fn(m)
-			if pending == 0 {
-				return
-			}
-		}
-		if got == 0 || pending == 0 {
-			return
-		}
-	}
+	require.NoError(t, ingest.ReadAll(ctx, s, nil, 0, func(m jetstream.Msg) error { fn(m); return nil }))
 }
 
 // scoreTier is a customer as the HTTP API lists it.
@@ -379,7 +353,7 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 		require.NoError(t, err, rec.State.Customer)
 		o.Records["c."+signals.SubjectToken(rec.State.Customer)] = string(body)
 	}
-	readStream(t, js, api.AlertsStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
+	readStream(t, js, api.AlertsStream, func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
 		if strings.HasPrefix(m.Subject(), "risk.digest.") {
 			o.Digests[id]++
@@ -387,7 +361,7 @@ func collect(t testing.TB, js jetstream.JetStream, base string) *outcome {
 		}
 		o.Alerts[id]++
 	})
-	readStream(t, js, api.DLQStream, "", jetstream.DeliverAllPolicy, func(m jetstream.Msg) {
+	readStream(t, js, api.DLQStream, func(m jetstream.Msg) {
 		o.DLQ[m.Headers().Get(jetstream.MsgIDHeader)]++
 		reason, _, _ := strings.Cut(m.Headers().Get(api.ErrorHeader), ":")
 		o.Reasons[reason]++

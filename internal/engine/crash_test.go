@@ -18,6 +18,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/chaos"
 	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/ingest"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 	"github.com/riskwatch/riskwatch/internal/statelog"
 )
@@ -122,17 +123,10 @@ func streamIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]i
 	ids := map[string]int{}
 	s, err := js.Stream(ctx, stream)
 	require.NoError(t, err)
-	total := s.CachedInfo().State.Msgs
-	if total == 0 {
-		return ids
-	}
-	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	for n := uint64(0); n < total; n++ {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		require.NoError(t, err)
+	require.NoError(t, ingest.ReadAll(ctx, s, nil, 0, func(m jetstream.Msg) error {
 		ids[m.Subject()[:strings.LastIndexByte(m.Subject(), '.')+1]+" "+m.Headers().Get(jetstream.MsgIDHeader)]++
-	}
+		return nil
+	}))
 	return ids
 }
 

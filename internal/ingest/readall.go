@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -11,46 +12,59 @@ import (
 // ErrStop, returned by ReadAll's callback, ends the read without an error.
 var ErrStop = errors.New("stop reading")
 
-// ReadAll reads stream s from where cfg starts to its end, as it is when
-// the read starts, with an ordered consumer, and calls fn with each
-// message in order. Everything asked for is in the stream already, so
-// every fetch returns at once (FetchNoWait) instead of waiting out an
-// expiry at the end.
-func ReadAll(ctx context.Context, s jetstream.Stream, cfg jetstream.OrderedConsumerConfig, fn func(jetstream.Msg) error) error {
-	if s.CachedInfo().State.Msgs == 0 {
-		return nil
+// readWait bounds one fetch of ReadAll: the messages are in the stream
+// already, so only a stalled server makes it wait.
+const readWait = 30 * time.Second
+
+// ReadAll reads stream s, the subjects of filter (all when empty) from
+// sequence from (the start when 0), to its end as it is when the read
+// starts, and calls fn with each message in order.
+//
+// It reads through an ephemeral consumer whose pending count says how many
+// messages there are: every fetch asks for exactly what is left, so it
+// returns as soon as they are delivered, and the end is never mistaken
+// for a stall. (A fetch that asks for more waits out its expiry; one that
+// asks not to wait may find a consumer just created still empty.)
+func ReadAll(ctx context.Context, s jetstream.Stream, filter []string, from uint64, fn func(jetstream.Msg) error) error {
+	name := s.CachedInfo().Config.Name
+	cc := jetstream.ConsumerConfig{FilterSubjects: filter, AckPolicy: jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute, MemoryStorage: true}
+	if from > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	oc, err := s.OrderedConsumer(ctx, cfg)
+	cons, err := s.CreateConsumer(ctx, cc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", s.CachedInfo().Config.Name, err)
+		return fmt.Errorf("read %s: %w", name, err)
 	}
-	for {
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	for left := cons.CachedInfo().NumPending; left > 0; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := oc.FetchNoWait(1000)
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(readWait))
 		if err != nil {
-			return fmt.Errorf("read %s: %w", s.CachedInfo().Config.Name, err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
-		got, end := 0, false
+		got := uint64(0)
 		for m := range batch.Messages() {
 			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
 			if err := fn(m); errors.Is(err, ErrStop) {
 				return nil
 			} else if err != nil {
 				return err
 			}
-			end = md.NumPending == 0
 		}
 		if err := batch.Error(); err != nil && !Quiet(err) {
-			return fmt.Errorf("read %s: %w", s.CachedInfo().Config.Name, err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
-		if got == 0 || end {
-			return nil
+		if got == 0 {
+			return fmt.Errorf("read %s: %d messages left unread, none delivered in %s", name, left, readWait)
 		}
+		left -= min(got, left)
 	}
+	return nil
 }

@@ -87,7 +87,7 @@ func TestReplayIsWhatRiskdDoes(t *testing.T) {
 	var alerts []alerting.Alert
 	s, err := js.Stream(wctx, api.AlertsStream)
 	require.NoError(t, err)
-	require.NoError(t, ingest.ReadAll(wctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{alerting.SubjectPrefix + ">"}},
+	require.NoError(t, ingest.ReadAll(wctx, s, []string{alerting.SubjectPrefix + ">"}, 0,
 		func(m jetstream.Msg) error {
 			var a alerting.Alert
 			require.NoError(t, json.Unmarshal(m.Data(), &a))

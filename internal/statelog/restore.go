@@ -136,8 +136,7 @@ func decodeChunks(ctx context.Context, s jetstream.Stream, from, to uint64) ([]*
 	}
 	var results []*chunk
 	var bytes int64
-	readErr := ingest.ReadAll(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{api.StateRecordsSubject},
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}, func(m jetstream.Msg) error {
+	readErr := ingest.ReadAll(ctx, s, []string{api.StateRecordsSubject}, from, func(m jetstream.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
 			return err
