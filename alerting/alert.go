@@ -132,7 +132,7 @@ func ownerToken(owner string) string {
 }
 
 // newAlert fills an alert of type t from the scorer's result and profile.
-func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profile, cause string) *Alert {
+func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profile, cause Cause) *Alert {
 	a := &Alert{Type: t, Customer: r.Customer, Score: r.Score, Tier: r.Tier,
 		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC()}
 	if t == Raised {
@@ -151,7 +151,7 @@ func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profi
 		}
 	}
 	a.RevenueAtRisk = RevenueAtRisk(a.ARR, a.Score)
-	a.ID = alertID(a.Customer, a.Type, a.Severity, cause, a.Time)
+	a.ID = alertID(a.Customer, a.Type, a.Severity, cause.String(), a.Time)
 	return a
 }
 
@@ -187,6 +187,30 @@ func reasons(cs []scorer.Contribution, n int) []Reason {
 			Detail: c.Detail, Signals: slices.Clone(c.Signals)})
 	}
 	return out
+}
+
+// Cause is what triggered an evaluation: a message of the input stream,
+// or a sweep at a time. It is part of the alert id, so that a replay that
+// takes the same decision for the same cause sends an alert JetStream
+// drops as a duplicate. It is a value, not a string, because almost no
+// evaluation sends an alert: the text is made only for those that do.
+type Cause struct {
+	sweep bool
+	n     int64
+}
+
+// MessageCause is the message at stream sequence seq.
+func MessageCause(seq uint64) Cause { return Cause{n: int64(seq)} }
+
+// SweepCause is a sweep at unix time at.
+func SweepCause(at int64) Cause { return Cause{sweep: true, n: at} }
+
+// String is "seq:<sequence>" or "sweep:<unix time>".
+func (c Cause) String() string {
+	if c.sweep {
+		return "sweep:" + strconv.FormatInt(c.n, 10)
+	}
+	return "seq:" + strconv.FormatInt(c.n, 10)
 }
 
 // alertID hashes what makes an alert unique. Each field is length-prefixed

@@ -44,7 +44,7 @@ func (e codecEpisode) state(tb testing.TB) *State {
 		r := scorer.Result{Customer: "acme-corp", Time: t0.Add(hours(float64(i))), Score: score, Tier: tier,
 			PreviousTier: prev, Contributions: []scorer.Contribution{{Rule: "usage-drop", Category: "usage", Contribution: score}}}
 		prev = tier
-		p.Decide(st, r, nil, e.churned && i == len(e.scores)-1, fmt.Sprintf("seq:%d", i))
+		p.Decide(st, r, nil, e.churned && i == len(e.scores)-1, MessageCause(uint64(i)))
 	}
 	return st
 }

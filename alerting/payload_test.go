@@ -46,7 +46,7 @@ func atRiskAlert(t testing.TB) *Alert {
 	t.Helper()
 	at := time.Date(2026, 11, 20, 10, 4, 0, 0, time.UTC)
 	st := State{Tier: rules.Watch, Score: 41, Opened: at.Add(-48 * time.Hour).Unix(), LastSent: at.Add(-48 * time.Hour).Unix()}
-	a := DefaultPolicy().Decide(&st, atRiskResult(at), atRiskProfile(), false, "seq:1042")
+	a := DefaultPolicy().Decide(&st, atRiskResult(at), atRiskProfile(), false, MessageCause(1042))
 	require.NotNil(t, a)
 	require.Equal(t, Escalated, a.Type)
 	return a

@@ -141,7 +141,7 @@ func (st *State) Snoozed(t time.Time) bool { return st.Snooze != nil && t.Before
 // replay takes the same decision and JetStream drops the duplicate.
 // A churned customer gets one final resolved alert if one is open, then
 // nothing ever again.
-func (p Policy) Decide(st *State, r scorer.Result, prof *signals.Profile, churned bool, cause string) *Alert {
+func (p Policy) Decide(st *State, r scorer.Result, prof *signals.Profile, churned bool, cause Cause) *Alert {
 	now := r.Time.UTC()
 	if st.Snooze != nil && !st.Snoozed(now) {
 		st.Snooze = nil // expired; the log keeps it
@@ -187,7 +187,7 @@ func (p Policy) Decide(st *State, r scorer.Result, prof *signals.Profile, churne
 }
 
 // send builds the alert and moves st to what it announces.
-func (p Policy) send(st *State, t Type, r scorer.Result, prof *signals.Profile, cause string) *Alert {
+func (p Policy) send(st *State, t Type, r scorer.Result, prof *signals.Profile, cause Cause) *Alert {
 	a := p.newAlert(t, st, r, prof, cause)
 	now := a.Time.Unix()
 	switch t {

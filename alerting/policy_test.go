@@ -61,7 +61,7 @@ func run(t testing.TB, p Policy, th rules.Thresholds, steps []step) []*Alert {
 			PreviousScore: prevScore, PreviousTier: prevTier,
 			Contributions: []scorer.Contribution{{Rule: "ticket-spike", Category: "support", Contribution: s.score}}}
 		prevTier, prevScore = tier, s.score
-		a := p.Decide(&st, r, nil, s.churned, fmt.Sprintf("seq:%d", i))
+		a := p.Decide(&st, r, nil, s.churned, MessageCause(uint64(i)))
 		if s.want == "" {
 			assert.Nil(t, a, "step %d (score %v at %s): want no alert", i, s.score, s.at)
 			continue
@@ -193,7 +193,7 @@ func TestWobbleOnBoundary(t *testing.T) {
 		for i, s := range steps {
 			prev = th.Classify(s.score, prev)
 			r := scorer.Result{Customer: "acme-corp", Time: t0.Add(s.at), Score: s.score, Tier: prev}
-			if a := DefaultPolicy().Decide(&st, r, nil, false, fmt.Sprint(i)); a != nil {
+			if a := DefaultPolicy().Decide(&st, r, nil, false, MessageCause(uint64(i))); a != nil {
 				sent = append(sent, a)
 			}
 		}
@@ -213,7 +213,7 @@ func TestWobbleOnBoundary(t *testing.T) {
 
 func TestAlertIDsAreDeterministic(t *testing.T) {
 	r := scorer.Result{Customer: "acme-corp", Time: t0, Score: 65, Tier: rules.AtRisk}
-	decide := func(cause string, at time.Time) *Alert {
+	decide := func(cause Cause, at time.Time) *Alert {
 		var st State
 		r := r
 		r.Time = at
@@ -221,11 +221,14 @@ func TestAlertIDsAreDeterministic(t *testing.T) {
 		require.NotNil(t, a)
 		return a
 	}
-	a := decide("seq:42", t0)
+	a := decide(MessageCause(42), t0)
 	assert.Len(t, a.ID, 32)
-	assert.Equal(t, a.ID, decide("seq:42", t0).ID, "same input, same id")
-	assert.NotEqual(t, a.ID, decide("seq:43", t0).ID, "another cause")
-	assert.NotEqual(t, a.ID, decide("seq:42", t0.Add(time.Second)).ID, "another time")
+	assert.Equal(t, a.ID, decide(MessageCause(42), t0).ID, "same input, same id")
+	assert.NotEqual(t, a.ID, decide(MessageCause(43), t0).ID, "another cause")
+	assert.NotEqual(t, a.ID, decide(SweepCause(42), t0).ID, "a sweep is another cause")
+	assert.NotEqual(t, a.ID, decide(MessageCause(42), t0.Add(time.Second)).ID, "another time")
+	assert.Equal(t, "seq:42", MessageCause(42).String())
+	assert.Equal(t, "sweep:1790000000", SweepCause(1790000000).String())
 	assert.NotEqual(t, alertID("a", Raised, "watch", "b", t0), alertID("a\x01b", Raised, "watch", "", t0),
 		"fields cannot bleed into each other")
 }
@@ -242,7 +245,7 @@ func TestAlertPayloadFromProfile(t *testing.T) {
 	prof := &signals.Profile{ID: "acme-corp", Name: "Acme", Owner: "alice", Segment: "smb", ARR: 33333,
 		Currency: "EUR", RenewalDate: "2026-11-21"}
 	var st State
-	a := p.Decide(&st, r, prof, false, "seq:1")
+	a := p.Decide(&st, r, prof, false, MessageCause(1))
 	require.NotNil(t, a)
 	require.Len(t, a.Reasons, 2)
 	assert.Equal(t, []string{"r1", "r3"}, []string{a.Reasons[0].Rule, a.Reasons[1].Rule}, "largest first")
@@ -255,7 +258,7 @@ func TestAlertPayloadFromProfile(t *testing.T) {
 
 	r2 := r
 	r2.Time, r2.Score, r2.Tier = t0.Add(time.Hour), 10, rules.Healthy
-	res := p.Decide(&st, r2, &signals.Profile{ID: "acme-corp"}, false, "seq:2")
+	res := p.Decide(&st, r2, &signals.Profile{ID: "acme-corp"}, false, MessageCause(2))
 	require.NotNil(t, res)
 	assert.Equal(t, rules.Healthy, res.Tier)
 	assert.Equal(t, "resolved", res.Severity)
@@ -271,7 +274,7 @@ func TestAckAndSnooze(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no open alert")
 
-	a := DefaultPolicy().Decide(&st, scorer.Result{Customer: "c", Time: t0, Score: 45, Tier: rules.Watch}, nil, false, "1")
+	a := DefaultPolicy().Decide(&st, scorer.Result{Customer: "c", Time: t0, Score: 45, Tier: rules.Watch}, nil, false, MessageCause(1))
 	require.NotNil(t, a)
 	wrong := *ack(time.Minute)
 	wrong.AlertID = "0123"
@@ -435,8 +438,8 @@ func TestDescribeCompletesAnAlert(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stWant, stGot := tc.st, tc.st
-			want := tc.policy.Decide(&stWant, tc.r, prof, tc.churned, "seq:7")
-			got := tc.policy.Decide(&stGot, undescribed(tc.r), prof, tc.churned, "seq:7")
+			want := tc.policy.Decide(&stWant, tc.r, prof, tc.churned, MessageCause(7))
+			got := tc.policy.Decide(&stGot, undescribed(tc.r), prof, tc.churned, MessageCause(7))
 			require.NotNil(t, want)
 			require.NotNil(t, got)
 			require.Equal(t, tc.want, want.Type)
@@ -462,7 +465,7 @@ func TestDescribedAlertGolden(t *testing.T) {
 	at := time.Date(2026, 11, 20, 10, 4, 0, 0, time.UTC)
 	st := State{Tier: rules.Watch, Score: 41, Opened: at.Add(-48 * time.Hour).Unix(), LastSent: at.Add(-48 * time.Hour).Unix()}
 	r := atRiskResult(at)
-	a := DefaultPolicy().Decide(&st, undescribed(r), atRiskProfile(), false, "seq:1042")
+	a := DefaultPolicy().Decide(&st, undescribed(r), atRiskProfile(), false, MessageCause(1042))
 	require.NotNil(t, a)
 	DefaultPolicy().Describe(a, r)
 	assert.Equal(t, want, a)

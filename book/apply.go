@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -177,7 +176,7 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		return o
 	}
 	c.Score.Seq = m.Seq
-	b.evaluate(s.Customer, c, p, c.Score.Watermark, seqCause(m.Seq), out)
+	b.evaluate(s.Customer, c, p, c.Score.Watermark, alerting.MessageCause(m.Seq), out)
 	o.Result = Scored
 	return o
 }
@@ -193,8 +192,6 @@ func KindLabel(subject string) string {
 	return "unknown"
 }
 
-func seqCause(seq uint64) string { return "seq:" + strconv.FormatUint(seq, 10) }
-
 func (b *Book) customerFor(id string) *Customer {
 	c, ok := b.customers[id]
 	if !ok {
@@ -209,7 +206,7 @@ func (b *Book) customerFor(id string) *Customer {
 // The score is explained only when an alert comes of it: explaining (rule
 // details, evidence, playbook) costs more than scoring, and almost every
 // signal changes nothing worth telling anyone.
-func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause string, out *Effects) {
+func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause alerting.Cause, out *Effects) {
 	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
 	// The result is scratch, reused for every evaluation: nothing keeps
 	// it (an alert copies what it says).
@@ -272,7 +269,7 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 	if ok && m.Seq > c.Score.Seq {
 		c.Score.Seq = m.Seq
 		b.dirty[p.ID] = struct{}{}
-		b.evaluate(p.ID, c, &p, c.Score.Evaluated, seqCause(m.Seq), out)
+		b.evaluate(p.ID, c, &p, c.Score.Evaluated, alerting.MessageCause(m.Seq), out)
 	}
 	o.Result = Accepted
 	return o

@@ -2,7 +2,6 @@ package book
 
 import (
 	"iter"
-	"strconv"
 	"time"
 
 	"github.com/riskwatch/riskwatch/alerting"
@@ -24,7 +23,7 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 	tiers := &out.Tiers
 	*tiers = Tiers{}
 	out.Swept = true
-	cause := "sweep:" + strconv.FormatInt(now, 10)
+	cause := alerting.SweepCause(now)
 	for id, c := range b.customers {
 		if now > c.Score.Evaluated && !b.ahead(c, now, seq) {
 			b.evaluate(id, c, c.Profile, now, cause, out)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -476,38 +477,25 @@ func dateError(field string, err error) error {
 // are an *Error without a field: wrong_type for a malformed date,
 // out_of_range for a year outside those bounds.
 func ParseDate(v string) (time.Time, error) {
-	slot := &dates[dateSlot(v)]
-	if e := slot.Load(); e != nil && e.s == v {
-		return time.Unix(0, e.unix).UTC(), nil
+	if u, ok := dates.Load(v); ok {
+		return time.Unix(0, u.(int64)).UTC(), nil
 	}
 	t, err := parseDate(v)
-	if err == nil {
-		slot.Store(&dateEntry{s: v, unix: t.UnixNano()}) // years 2000-2200 fit
+	if err == nil && dateCount.Add(1) <= maxDates {
+		dates.Store(v, t.UnixNano()) // years 2000-2200 fit
 	}
 	return t, err
 }
 
 // dates remembers parsed dates: scoring asks for a profile's renewal date
 // on every signal, and a customer base holds a few hundred distinct ones.
-// A slot per hash of the text, the newest date wins it: bounded whatever
-// the input, one atomic load when it hits, and safe for the queries that
-// read dates beside the scoring goroutine.
-var dates [1 << 10]atomic.Pointer[dateEntry]
+// Bounded, since dates come from input.
+var (
+	dates     sync.Map // string -> Unix nanoseconds
+	dateCount atomic.Int64
+)
 
-type dateEntry struct {
-	s    string
-	unix int64
-}
-
-// dateSlot hashes v (FNV-1a) to a slot of dates.
-func dateSlot(v string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(v); i++ {
-		h ^= uint32(v[i])
-		h *= 16777619
-	}
-	return int(h % uint32(len(dates)))
-}
+const maxDates = 1 << 14
 
 func parseDate(v string) (time.Time, error) {
 	t, err := time.Parse(time.DateOnly, v)

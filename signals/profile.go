@@ -21,6 +21,12 @@ type Profile struct {
 	Owner       string  `json:"owner,omitempty"`
 	Plan        string  `json:"plan,omitempty"`
 	Stage       string  `json:"stage,omitempty"`
+
+	// renewal is RenewalDate parsed (Unix seconds, 0 when unknown) once
+	// parsed is set: Intern parses it, since scoring asks for it on every
+	// signal of the customer.
+	renewal int64
+	parsed  bool
 }
 
 // Stages a profile may carry; empty means unknown.
@@ -28,6 +34,12 @@ var Stages = []string{"onboarding", "adoption", "escalation", "renewal"}
 
 // Renewal is the parsed renewal date, zero when unknown.
 func (p Profile) Renewal() time.Time {
+	if p.parsed {
+		if p.renewal == 0 {
+			return time.Time{}
+		}
+		return time.Unix(p.renewal, 0).UTC()
+	}
 	t, err := ParseDate(p.RenewalDate)
 	if err != nil {
 		return time.Time{}
@@ -97,6 +109,13 @@ func (p *Profile) Intern() {
 			*f = unique.Make(*f).Value()
 		}
 	}
+	p.parsed = false
+	if r := p.Renewal(); !r.IsZero() {
+		p.renewal = r.Unix()
+	} else {
+		p.renewal = 0
+	}
+	p.parsed = true
 }
 
 // Validate applies the contract's bounds to a profile.

@@ -41,7 +41,9 @@ func TestDecodeProfileValid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeProfile(tc.subject, []byte(tc.body))
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			want := tc.want
+			want.Intern() // decoding interns, and parses the renewal date once
+			assert.Equal(t, want, got)
 			assert.NoError(t, got.Validate())
 		})
 	}
@@ -202,4 +204,22 @@ func TestDecodeProfileSharesRepeatedValues(t *testing.T) {
 		assert.Same(t, unsafe.StringData(f.x), unsafe.StringData(f.y), f.name)
 	}
 	assert.NotSame(t, unsafe.StringData(a.Name), unsafe.StringData(b.Name), "names are not interned")
+}
+
+// Intern parses the renewal date once; a profile built by hand, never
+// interned, parses it when asked. Both answer the same.
+func TestRenewalParsedOnceOrOnDemand(t *testing.T) {
+	for _, date := range []string{"2027-01-15", "2027-01-15T10:00:00Z", "", "not a date"} {
+		literal := Profile{ID: "a", RenewalDate: date}
+		interned := literal
+		interned.Intern()
+		assert.Equal(t, literal.Renewal(), interned.Renewal(), date)
+		assert.Equal(t, literal.DaysToRenewal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)),
+			interned.DaysToRenewal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)), date)
+	}
+	p := Profile{ID: "a", RenewalDate: "2027-01-15"}
+	p.Intern()
+	p.RenewalDate = "2030-01-01" // a copy edited after interning must be interned again
+	p.Intern()
+	assert.Equal(t, 2030, p.Renewal().Year())
 }

@@ -157,6 +157,7 @@ func sampleResults() *results {
 	r.Core = &coreResults{
 		Decode: coreResult{Signals: 1_000_000, Rate: 1_200_000, NsPerSignal: 833, AllocsPer: 9.1, BytesPer: 724},
 		Score:  coreResult{Signals: 1_000_000, Rate: 250_000, NsPerSignal: 4000, AllocsPer: 5.3, BytesPer: 835},
+		Step:   coreResult{Signals: 1_000_000, Rate: 200_000, NsPerSignal: 5000, AllocsPer: 0.6, BytesPer: 150},
 	}
 	r.Latency = &latencyResult{OfferedRate: 10_000, AchievedRate: 9_998, Signals: 300_000,
 		Score:     quantile{Count: 300_000, P50: 0.4, P99: 8.5, P999: 20.1, Max: 31},

@@ -153,7 +153,8 @@ func (r *results) table() string {
 		for _, s := range []struct {
 			name string
 			v    coreResult
-		}{{"core, signals.Decode", r.Core.Decode}, {"core, scorer Apply+Score", r.Core.Score}} {
+		}{{"core, signals.Decode", r.Core.Decode}, {"core, scorer Apply+Score", r.Core.Score},
+			{"core, pure step (book.Apply)", r.Core.Step}} {
 			fmt.Fprintf(tw, "%s\t%s sig/s\t%s\t%.0f ns, %.1f allocs, %.0f B per signal\n",
 				s.name, num(s.v.Rate), ratio(s.v.Rate), s.v.NsPerSignal, s.v.AllocsPer, s.v.BytesPer)
 		}

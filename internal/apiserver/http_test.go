@@ -205,9 +205,12 @@ func TestPutProfile(t *testing.T) {
 			}
 			var got signals.Profile
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-			assert.Equal(t, tt.want, got)
+			got.Intern()
+			want := tt.want
+			want.Intern()
+			assert.Equal(t, want, got)
 			require.Len(t, f.profiles, 1)
-			assert.Equal(t, tt.want, f.profiles[0])
+			assert.Equal(t, want, f.profiles[0])
 		})
 	}
 }

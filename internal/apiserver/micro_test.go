@@ -85,8 +85,10 @@ func TestServiceEndpoints(t *testing.T) {
 		{name: "list bad limit", subject: "risk.api.customer.list", body: `{"limit":20000}`, wantCode: "400", wantErr: "limit 20000"},
 		{name: "put", subject: "risk.api.customer.put", body: `{"id":"x y/z","arr":5000,"owner":"bob"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
 			want := signals.Profile{ID: "x y/z", ARR: 5000, Owner: "bob"}
+			want.Intern()
 			var got signals.Profile
 			require.NoError(t, json.Unmarshal(body, &got))
+			got.Intern()
 			assert.Equal(t, want, got)
 			assert.Equal(t, []signals.Profile{want}, f.profiles)
 		}},

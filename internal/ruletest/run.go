@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,7 +62,7 @@ func RunTest(model *scorer.Model, policy alerting.Policy, t *Test) Result {
 	var sent []*alerting.Alert
 	var last time.Time // the latest evaluation
 	sweeps := 0
-	evaluate := func(at time.Time, cause string) scorer.Result {
+	evaluate := func(at time.Time, cause alerting.Cause) scorer.Result {
 		r := model.Evaluate(st, t.Profile, at)
 		if a := policy.Decide(&as, r, t.Profile, st.Churned > 0, cause); a != nil {
 			sent = append(sent, a)
@@ -81,7 +80,7 @@ func RunTest(model *scorer.Model, policy alerting.Policy, t *Test) Result {
 			if sweeps++; sweeps > maxSweeps {
 				return fmt.Errorf("more than %d sweeps: use a longer sweep interval", maxSweeps)
 			}
-			evaluate(at, "sweep:"+strconv.FormatInt(at.Unix(), 10))
+			evaluate(at, alerting.SweepCause(at.Unix()))
 		}
 		return nil
 	}
@@ -102,13 +101,13 @@ func RunTest(model *scorer.Model, policy alerting.Policy, t *Test) Result {
 				res.Err = fmt.Errorf("line %d: signal %s: %w", s.Line, s.Signal.ID, err)
 				return res
 			}
-			evaluate(s.Signal.Time, strconv.Itoa(next+1))
+			evaluate(s.Signal.Time, alerting.MessageCause(uint64(next+1)))
 		}
 		if err := sweepUntil(e.At); err != nil {
 			res.Err = err
 			return res
 		}
-		got := evaluate(e.At, "sweep:"+strconv.FormatInt(e.At.Unix(), 10))
+		got := evaluate(e.At, alerting.SweepCause(e.At.Unix()))
 		if problems := check(e, got, sent); len(problems) > 0 {
 			res.Failures = append(res.Failures, Failure{Expect: e, Problems: problems, Got: got, Alerts: sent})
 		}
