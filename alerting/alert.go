@@ -145,14 +145,31 @@ func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profi
 	p.Describe(a, r)
 	if prof != nil {
 		a.Name, a.Owner, a.Segment, a.ARR, a.Currency = prof.Name, prof.Owner, prof.Segment, prof.ARR, prof.Currency
-		a.RenewalDate = prof.RenewalDate
-		if d := prof.DaysToRenewal(a.Time); d >= 0 {
-			a.DaysToRenewal = &d
-		}
 	}
+	a.RenewalDate, a.DaysToRenewal = renewalOf(r, prof, a.Time)
 	a.RevenueAtRisk = RevenueAtRisk(a.ARR, a.Score)
 	a.ID = alertID(a.Customer, a.Type, a.Severity, cause.String(), a.Time)
 	return a
+}
+
+// renewalOf is the renewal an alert at time at announces: the scorer's
+// (a renewed outcome moves the profile's date), written as the profile
+// writes it when it is the profile's; the days to it, nil when unknown or
+// past.
+func renewalOf(r scorer.Result, prof *signals.Profile, at time.Time) (string, *int64) {
+	date, text := r.Renewal, ""
+	if prof != nil {
+		if pr := prof.Renewal(); date.IsZero() || date.Equal(pr) {
+			date, text = pr, prof.RenewalDate
+		}
+	}
+	if text == "" && !date.IsZero() {
+		text = date.Format(time.DateOnly)
+	}
+	if d := signals.DaysUntil(date, at); d >= 0 {
+		return text, &d
+	}
+	return text, nil
 }
 
 // Describe sets what a says about why, its reasons and, unless it is a

@@ -327,3 +327,30 @@ func golden(t *testing.T, name string, got []byte) {
 	require.NoError(t, err, "run go test ./book -update to create it")
 	assert.Equal(t, string(want), string(got), "%s differs; rerun with -update if the change is intended", path)
 }
+
+// A renewed outcome moves the renewal date before the CRM catches up:
+// for the rules, and as the API, the alerts and the digest show it.
+func TestARenewalMovesTheRenewalDateEverywhere(t *testing.T) {
+	f := newFeeder(t, true)
+	f.profile(`{"id":"acme","owner":"alice","arr":120000,"segment":"enterprise","renewal_date":"2026-11-25"}`)
+	at := f.now.Add(-2 * time.Hour)
+	f.signal(signals.KindOutcome, "o1", "acme", at, `{"type":"renewed","renewal_date":"2027-11-25"}`)
+	v, ok := f.b.View("acme", false)
+	require.True(t, ok)
+	require.NotNil(t, v.DaysToRenewal)
+	assert.Equal(t, int64(370), *v.DaysToRenewal, "a year on, not the profile's five days")
+
+	f.signal(signals.KindChampion, "c1", "acme", at.Add(time.Minute), `{"type":"left"}`)
+	f.signal(signals.KindNPS, "n1", "acme", at.Add(2*time.Minute), `{"score":2}`)
+	require.NotEmpty(t, f.alerts)
+	a := f.alerts[len(f.alerts)-1]
+	assert.Equal(t, "2027-11-25", a.RenewalDate)
+	require.NotNil(t, a.DaysToRenewal)
+	assert.Equal(t, int64(370), *a.DaysToRenewal)
+
+	f.signal(signals.KindUsage, "u1", "other", f.now.Add(20*time.Hour), `{}`) // a new day: digests
+	require.NotEmpty(t, f.digests)
+	d := f.digests[len(f.digests)-1]
+	require.NotEmpty(t, d.Entries)
+	assert.Equal(t, int64(369), d.Entries[0].DaysToRenewal)
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
 )
 
 // sweepDue reports whether the event clock has entered a new day since the
@@ -68,12 +70,11 @@ func (b *Book) digestEntries(now int64, seq uint64) iter.Seq2[string, alerting.D
 			yesterday, _ := c.Score.ScoreOn(now - daySeconds)
 			segment, owner := "", ""
 			e := alerting.DigestEntry{Customer: id, Score: c.Score.Score, ScoreYesterday: yesterday,
-				Tier: c.Score.Tier, DaysToRenewal: -1}
+				Tier: c.Score.Tier, DaysToRenewal: signals.DaysUntil(scorer.Renewal(&c.Score, p, now), date)}
 			if p != nil {
 				segment, owner = p.Segment, p.Owner
 				e.Name, e.ARR = p.Name, p.ARR
 				e.RevenueAtRisk = alerting.RevenueAtRisk(p.ARR, c.Score.Score)
-				e.DaysToRenewal = p.DaysToRenewal(date)
 			}
 			e.TierYesterday = b.rules.ThresholdsFor(segment).Classify(yesterday, rules.Healthy)
 			if !yield(owner, e) {

@@ -7,6 +7,7 @@ import (
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
 )
 
 // View is customer id as of its last evaluation, explained (reasons,
@@ -32,9 +33,9 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	if p != nil {
 		v.Name, v.Owner, v.Segment, v.ARR = p.Name, p.Owner, p.Segment, p.ARR
 		v.RevenueAtRisk = alerting.RevenueAtRisk(p.ARR, c.Score.Score)
-		if d := p.DaysToRenewal(v.Evaluated); d >= 0 {
-			v.DaysToRenewal = &d
-		}
+	}
+	if d := signals.DaysUntil(scorer.Renewal(&c.Score, p, c.Score.Evaluated), v.Evaluated); d >= 0 {
+		v.DaysToRenewal = &d
 	}
 	if prev, ok := c.Score.ScoreOn(c.Score.Evaluated - daySeconds); ok {
 		d := math.Round((c.Score.Score-prev)*10) / 10

@@ -3,6 +3,7 @@ package scorer
 import (
 	"math"
 	"slices"
+	"time"
 
 	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/signals"
@@ -26,6 +27,37 @@ const (
 // on the signals at or before at, not on what else the state holds.
 func Features(st *State, p *signals.Profile, at int64) rules.Features {
 	var f rules.Features
+	features(&f, st, p, at)
+	return f
+}
+
+// Renewal is the customer's next renewal as known at at: the profile's
+// date, or a later one that a renewed outcome recorded (the CRM may not
+// have caught up); zero when neither says.
+func Renewal(st *State, p *signals.Profile, at int64) time.Time {
+	if r := renewal(st, p, st.Events[:firstAfter(st.Events, at)]); r > 0 {
+		return time.Unix(r, 0).UTC()
+	}
+	return time.Time{}
+}
+
+// renewal is Renewal in Unix seconds, from the events up to the moment.
+func renewal(st *State, p *signals.Profile, upTo []Event) int64 {
+	r := int64(0)
+	if p != nil {
+		if t := p.Renewal(); !t.IsZero() {
+			r = t.Unix()
+		}
+	}
+	if a, ok := latest(st, upTo, codeRenewed); ok && a.V > r {
+		r = a.V
+	}
+	return r
+}
+
+// features fills f at time at and returns the renewal it used (Unix
+// seconds, 0 when unknown).
+func features(f *rules.Features, st *State, p *signals.Profile, at int64) int64 {
 	today := dayOf(at)
 	hi := firstAfter(st.Events, at)
 	lo := max(hi-maxEvents, firstAfter(st.Events[:hi], at-eventWindow-1))
@@ -36,30 +68,22 @@ func Features(st *State, p *signals.Profile, at int64) rules.Features {
 	npsFeatures(&f.NPS, st, upTo, at)
 	f.Profile.DaysToRenewal = -1
 	f.Commercial.DaysToRenewal = -1
-	renewal := int64(0)
 	if p != nil {
 		f.Profile = rules.ProfileFeatures{Known: true, ARR: p.ARR, Segment: p.Segment, Plan: p.Plan,
 			Stage: p.Stage, Owner: p.Owner}
-		if r := p.Renewal(); !r.IsZero() {
-			renewal = r.Unix()
-		}
 	}
-	// A renewal recorded by an outcome moves the date, when it is later
-	// than the profile's (the CRM may not have caught up).
-	if a, ok := latest(st, upTo, codeRenewed); ok && a.V > renewal {
-		renewal = a.V
-	}
+	renewal := renewal(st, p, upTo)
 	if renewal > 0 && renewal >= at {
 		f.Profile.DaysToRenewal = ceilDays(renewal - at)
 		f.Commercial.DaysToRenewal = f.Profile.DaysToRenewal
 	}
-	sparseFeatures(&f, window, at, renewal)
-	latestFeatures(&f, st, upTo, at)
+	sparseFeatures(f, window, at, renewal)
+	latestFeatures(f, st, upTo, at)
 	if st.First > 0 && st.First <= at {
 		f.Customer.AgeDays = wholeDays(at - st.First)
 	}
 	f.Customer.Churned = st.Churned > 0 && st.Churned <= at
-	return f
+	return renewal
 }
 
 // firstAfter is the index of the first event later than t.

@@ -140,6 +140,8 @@ type Result struct {
 	// Playbook is what the firing rules suggest, in rule order, each step
 	// once. Score leaves it empty and Describe fills it.
 	Playbook []string `json:"playbook,omitempty"`
+	// Renewal is the customer's next renewal (Renewal), zero when unknown.
+	Renewal time.Time `json:"-"`
 	// Errors are rule evaluation failures (for example the cost limit); the
 	// rule counts as not firing.
 	Errors []RuleError `json:"-"`
@@ -247,10 +249,14 @@ type share struct {
 // queries may explain under a read lock.
 func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, f *rules.Features) ruleMemo {
 	now := max(at.Unix(), st.Evaluated, st.Watermark)
-	*f = Features(st, p, now)
+	*f = rules.Features{}
+	renewal := features(f, st, p, now)
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	*res = Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
 		PreviousScore: st.Score, PreviousTier: st.Tier, Contributions: res.Contributions[:0]}
+	if renewal > 0 {
+		res.Renewal = time.Unix(renewal, 0).UTC()
+	}
 	var memo ruleMemo
 	known := false
 	if len(m.Rules.Rules) <= maxMemoRules {

@@ -49,12 +49,15 @@ func (p Profile) Renewal() time.Time {
 
 // DaysToRenewal counts whole days from now to the renewal date, -1 when the
 // date is unknown or past.
-func (p Profile) DaysToRenewal(now time.Time) int64 {
-	r := p.Renewal()
-	if r.IsZero() {
+func (p Profile) DaysToRenewal(now time.Time) int64 { return DaysUntil(p.Renewal(), now) }
+
+// DaysUntil counts whole days from now to date, rounded up; -1 when date
+// is zero (unknown) or past.
+func DaysUntil(date, now time.Time) int64 {
+	if date.IsZero() {
 		return -1
 	}
-	d := int64(math.Ceil(r.Sub(now).Hours() / 24))
+	d := int64(math.Ceil(date.Sub(now).Hours() / 24))
 	if d < 0 {
 		return -1
 	}
