@@ -23,8 +23,9 @@ var explainCmd = &command{
 	args:    "[--json] ID",
 	summary: "why a customer scores what it does: contributions, signals, tier history",
 	help: `Shows a customer's score broken into the contributions of the rules
-behind it, each with its detail and the ids of the signals that made it
-fire, whether it still fires or is fading with its half-life; the playbook;
+behind it, each with its detail and the ids of the newest signals of the
+rule's kind (up to five), whether it still fires or is fading with its
+half-life; the playbook;
 a sparkline of the daily score over the last 90 days; and the tier history
 as the alerts announced it (read from stream RISK_ALERTS).`,
 	example: `riskctl explain acme-corp`,

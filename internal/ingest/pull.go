@@ -28,7 +28,8 @@ type Puller struct {
 	// restart when it lives in memory).
 	Open func(ctx context.Context) (jetstream.Consumer, error)
 	// Batch is how many messages one fetch asks for (default 1), MaxWait
-	// how long it waits for them (default 30 s).
+	// how long it waits for them (default 2 s): also how long a stop may
+	// wait.
 	Batch   int
 	MaxWait time.Duration
 	// Pause is the wait after a failure before the next attempt (default
@@ -45,7 +46,7 @@ func (p *Puller) Run(ctx context.Context, handle func(jetstream.MessageBatch) er
 	batch := max(p.Batch, 1)
 	wait := p.MaxWait
 	if wait <= 0 {
-		wait = 30 * time.Second
+		wait = 2 * time.Second
 	}
 	pause := p.Pause
 	if pause <= 0 {
@@ -64,20 +65,18 @@ func (p *Puller) Run(ctx context.Context, handle func(jetstream.MessageBatch) er
 			}
 			cons = c
 		}
-		// The fetch ends with ctx: a shutdown does not wait out MaxWait.
-		// The batch's channel holds all of it, so what arrived before the
-		// deadline is read even when handle takes longer.
-		fctx, cancel := context.WithTimeout(ctx, wait)
-		b, err := cons.Fetch(batch, jetstream.FetchContext(fctx))
+		// MaxWait, not a context: the server ends the request after the
+		// messages it sent, so none is lost in flight (a context cut at
+		// its deadline could drop the last ones, and a lost delivery
+		// costs the intake a restart from its checkpoint). A stop waits
+		// for the fetch in hand, at most MaxWait.
+		b, err := cons.Fetch(batch, jetstream.FetchMaxWait(wait))
 		if err == nil {
-			err = handle(b)
-			if err != nil {
-				cancel()
+			if err = handle(b); err != nil {
 				return err
 			}
 			err = b.Error()
 		}
-		cancel()
 		if err == nil || Quiet(err) || ctx.Err() != nil {
 			continue
 		}

@@ -30,8 +30,9 @@ const (
 	// AckWait is how long the server waits for an ack before it delivers
 	// an alert again; a delivery in progress keeps pushing it back.
 	AckWait = 30 * time.Second
-	// fetchWait bounds one pull request, so a stopped consumer is noticed.
-	fetchWait = 30 * time.Second
+	// fetchWait bounds one pull request: a stopped consumer is noticed,
+	// and a shutdown waits at most this long.
+	fetchWait = 2 * time.Second
 	// pause is the wait after a failed pull before the next one.
 	pause = time.Second
 )
