@@ -91,9 +91,6 @@ func New(c Config) *Book {
 		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}}
 }
 
-// Model is the scoring model the book applies.
-func (b *Book) Model() *scorer.Model { return b.model }
-
 // Clock is where the book's time stands.
 func (b *Book) Clock() Clock { return b.clock }
 

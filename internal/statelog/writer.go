@@ -243,9 +243,6 @@ func (w *Writer) Commit(c Commit) (purgeErr, err error) {
 	return purgeErr, nil
 }
 
-// Written is how many bytes the checkpoint wrote.
-func (w *Writer) Written() int64 { return w.bytes }
-
 func (l *Log) purgeBefore(ctx context.Context, seq uint64) error {
 	s, err := l.js.Stream(ctx, api.StateStream)
 	if err != nil {
