@@ -310,6 +310,21 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
 		res.Raw += points
 	}
+	sortShares(shares)
+	m.setContributions(res, shares)
+	res.Raw = math.Round(res.Raw*10) / 10
+	res.Score = min(res.Raw, 100)
+	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
+	if len(res.Errors) > 0 {
+		// Failures are reported on every evaluation, so they are not
+		// remembered.
+		memo = ruleMemo{}
+	}
+	return memo
+}
+
+// sortShares orders shares as the contributions of a result are listed.
+func sortShares(shares []share) {
 	// Largest first, ties in rule order: an insertion sort, stable, and
 	// for a handful of shares cheaper than a general sort's calls.
 	for i := 1; i < len(shares); i++ {
@@ -317,6 +332,11 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			shares[j], shares[j-1] = shares[j-1], shares[j]
 		}
 	}
+}
+
+// setContributions makes shares the contributions of res, reusing their
+// capacity.
+func (m *Model) setContributions(res *Result, shares []share) {
 	// Non-nil when empty: an explanation lists no contributions as [], and
 	// an empty slice costs no allocation.
 	if res.Contributions == nil || cap(res.Contributions) < len(shares) {
@@ -333,15 +353,6 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			c.LastFired = time.Unix(s.last, 0).UTC()
 		}
 	}
-	res.Raw = math.Round(res.Raw*10) / 10
-	res.Score = min(res.Raw, 100)
-	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
-	if len(res.Errors) > 0 {
-		// Failures are reported on every evaluation, so they are not
-		// remembered.
-		memo = ruleMemo{}
-	}
-	return memo
 }
 
 // describe fills r's details, evidence and playbook; f holds the features
