@@ -292,18 +292,7 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		if lastFired < now-m.catchUp {
 			lastFired = 0
 		}
-		var points float64
-		// The weight (its overrides are map lookups) only for the rules
-		// that contribute.
-		switch {
-		case fired:
-			points = r.WeightFor(segment, stage)
-		case lastFired > 0 && r.HalfLife > 0:
-			points = r.WeightFor(segment, stage) * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
-		default:
-			continue
-		}
-		points = math.Round(points*10) / 10
+		points := rulePoints(r, fired, lastFired, now, segment, stage)
 		if points <= 0 {
 			continue
 		}
@@ -321,6 +310,24 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		memo = ruleMemo{}
 	}
 	return memo
+}
+
+// rulePoints is what rule r adds to a score at now, rounded to a tenth:
+// its weight while it fires, decaying by its half-life once it stopped
+// firing at lastFired, and nothing otherwise.
+func rulePoints(r *rules.Rule, fired bool, lastFired, now int64, segment, stage string) float64 {
+	var points float64
+	// The weight (its overrides are map lookups) only for the rules
+	// that contribute.
+	switch {
+	case fired:
+		points = r.WeightFor(segment, stage)
+	case lastFired > 0 && r.HalfLife > 0:
+		points = r.WeightFor(segment, stage) * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
+	default:
+		return 0
+	}
+	return math.Round(points*10) / 10
 }
 
 // sortShares orders shares as the contributions of a result are listed.
