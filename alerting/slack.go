@@ -50,30 +50,9 @@ var severityStyle = map[string]struct{ icon, label string }{
 // a rule is escaped, so a customer named "<!channel>" cannot ping a
 // channel.
 func Slack(a *Alert) ([]byte, error) {
-	sev := severityOf(a)
-	style, ok := severityStyle[sev]
-	if !ok {
-		style.icon, style.label = "⚪", sev
-	}
-	who := a.Name
-	if who == "" {
-		who = a.Customer
-	}
-	var headline string
-	switch {
-	case a.Churned:
-		style.icon = "⚫"
-		headline = "Churned, alert closed: " + who
-	case a.Type == Escalated:
-		headline = "Escalated to " + strings.ToLower(style.label) + ": " + who
-	case a.Type == Reminder:
-		headline = "Still " + strings.ToLower(style.label) + ": " + who
-	default:
-		headline = style.label + ": " + who
-	}
-
+	icon, headline := slackHeadline(a)
 	scoreLine := fmt.Sprintf("score %.1f (was %.1f)", a.Score, a.PreviousScore)
-	summary := []string{style.icon + " " + escape(headline), scoreLine}
+	summary := []string{icon + " " + escape(headline), scoreLine}
 	if a.ARR > 0 {
 		summary = append(summary, "ARR "+escape(Money(a.ARR, a.Currency)))
 	}
@@ -81,31 +60,9 @@ func Slack(a *Alert) ([]byte, error) {
 		summary = append(summary, "renews "+renewal(a))
 	}
 
-	var intro strings.Builder
-	fmt.Fprintf(&intro, "*Score %.1f* (was %.1f) · tier *%s* (was %s)", a.Score, a.PreviousScore, a.Tier, a.PreviousTier)
-	owner := a.Owner
-	if owner == "" {
-		owner = Unassigned
-	}
-	fmt.Fprintf(&intro, "\nOwner: *%s*", escape(owner))
-	if a.Segment != "" {
-		fmt.Fprintf(&intro, " · Segment: %s", escape(a.Segment))
-	}
-	if a.Name != "" && a.Name != a.Customer {
-		fmt.Fprintf(&intro, " · Customer ID: %s", escape(a.Customer))
-	}
-	main := slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(intro.String(), slackSectionMax)}}
-	if a.ARR > 0 {
-		main.Fields = append(main.Fields, mrkdwn("*ARR*\n"+escape(Money(a.ARR, a.Currency))),
-			mrkdwn("*Revenue at risk*\n"+escape(Money(a.RevenueAtRisk, a.Currency))))
-	}
-	if a.RenewalDate != "" {
-		main.Fields = append(main.Fields, mrkdwn("*Renewal*\n"+truncate(renewal(a), slackFieldMax)))
-	}
-
 	blocks := []slackBlock{
-		{Type: "header", Text: &slackText{Type: "plain_text", Text: truncate(style.icon+" "+headline, slackHeaderMax), Emoji: true}},
-		main,
+		{Type: "header", Text: &slackText{Type: "plain_text", Text: truncate(icon+" "+headline, slackHeaderMax), Emoji: true}},
+		slackMain(a),
 	}
 	if len(a.Reasons) > 0 {
 		var b strings.Builder
@@ -135,6 +92,59 @@ func Slack(a *Alert) ([]byte, error) {
 		return nil, fmt.Errorf("slack message for alert %s: %w", a.ID, err)
 	}
 	return body, nil
+}
+
+// slackHeadline is the icon and the unescaped headline of a's message,
+// which say what happened and to whom.
+func slackHeadline(a *Alert) (icon, headline string) {
+	sev := severityOf(a)
+	style, ok := severityStyle[sev]
+	if !ok {
+		style.icon, style.label = "⚪", sev
+	}
+	who := a.Name
+	if who == "" {
+		who = a.Customer
+	}
+	switch {
+	case a.Churned:
+		style.icon = "⚫"
+		headline = "Churned, alert closed: " + who
+	case a.Type == Escalated:
+		headline = "Escalated to " + strings.ToLower(style.label) + ": " + who
+	case a.Type == Reminder:
+		headline = "Still " + strings.ToLower(style.label) + ": " + who
+	default:
+		headline = style.label + ": " + who
+	}
+	return style.icon, headline
+}
+
+// slackMain is the block under the header: the score and tier change,
+// the owner, and the money and renewal when a's profile has them.
+func slackMain(a *Alert) slackBlock {
+	var intro strings.Builder
+	fmt.Fprintf(&intro, "*Score %.1f* (was %.1f) · tier *%s* (was %s)", a.Score, a.PreviousScore, a.Tier, a.PreviousTier)
+	owner := a.Owner
+	if owner == "" {
+		owner = Unassigned
+	}
+	fmt.Fprintf(&intro, "\nOwner: *%s*", escape(owner))
+	if a.Segment != "" {
+		fmt.Fprintf(&intro, " · Segment: %s", escape(a.Segment))
+	}
+	if a.Name != "" && a.Name != a.Customer {
+		fmt.Fprintf(&intro, " · Customer ID: %s", escape(a.Customer))
+	}
+	main := slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(intro.String(), slackSectionMax)}}
+	if a.ARR > 0 {
+		main.Fields = append(main.Fields, mrkdwn("*ARR*\n"+escape(Money(a.ARR, a.Currency))),
+			mrkdwn("*Revenue at risk*\n"+escape(Money(a.RevenueAtRisk, a.Currency))))
+	}
+	if a.RenewalDate != "" {
+		main.Fields = append(main.Fields, mrkdwn("*Renewal*\n"+truncate(renewal(a), slackFieldMax)))
+	}
+	return main
 }
 
 // renewal phrases the renewal date with the days left: "2027-01-15 (in 54 days)".

@@ -234,6 +234,8 @@ func compileLiteral(e celast.Expr) (node, bool) {
 	return node{}, false
 }
 
+// compileCall compiles a call to a logical operator, the conditional, an
+// equality or one of operatorOverloads, with arguments that compile too.
 func compileCall(a *celast.AST, e celast.Expr) (node, bool) {
 	call := e.AsCall()
 	ids := a.GetOverloadIDs(e.ID())
@@ -250,21 +252,7 @@ func compileCall(a *celast.AST, e celast.Expr) (node, bool) {
 	}
 	switch id := ids[0]; id {
 	case overloads.LogicalAnd, overloads.LogicalOr:
-		if len(args) < 2 {
-			return node{}, false
-		}
-		out := args[0].b
-		for _, arg := range args[1:] {
-			if out == nil || arg.b == nil {
-				return node{}, false
-			}
-			if id == overloads.LogicalAnd {
-				out = and(out, arg.b)
-			} else {
-				out = or(out, arg.b)
-			}
-		}
-		return node{b: out}, true
+		return compileAndOr(id == overloads.LogicalAnd, args)
 	case overloads.LogicalNot:
 		if len(args) != 1 || args[0].b == nil {
 			return node{}, false
@@ -280,23 +268,53 @@ func compileCall(a *celast.AST, e celast.Expr) (node, bool) {
 			d: choose(c, t.d, f.d), s: choose(c, t.s, f.s),
 		}, true
 	case overloads.Equals, overloads.NotEquals:
-		if len(args) != 2 || args[0].kind() != args[1].kind() {
+		return compileEquals(id == overloads.Equals, args)
+	}
+	return compileOperator(ids[0], args)
+}
+
+// compileAndOr chains two or more boolean args with && (isAnd) or ||.
+func compileAndOr(isAnd bool, args []node) (node, bool) {
+	if len(args) < 2 {
+		return node{}, false
+	}
+	out := args[0].b
+	for _, arg := range args[1:] {
+		if out == nil || arg.b == nil {
 			return node{}, false
 		}
-		want := id == overloads.Equals
-		l, r := args[0], args[1]
-		switch l.kind() {
-		case kindBool:
-			return node{b: equal(l, r, l.b, r.b, want)}, true
-		case kindInt:
-			return node{b: equal(l, r, l.i, r.i, want)}, true
-		case kindDouble:
-			return node{b: equal(l, r, l.d, r.d, want)}, true
-		default:
-			return node{b: equal(l, r, l.s, r.s, want)}, true
+		if isAnd {
+			out = and(out, arg.b)
+		} else {
+			out = or(out, arg.b)
 		}
 	}
-	sig, ok := operatorOverloads[ids[0]]
+	return node{b: out}, true
+}
+
+// compileEquals compares two args of the same kind for equality (want) or
+// inequality.
+func compileEquals(want bool, args []node) (node, bool) {
+	if len(args) != 2 || args[0].kind() != args[1].kind() {
+		return node{}, false
+	}
+	l, r := args[0], args[1]
+	switch l.kind() {
+	case kindBool:
+		return node{b: equal(l, r, l.b, r.b, want)}, true
+	case kindInt:
+		return node{b: equal(l, r, l.i, r.i, want)}, true
+	case kindDouble:
+		return node{b: equal(l, r, l.d, r.d, want)}, true
+	default:
+		return node{b: equal(l, r, l.s, r.s, want)}, true
+	}
+}
+
+// compileOperator compiles the overload id of operatorOverloads applied
+// to args of the kinds its signature lists.
+func compileOperator(id string, args []node) (node, bool) {
+	sig, ok := operatorOverloads[id]
 	if !ok || len(args) != len(sig.args) {
 		return node{}, false
 	}

@@ -92,6 +92,9 @@ type at struct {
 	prefix string
 }
 
+// sub is where the value of key is, within a.
+func (a at) sub(key string) at { return at{rule: a.rule, prefix: a.prefix + key + ": "} }
+
 func (p *parser) errorf(n *yaml.Node, a at, format string, args ...any) {
 	line := 0
 	if n != nil {
@@ -404,80 +407,97 @@ func (p *parser) rule(n *yaml.Node, idx int, costLimit uint64) *Rule {
 			p.errorf(n, a, "%s: required", k)
 		}
 	}
-	sub := func(key string) at { return at{rule: a.rule, prefix: a.prefix + key + ": "} }
 
 	r := &Rule{Line: n.Line}
-	if v := f["name"]; v != nil {
-		if s, ok := p.str(v, sub("name")); ok {
-			if !nameRE.MatchString(s) {
-				p.errorf(v, sub("name"), "%q must match [a-z0-9-]{1,64}", s)
-			}
-			r.Name = s
-		}
-	}
-	if v := f["category"]; v != nil {
-		if s, ok := p.str(v, sub("category")); ok {
-			if !categoryRE.MatchString(s) {
-				p.errorf(v, sub("category"), "%q must match [a-z_]{1,32}, e.g. support, usage, commercial", s)
-			}
-			r.Category = s
-		}
-	}
-	if v := f["kind"]; v != nil {
-		if s, ok := p.str(v, sub("kind")); ok {
-			if !signals.Kind(s).Valid() {
-				p.errorf(v, sub("kind"), "unknown signal kind %q (want one of %s)", s, strings.Join(kindNames, ", "))
-			}
-			r.Kind = s
-		}
-	}
-	if v := f["weight"]; v != nil {
-		if w, ok := p.number(v, sub("weight")); ok {
-			if w <= 0 || w > 100 {
-				p.errorf(v, sub("weight"), "%v must be in (0, 100]", w)
-			}
-			r.Weight = w
-		}
-	}
-	if v := f["half_life"]; v != nil {
-		if d, ok := p.duration(v, sub("half_life")); ok {
-			if d < minHalfLife || d > maxHalfLife {
-				p.errorf(v, sub("half_life"), "%s must be between %s and %s", formatDuration(d), formatDuration(minHalfLife), formatDuration(maxHalfLife))
-			}
-			r.HalfLife = d
-		}
-	}
-	if v := f["segments"]; v != nil {
-		r.Segments = p.overrides(v, sub("segments"), nil)
-	}
-	if v := f["stages"]; v != nil {
-		r.Stages = p.overrides(v, sub("stages"), signals.Stages)
-	}
-	if v := f["playbook"]; v != nil {
-		r.Playbook = p.playbook(v, sub("playbook"))
-	}
-	if v := f["detail"]; v != nil {
-		if s, ok := p.str(v, sub("detail")); ok {
-			r.Detail = s
-			if len(s) > maxDetail {
-				p.errorf(v, sub("detail"), "%d bytes, the limit is %d", len(s), maxDetail)
-			} else if d, err := parseDetail(s); err != nil {
-				p.errorf(v, sub("detail"), "%v", err)
-			} else {
-				r.detail = d
-			}
-		}
-	}
+	p.ruleLabels(r, f, a)
+	p.ruleWeights(r, f, a)
+	p.ruleText(r, f, a)
 	if v := f["when"]; v != nil {
-		if s, ok := p.str(v, sub("when")); ok {
+		if s, ok := p.str(v, a.sub("when")); ok {
 			r.When = s
-			r.prg, r.fast, r.compiled = p.compile(deref(v), s, costLimit, sub("when"))
+			r.prg, r.fast, r.compiled = p.compile(deref(v), s, costLimit, a.sub("when"))
 		}
 	}
 	if len(p.errs) > before {
 		return nil
 	}
 	return r
+}
+
+// ruleLabels reads what names and files the rule: its name, category and
+// signal kind.
+func (p *parser) ruleLabels(r *Rule, f map[string]*yaml.Node, a at) {
+	if v := f["name"]; v != nil {
+		if s, ok := p.str(v, a.sub("name")); ok {
+			if !nameRE.MatchString(s) {
+				p.errorf(v, a.sub("name"), "%q must match [a-z0-9-]{1,64}", s)
+			}
+			r.Name = s
+		}
+	}
+	if v := f["category"]; v != nil {
+		if s, ok := p.str(v, a.sub("category")); ok {
+			if !categoryRE.MatchString(s) {
+				p.errorf(v, a.sub("category"), "%q must match [a-z_]{1,32}, e.g. support, usage, commercial", s)
+			}
+			r.Category = s
+		}
+	}
+	if v := f["kind"]; v != nil {
+		if s, ok := p.str(v, a.sub("kind")); ok {
+			if !signals.Kind(s).Valid() {
+				p.errorf(v, a.sub("kind"), "unknown signal kind %q (want one of %s)", s, strings.Join(kindNames, ", "))
+			}
+			r.Kind = s
+		}
+	}
+}
+
+// ruleWeights reads what sets the rule's points: its weight, their half
+// life, and the weights by segment and by stage.
+func (p *parser) ruleWeights(r *Rule, f map[string]*yaml.Node, a at) {
+	if v := f["weight"]; v != nil {
+		if w, ok := p.number(v, a.sub("weight")); ok {
+			if w <= 0 || w > 100 {
+				p.errorf(v, a.sub("weight"), "%v must be in (0, 100]", w)
+			}
+			r.Weight = w
+		}
+	}
+	if v := f["half_life"]; v != nil {
+		if d, ok := p.duration(v, a.sub("half_life")); ok {
+			if d < minHalfLife || d > maxHalfLife {
+				p.errorf(v, a.sub("half_life"), "%s must be between %s and %s", formatDuration(d), formatDuration(minHalfLife), formatDuration(maxHalfLife))
+			}
+			r.HalfLife = d
+		}
+	}
+	if v := f["segments"]; v != nil {
+		r.Segments = p.overrides(v, a.sub("segments"), nil)
+	}
+	if v := f["stages"]; v != nil {
+		r.Stages = p.overrides(v, a.sub("stages"), signals.Stages)
+	}
+}
+
+// ruleText reads what the rule tells a CSM: its playbook and the
+// template of its detail.
+func (p *parser) ruleText(r *Rule, f map[string]*yaml.Node, a at) {
+	if v := f["playbook"]; v != nil {
+		r.Playbook = p.playbook(v, a.sub("playbook"))
+	}
+	if v := f["detail"]; v != nil {
+		if s, ok := p.str(v, a.sub("detail")); ok {
+			r.Detail = s
+			if len(s) > maxDetail {
+				p.errorf(v, a.sub("detail"), "%d bytes, the limit is %d", len(s), maxDetail)
+			} else if d, err := parseDetail(s); err != nil {
+				p.errorf(v, a.sub("detail"), "%v", err)
+			} else {
+				r.detail = d
+			}
+		}
+	}
 }
 
 // overrides reads a map of segment or stage to weight. A weight of 0 is

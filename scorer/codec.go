@@ -147,6 +147,8 @@ func (st *State) binarySize() int {
 	return n + 8 + 1 + binrec.SizeVarint(st.Evaluated) + historyDays + binrec.SizeVarint(int64(st.HistoryTop))
 }
 
+// appendBinary writes the whole state, section by section in the order
+// of the layout above.
 func (st *State) appendBinary(b []byte) ([]byte, error) {
 	var err error
 	b = append(b, binaryVersion)
@@ -157,6 +159,32 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendVarint(b, st.Watermark)
 	b = binary.AppendUvarint(b, st.Seq)
 
+	if b, err = st.appendDays(b); err != nil {
+		return b, err
+	}
+	if b, err = st.appendEvents(b); err != nil {
+		return b, err
+	}
+	if b, err = st.appendBefore(b); err != nil {
+		return b, err
+	}
+
+	b = binary.AppendVarint(b, st.Churned)
+	for _, h := range st.Seen {
+		b = binary.LittleEndian.AppendUint64(b, h)
+	}
+	b = append(b, st.SeenPos)
+
+	if b, err = st.appendFired(b); err != nil {
+		return b, err
+	}
+	return st.appendScore(b)
+}
+
+// appendDays writes the daily rings and the usage fields that follow
+// them, from Usage to UsageBefore.
+func (st *State) appendDays(b []byte) ([]byte, error) {
+	var err error
 	if b, err = appendCounts(b, "Usage", st.Usage); err != nil {
 		return b, err
 	}
@@ -176,34 +204,34 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = binary.AppendVarint(b, int64(st.UsageBefore))
+	return b, nil
+}
 
-	if b, err = st.appendEvents(b); err != nil {
-		return b, err
-	}
-
+// appendBefore writes the presence byte of Before and, when there is
+// one, its fields.
+func (st *State) appendBefore(b []byte) ([]byte, error) {
 	if st.Before == nil {
-		b = append(b, 0)
-	} else {
-		bf := st.Before
-		b = append(b, 1)
-		b = binary.AppendVarint(b, bf.Contact)
-		b = binary.AppendVarint(b, bf.ChampionLeft)
-		b = binary.AppendVarint(b, bf.ChampionAdded)
-		for _, a := range [...]*Answer{&bf.NPS[0], &bf.NPS[1], &bf.Rating, &bf.Renewal} {
-			b = binary.AppendVarint(b, a.T)
-			b = binary.AppendVarint(b, a.V)
-			if b, err = binrec.AppendString(b, "Before answer ID", a.ID); err != nil {
-				return b, err
-			}
+		return append(b, 0), nil
+	}
+	var err error
+	bf := st.Before
+	b = append(b, 1)
+	b = binary.AppendVarint(b, bf.Contact)
+	b = binary.AppendVarint(b, bf.ChampionLeft)
+	b = binary.AppendVarint(b, bf.ChampionAdded)
+	for _, a := range [...]*Answer{&bf.NPS[0], &bf.NPS[1], &bf.Rating, &bf.Renewal} {
+		b = binary.AppendVarint(b, a.T)
+		b = binary.AppendVarint(b, a.V)
+		if b, err = binrec.AppendString(b, "Before answer ID", a.ID); err != nil {
+			return b, err
 		}
 	}
+	return b, nil
+}
 
-	b = binary.AppendVarint(b, st.Churned)
-	for _, h := range st.Seen {
-		b = binary.LittleEndian.AppendUint64(b, h)
-	}
-	b = append(b, st.SeenPos)
-
+// appendFired writes Committed and the firings, each relative to it.
+func (st *State) appendFired(b []byte) ([]byte, error) {
+	var err error
 	b = binary.AppendVarint(b, st.Committed)
 	if len(st.Fired) > maxBinaryFired {
 		return b, fmt.Errorf("fired: %d firings, over the limit of %d", len(st.Fired), maxBinaryFired)
@@ -217,7 +245,12 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 		// Firings are days shortly before Committed: a small difference.
 		b = binary.AppendVarint(b, f.At-st.Committed)
 	}
+	return b, nil
+}
 
+// appendScore writes the last evaluation: Score, Tier, Evaluated and the
+// score history.
+func (st *State) appendScore(b []byte) ([]byte, error) {
 	if !binrec.Finite(st.Score) {
 		return b, fmt.Errorf("score: %w", binrec.ErrNotFinite(st.Score))
 	}
@@ -324,6 +357,8 @@ func (st *State) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// decodeBinary reads the whole state, section by section in the order of
+// the layout above, into a zero st.
 func (st *State) decodeBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("version: %w", io.ErrUnexpectedEOF)
@@ -337,10 +372,49 @@ func (st *State) decodeBinary(data []byte) error {
 	st.Watermark = r.Varint("Watermark")
 	st.Seq = r.Uvarint("Seq")
 
+	st.decodeDays(&r)
+	if r.Err() != nil {
+		return r.Err()
+	}
+
+	if err := st.decodeEvents(&r); err != nil {
+		return err
+	}
+	if err := st.decodeBefore(&r); err != nil {
+		return err
+	}
+
+	st.Churned = r.Varint("Churned")
+	if seen := r.Bytes("Seen", 8*seenIDs); seen != nil {
+		for i := range st.Seen {
+			st.Seen[i] = binary.LittleEndian.Uint64(seen[8*i:])
+		}
+	}
+	st.SeenPos = r.Byte("SeenPos")
+	st.Committed = r.Varint("Committed")
+	if r.Err() != nil {
+		return r.Err()
+	}
+
+	if err := st.decodeFired(&r); err != nil {
+		return err
+	}
+	st.decodeScore(&r)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	if rest := len(data) - r.Off; rest > 0 {
+		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.Off)
+	}
+	return nil
+}
+
+// decodeDays reads what appendDays writes. A failure stays in r.
+func (st *State) decodeDays(r *binrec.Reader) {
 	st.Usage.Top = r.Int32("Usage.Top")
-	st.Usage.C = readCounts[uint32](&r, "Usage.C")
+	st.Usage.C = readCounts[uint32](r, "Usage.C")
 	st.ActiveUsers.Top = r.Int32("ActiveUsers.Top")
-	st.ActiveUsers.C = readCounts[uint16](&r, "ActiveUsers.C")
+	st.ActiveUsers.C = readCounts[uint16](r, "ActiveUsers.C")
 	st.Opened.Top = r.Int32("Opened.Top")
 	if n := r.Length("Opened.C", maxBinaryDays, 1); n > 0 {
 		st.Opened.C = slices.Clone(r.Bytes("Opened.C", n))
@@ -350,14 +424,11 @@ func (st *State) decodeBinary(data []byte) error {
 	st.LastUsage = r.Varint("LastUsage")
 	st.LastUsageID = r.String("LastUsageID")
 	st.UsageBefore = r.Int32("UsageBefore")
-	if r.Err() != nil {
-		return r.Err()
-	}
+}
 
-	if err := st.decodeEvents(&r); err != nil {
-		return err
-	}
-
+// decodeBefore reads what appendBefore writes and returns the first
+// failure.
+func (st *State) decodeBefore(r *binrec.Reader) error {
 	switch r.Byte("Before") {
 	case 0:
 	case 1:
@@ -379,19 +450,12 @@ func (st *State) decodeBinary(data []byte) error {
 		r.Off--
 		r.Failf("Before", "presence byte %d, want 0 or 1", r.Data[r.Off])
 	}
+	return r.Err()
+}
 
-	st.Churned = r.Varint("Churned")
-	if seen := r.Bytes("Seen", 8*seenIDs); seen != nil {
-		for i := range st.Seen {
-			st.Seen[i] = binary.LittleEndian.Uint64(seen[8*i:])
-		}
-	}
-	st.SeenPos = r.Byte("SeenPos")
-	st.Committed = r.Varint("Committed")
-	if r.Err() != nil {
-		return r.Err()
-	}
-
+// decodeFired reads the firings that appendFired writes after Committed,
+// which st already holds, and returns the first failure.
+func (st *State) decodeFired(r *binrec.Reader) error {
 	if n := r.Length("Fired", maxBinaryFired, 2); n > 0 {
 		st.Fired = make([]Firing, n)
 		for i := range st.Fired {
@@ -407,7 +471,11 @@ func (st *State) decodeBinary(data []byte) error {
 			}
 		}
 	}
+	return r.Err()
+}
 
+// decodeScore reads what appendScore writes. A failure stays in r.
+func (st *State) decodeScore(r *binrec.Reader) {
 	st.Score = r.Float64("Score")
 	if t := r.Byte("Tier"); r.Err() == nil {
 		st.Tier = rules.Tier(t)
@@ -421,13 +489,6 @@ func (st *State) decodeBinary(data []byte) error {
 		copy(st.History[:], h)
 	}
 	st.HistoryTop = r.Int32("HistoryTop")
-	if r.Err() != nil {
-		return r.Err()
-	}
-	if rest := len(data) - r.Off; rest > 0 {
-		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.Off)
-	}
-	return nil
 }
 
 func (st *State) decodeEvents(r *binrec.Reader) error {

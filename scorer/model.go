@@ -298,24 +298,46 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		if lastFired < now-m.catchUp {
 			lastFired = 0
 		}
-		var points float64
-		// The weight (its overrides are map lookups) only for the rules
-		// that contribute.
-		switch {
-		case fired:
-			points = r.WeightFor(segment, stage)
-		case lastFired > 0 && r.HalfLife > 0:
-			points = r.WeightFor(segment, stage) * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
-		default:
-			continue
-		}
-		points = math.Round(points*10) / 10
+		points := rulePoints(r, fired, lastFired, now, segment, stage)
 		if points <= 0 {
 			continue
 		}
 		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
 		res.Raw += points
 	}
+	sortShares(shares)
+	m.setContributions(res, shares)
+	res.Raw = math.Round(res.Raw*10) / 10
+	res.Score = min(res.Raw, 100)
+	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
+	if len(res.Errors) > 0 {
+		// Failures are reported on every evaluation, so they are not
+		// remembered.
+		memo = ruleMemo{}
+	}
+	return memo
+}
+
+// rulePoints is what rule r adds to a score at now, rounded to a tenth:
+// its weight while it fires, decaying by its half-life once it stopped
+// firing at lastFired, and nothing otherwise.
+func rulePoints(r *rules.Rule, fired bool, lastFired, now int64, segment, stage string) float64 {
+	var points float64
+	// The weight (its overrides are map lookups) only for the rules
+	// that contribute.
+	switch {
+	case fired:
+		points = r.WeightFor(segment, stage)
+	case lastFired > 0 && r.HalfLife > 0:
+		points = r.WeightFor(segment, stage) * math.Exp2(-float64(now-lastFired)/r.HalfLife.Seconds())
+	default:
+		return 0
+	}
+	return math.Round(points*10) / 10
+}
+
+// sortShares orders shares as the contributions of a result are listed.
+func sortShares(shares []share) {
 	// Largest first, ties in rule order: an insertion sort, stable, and
 	// for a handful of shares cheaper than a general sort's calls.
 	for i := 1; i < len(shares); i++ {
@@ -323,6 +345,11 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			shares[j], shares[j-1] = shares[j-1], shares[j]
 		}
 	}
+}
+
+// setContributions makes shares the contributions of res, reusing their
+// capacity.
+func (m *Model) setContributions(res *Result, shares []share) {
 	// Non-nil when empty: an explanation lists no contributions as [], and
 	// an empty slice costs no allocation.
 	if res.Contributions == nil || cap(res.Contributions) < len(shares) {
@@ -339,15 +366,6 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			c.LastFired = time.Unix(s.last, 0).UTC()
 		}
 	}
-	res.Raw = math.Round(res.Raw*10) / 10
-	res.Score = min(res.Raw, 100)
-	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
-	if len(res.Errors) > 0 {
-		// Failures are reported on every evaluation, so they are not
-		// remembered.
-		memo = ruleMemo{}
-	}
-	return memo
 }
 
 // describe fills r's details, evidence and playbook; f holds the features

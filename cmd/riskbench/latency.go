@@ -143,34 +143,9 @@ func runLatency(ctx context.Context, nc *nats.Conn, run *engineRun, w *workload,
 	cpBefore, cpSumBefore := run.counter("riskwatch_checkpoint_duration_seconds", nil)
 
 	n := len(probe.pubAt)
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(due); wait > 200*time.Microsecond {
-			time.Sleep(wait)
-		}
-		now := time.Now()
-		evt := now.Truncate(time.Second)
-		g := w.next(evt)
-		msg := &nats.Msg{Subject: g.subject, Data: append([]byte(nil), g.data...),
-			Header: nats.Header{jetstream.MsgIDHeader: []string{g.id}}}
-		pubAt := time.Now().UnixNano()
-		probe.pubAt[g.seq-probe.seqBase].Store(pubAt)
-		probe.lastEvt[g.customer].Store(evt.Unix())
-		probe.lastPub[g.customer].Store(pubAt)
-		for {
-			_, err := js.PublishMsgAsync(msg)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-				return res, fmt.Errorf("publish: %w", err)
-			}
-		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
+	start, err := publishAtRate(ctx, js, w, probe, rate)
+	if err != nil {
+		return res, err
 	}
 	select {
 	case <-js.PublishAsyncComplete():
@@ -205,6 +180,43 @@ func runLatency(ctx context.Context, nc *nats.Conn, run *engineRun, w *workload,
 	res.Score, res.Alert, res.Unmatched = quantiles(probe.score), quantiles(probe.alert), probe.unmatched
 	probe.mu.Unlock()
 	return res, nil
+}
+
+// publishAtRate publishes as many signals of w as probe has room for, at
+// rate, noting in probe when each was published, and returns the time it
+// started.
+func publishAtRate(ctx context.Context, js jetstream.JetStream, w *workload, probe *latencyProbe, rate float64) (time.Time, error) {
+	n := len(probe.pubAt)
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 200*time.Microsecond {
+			time.Sleep(wait)
+		}
+		now := time.Now()
+		evt := now.Truncate(time.Second)
+		g := w.next(evt)
+		msg := &nats.Msg{Subject: g.subject, Data: append([]byte(nil), g.data...),
+			Header: nats.Header{jetstream.MsgIDHeader: []string{g.id}}}
+		pubAt := time.Now().UnixNano()
+		probe.pubAt[g.seq-probe.seqBase].Store(pubAt)
+		probe.lastEvt[g.customer].Store(evt.Unix())
+		probe.lastPub[g.customer].Store(pubAt)
+		for {
+			_, err := js.PublishMsgAsync(msg)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				return start, fmt.Errorf("publish: %w", err)
+			}
+		}
+		if ctx.Err() != nil {
+			return start, ctx.Err()
+		}
+	}
+	return start, nil
 }
 
 func lastSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {

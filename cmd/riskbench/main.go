@@ -297,6 +297,8 @@ func (o options) heapProfile(name string) error {
 	return pprof.WriteHeapProfile(f)
 }
 
+// bench runs the phases o does not skip, in order, and returns what they
+// measured, also when a phase fails.
 func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 	res := &results{Options: o, Go: runtime.Version(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	srv, err := startServer(o)
@@ -327,72 +329,20 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 	res.Messages, res.Profiles = c.Len(), o.Customers
 	res.MeanSignalBytes = float64(c.Bytes()) / float64(c.Len())
 
+	b := &benchRun{o: o, stderr: stderr, srv: srv, nc: nc, w: w, c: c, res: res}
 	needStream := !o.skipped("raw") || !o.skipped("ingest")
 	if needStream {
-		// Let the engine create its streams, buckets and consumer, as on
-		// a first start, so the pre-fill lands in the real stream.
-		econn, err := srv.connect("riskd")
-		if err != nil {
+		if err := b.prefill(ctx); err != nil {
 			return res, err
 		}
-		run, err := startEngine(econn, engineOpts{})
-		if err != nil {
-			return res, err
-		}
-		if _, err := run.waitReady(ctx); err != nil {
-			return res, err
-		}
-		if err := waitConsumer(ctx, nc, "riskd"); err != nil {
-			return res, err
-		}
-		// The consumer exists on the server; the engine may still be
-		// waiting for the reply that says so, and stopping it then is not
-		// a failure.
-		if _, err := run.stop(); err != nil && !errors.Is(err, context.Canceled) {
-			return res, err
-		}
-		econn.Close()
-
-		pconn, err := srv.connect("riskbench-producer")
-		if err != nil {
-			return res, err
-		}
-		fmt.Fprintf(stderr, "riskbench: pre-filling %s with %d messages (%d profiles, %d signals)...\n",
-			api.SignalsStream, c.Len(), o.Customers, o.Signals)
-		took, err := publishAll(ctx, pconn, c)
-		pconn.Close()
-		if err != nil {
-			return res, fmt.Errorf("pre-fill: %w", err)
-		}
-		res.Publish = newRate(c.Len(), c.Bytes(), took)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return res, err
 	}
 	if !o.skipped("raw") {
-		for _, mode := range []string{modeFetch, modeMessages} {
-			cconn, err := srv.connect("riskbench-consumer")
-			if err != nil {
-				return res, err
-			}
-			cjs, _ := jetstream.New(cconn)
-			err = o.phase("raw-consume-"+mode, stderr, func() error {
-				took, err := consumeAll(ctx, cjs, api.SignalsStream, c.Len(), mode, 1000)
-				if err == nil {
-					r := newRate(c.Len(), c.Bytes(), took)
-					if mode == modeFetch {
-						res.ConsumeFetch = r
-					} else {
-						res.ConsumeMessages = r
-					}
-				}
-				return err
-			})
-			cconn.Close()
-			if err != nil {
-				return res, fmt.Errorf("raw consume (%s): %w", mode, err)
-			}
+		if err := b.rawConsume(ctx); err != nil {
+			return res, err
 		}
 	}
 	if !o.skipped("core") {
@@ -419,8 +369,104 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 		return res, err
 	}
 	defer econn.Close()
+	if err := b.ingestAndLatency(ctx, js, econn); err != nil {
+		return res, err
+	}
+	return res, b.memoryAndRestart(ctx)
+}
+
+// benchRun is one run of the benchmark: its options, the server, the
+// workload, and the results measured so far.
+type benchRun struct {
+	o      options
+	stderr io.Writer
+	srv    *natsServer
+	nc     *nats.Conn
+	w      *workload
+	c      *corpus
+	res    *results
+}
+
+// prefill publishes the corpus to the stream the engine creates on a first
+// start, and measures the publishing.
+func (b *benchRun) prefill(ctx context.Context) error {
+	o, c := b.o, b.c
+	// Let the engine create its streams, buckets and consumer, as on
+	// a first start, so the pre-fill lands in the real stream.
+	econn, err := b.srv.connect("riskd")
+	if err != nil {
+		return err
+	}
+	run, err := startEngine(econn, engineOpts{})
+	if err != nil {
+		return err
+	}
+	if _, err := run.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := waitConsumer(ctx, b.nc, "riskd"); err != nil {
+		return err
+	}
+	// The consumer exists on the server; the engine may still be
+	// waiting for the reply that says so, and stopping it then is not
+	// a failure.
+	if _, err := run.stop(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	econn.Close()
+
+	pconn, err := b.srv.connect("riskbench-producer")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.stderr, "riskbench: pre-filling %s with %d messages (%d profiles, %d signals)...\n",
+		api.SignalsStream, c.Len(), o.Customers, o.Signals)
+	took, err := publishAll(ctx, pconn, c)
+	pconn.Close()
+	if err != nil {
+		return fmt.Errorf("pre-fill: %w", err)
+	}
+	b.res.Publish = newRate(c.Len(), c.Bytes(), took)
+	return nil
+}
+
+// rawConsume measures nats.go alone consuming the pre-filled stream, once
+// by fetching batches and once by the messages iterator.
+func (b *benchRun) rawConsume(ctx context.Context) error {
+	c, res := b.c, b.res
+	for _, mode := range []string{modeFetch, modeMessages} {
+		cconn, err := b.srv.connect("riskbench-consumer")
+		if err != nil {
+			return err
+		}
+		cjs, _ := jetstream.New(cconn)
+		err = b.o.phase("raw-consume-"+mode, b.stderr, func() error {
+			took, err := consumeAll(ctx, cjs, api.SignalsStream, c.Len(), mode, 1000)
+			if err == nil {
+				r := newRate(c.Len(), c.Bytes(), took)
+				if mode == modeFetch {
+					res.ConsumeFetch = r
+				} else {
+					res.ConsumeMessages = r
+				}
+			}
+			return err
+		})
+		cconn.Close()
+		if err != nil {
+			return fmt.Errorf("raw consume (%s): %w", mode, err)
+		}
+	}
+	return nil
+}
+
+// ingestAndLatency measures the engine, on econn, draining the pre-filled
+// stream, then the latency of signals published to it at the offered
+// rate, then its final checkpoint.
+func (b *benchRun) ingestAndLatency(ctx context.Context, js jetstream.JetStream, econn *nats.Conn) error {
+	o, c, res := b.o, b.c, b.res
 	latSignals := int(o.Rate * o.Duration.Seconds())
-	probe := newLatencyProbe(w.seq+1, latSignals, o.Customers)
+	probe := newLatencyProbe(b.w.seq+1, latSignals, o.Customers)
 	// The probe only looks at signals of the latency phase: during ingest
 	// the hook costs one atomic load.
 	var probing atomic.Bool
@@ -430,7 +476,7 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 		}
 	}
 	var eng *engineRun
-	err = o.phase("ingest", stderr, func() error {
+	err := o.phase("ingest", b.stderr, func() error {
 		last, err := lastSeq(ctx, js)
 		if err != nil {
 			return err
@@ -448,58 +494,65 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("ingest: %w", err)
+		return fmt.Errorf("ingest: %w", err)
 	}
 	if err := o.heapProfile("ingest"); err != nil {
-		return res, err
+		return err
 	}
 	if !o.skipped("latency") {
-		err := o.phase("latency", stderr, func() error {
-			pconn, err := srv.connect("riskbench-producer")
+		err := o.phase("latency", b.stderr, func() error {
+			pconn, err := b.srv.connect("riskbench-producer")
 			if err != nil {
 				return err
 			}
 			defer pconn.Close()
 			probing.Store(true)
 			defer probing.Store(false)
-			r, err := runLatency(ctx, pconn, eng, w, probe, o.Rate, o.Duration)
+			r, err := runLatency(ctx, pconn, eng, b.w, probe, o.Rate, o.Duration)
 			res.Latency = &r
 			return err
 		})
 		if err != nil {
-			return res, fmt.Errorf("latency: %w", err)
+			return fmt.Errorf("latency: %w", err)
 		}
 	}
 	took, err := eng.stop()
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.Ingest.FinalCheckpointSeconds = took.Seconds()
+	return nil
+}
 
+// memoryAndRestart measures, in child processes, the memory of the
+// customers the workload has and the restart with the restart customers,
+// cloning state to reach them.
+func (b *benchRun) memoryAndRestart(ctx context.Context) error {
+	o, res := b.o, b.res
 	if !o.skipped("memory") {
-		fmt.Fprintf(stderr, "riskbench: memory with %d customers (restart child)...\n", o.Customers)
-		r, err := restartChild(ctx, srv.url, o.Pprof)
+		fmt.Fprintf(b.stderr, "riskbench: memory with %d customers (restart child)...\n", o.Customers)
+		r, err := restartChild(ctx, b.srv.url, o.Pprof)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Memory = append(res.Memory, r)
 	}
 	if !o.skipped("restart") {
 		if o.RestartCustomers > o.Customers {
-			fmt.Fprintf(stderr, "riskbench: cloning state to %d customers...\n", o.RestartCustomers)
-			if _, err := cloneState(ctx, nc, o.RestartCustomers); err != nil {
-				return res, fmt.Errorf("clone state: %w", err)
+			fmt.Fprintf(b.stderr, "riskbench: cloning state to %d customers...\n", o.RestartCustomers)
+			if _, err := cloneState(ctx, b.nc, o.RestartCustomers); err != nil {
+				return fmt.Errorf("clone state: %w", err)
 			}
 		}
-		fmt.Fprintf(stderr, "riskbench: restart with %d customers (restart child)...\n", o.RestartCustomers)
-		r, err := restartChild(ctx, srv.url, o.Pprof)
+		fmt.Fprintf(b.stderr, "riskbench: restart with %d customers (restart child)...\n", o.RestartCustomers)
+		r, err := restartChild(ctx, b.srv.url, o.Pprof)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Restart = &r
 		if o.RestartCustomers != o.Customers || o.skipped("memory") {
 			res.Memory = append(res.Memory, r)
 		}
 	}
-	return res, nil
+	return nil
 }

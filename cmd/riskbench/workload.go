@@ -218,54 +218,18 @@ func pick(rng *rand.Rand, x ...string) string { return x[rng.IntN(len(x))] }
 // ASCII without quotes is written, so no escaping is needed.
 func (w *workload) data(b []byte, kind signals.Kind, ci int) []byte {
 	rng := w.rng
-	str := func(b []byte, key, v string) []byte {
-		b = append(b, '"')
-		b = append(b, key...)
-		b = append(b, `":"`...)
-		b = append(b, v...)
-		return append(b, '"')
-	}
-	num := func(b []byte, key string, v float64) []byte {
-		b = append(b, '"')
-		b = append(b, key...)
-		b = append(b, `":`...)
-		return strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
 	b = append(b, '{')
 	switch kind {
 	case signals.KindUsage:
-		b = num(b, "events", float64(1+rng.IntN(5)))
+		b = appendNumberField(b, "events", float64(1+rng.IntN(5)))
 		b = append(b, ',')
-		b = str(b, "user", "u"+strconv.Itoa(rng.IntN(int(w.users[ci]))))
+		b = appendStringField(b, "user", "u"+strconv.Itoa(rng.IntN(int(w.users[ci]))))
 		if rng.IntN(30) == 0 {
 			b = append(b, ',')
-			b = num(b, "active_users", float64(1+rng.IntN(int(w.users[ci]))))
+			b = appendNumberField(b, "active_users", float64(1+rng.IntN(int(w.users[ci]))))
 		}
 	case signals.KindTicket:
-		status := signals.TicketOpened
-		if w.open[ci] != 0 && rng.IntN(4) != 0 {
-			status = signals.TicketSolved
-			if rng.IntN(12) == 0 {
-				status = signals.TicketEscalated
-			}
-		} else {
-			w.ticket[ci]++
-			w.open[ci] = w.ticket[ci]
-		}
-		b = str(b, "ticket_id", "T"+strconv.FormatUint(uint64(w.open[ci]), 10))
-		b = append(b, ',')
-		b = str(b, "status", status)
-		if status == signals.TicketOpened {
-			b = append(b, ',')
-			b = str(b, "priority", pick(rng, "low", "normal", "normal", "normal", "high", "urgent"))
-			if rng.IntN(2) == 0 {
-				b = append(b, ',')
-				b = num(b, "first_response_minutes", float64(5+rng.IntN(240)))
-			}
-		}
-		if status == signals.TicketSolved {
-			w.open[ci] = 0
-		}
+		b = w.ticketData(b, ci)
 	case signals.KindNPS:
 		score := 9 + rng.IntN(2)
 		switch x := rng.Float64(); {
@@ -274,40 +238,88 @@ func (w *workload) data(b []byte, kind signals.Kind, ci int) []byte {
 		case x < 0.40:
 			score = 7 + rng.IntN(2)
 		}
-		b = num(b, "score", float64(score))
+		b = appendNumberField(b, "score", float64(score))
 	case signals.KindContact:
-		b = str(b, "type", pick(rng, "csm_touch", "csm_touch", "qbr", "reply"))
+		b = appendStringField(b, "type", pick(rng, "csm_touch", "csm_touch", "qbr", "reply"))
 		if owner := w.profiles[ci].Owner; owner != "" {
 			b = append(b, ',')
-			b = str(b, "by", owner)
+			b = appendStringField(b, "by", owner)
 		}
 	case signals.KindBilling:
-		b = str(b, "type", pick(rng, "payment_succeeded", "payment_succeeded", "payment_succeeded",
+		b = appendStringField(b, "type", pick(rng, "payment_succeeded", "payment_succeeded", "payment_succeeded",
 			"payment_failed", "card_expiring", "invoice_overdue"))
 	case signals.KindCommercial:
 		typ := pick(rng, signals.QuoteRequest, signals.QuoteRequest, signals.QuoteAnswered, signals.QuoteAnswered,
 			signals.DiscountRequest, signals.DowngradeRequest, signals.ContractChange, signals.CancellationInquiry)
-		b = str(b, "type", typ)
+		b = appendStringField(b, "type", typ)
 		if typ == signals.ContractChange {
 			b = append(b, ',')
-			b = num(b, "amount_pct", float64(rng.IntN(56)-30))
+			b = appendNumberField(b, "amount_pct", float64(rng.IntN(56)-30))
 		}
 	case signals.KindMention:
-		b = str(b, "channel", pick(rng, "twitter", "linkedin", "reddit", "g2"))
+		b = appendStringField(b, "channel", pick(rng, "twitter", "linkedin", "reddit", "g2"))
 		b = append(b, ',')
-		b = num(b, "sentiment", math.Round((rng.Float64()*1.6-0.6)*100)/100)
+		b = appendNumberField(b, "sentiment", math.Round((rng.Float64()*1.6-0.6)*100)/100)
 		b = append(b, ',')
-		b = num(b, "reach", float64(10+rng.IntN(5000)))
+		b = appendNumberField(b, "reach", float64(10+rng.IntN(5000)))
 	case signals.KindRating:
-		b = str(b, "value", pick(rng, "green", "green", "green", "green", "green", "green", "green", "yellow", "yellow", "red"))
+		b = appendStringField(b, "value", pick(rng, "green", "green", "green", "green", "green", "green", "green", "yellow", "yellow", "red"))
 		if owner := w.profiles[ci].Owner; owner != "" {
 			b = append(b, ',')
-			b = str(b, "by", owner)
+			b = appendStringField(b, "by", owner)
 		}
 	case signals.KindChampion:
-		b = str(b, "type", pick(rng, "left", "added"))
+		b = appendStringField(b, "type", pick(rng, "left", "added"))
 		b = append(b, ',')
-		b = str(b, "contact", "sponsor@"+w.ids[ci])
+		b = appendStringField(b, "contact", "sponsor@"+w.ids[ci])
 	}
 	return append(b, '}')
+}
+
+// ticketData appends the fields of a ticket signal for customer ci: a new
+// ticket, or a change to its open one.
+func (w *workload) ticketData(b []byte, ci int) []byte {
+	rng := w.rng
+	status := signals.TicketOpened
+	if w.open[ci] != 0 && rng.IntN(4) != 0 {
+		status = signals.TicketSolved
+		if rng.IntN(12) == 0 {
+			status = signals.TicketEscalated
+		}
+	} else {
+		w.ticket[ci]++
+		w.open[ci] = w.ticket[ci]
+	}
+	b = appendStringField(b, "ticket_id", "T"+strconv.FormatUint(uint64(w.open[ci]), 10))
+	b = append(b, ',')
+	b = appendStringField(b, "status", status)
+	if status == signals.TicketOpened {
+		b = append(b, ',')
+		b = appendStringField(b, "priority", pick(rng, "low", "normal", "normal", "normal", "high", "urgent"))
+		if rng.IntN(2) == 0 {
+			b = append(b, ',')
+			b = appendNumberField(b, "first_response_minutes", float64(5+rng.IntN(240)))
+		}
+	}
+	if status == signals.TicketSolved {
+		w.open[ci] = 0
+	}
+	return b
+}
+
+// appendStringField appends "key":"v" to b; neither needs escaping.
+func appendStringField(b []byte, key, v string) []byte {
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	b = append(b, v...)
+	return append(b, '"')
+}
+
+// appendNumberField appends "key":v to b, v as short as it reads back.
+func appendNumberField(b []byte, key string, v float64) []byte {
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }

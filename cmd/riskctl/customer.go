@@ -163,19 +163,7 @@ func runCustomerSet(e *env, c *command, args []string) int {
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
 	file := fs.String("f", "", "read the profile from a JSON `FILE`")
 	replace := fs.Bool("replace", false, "start from an empty profile instead of the stored one")
-	fields := map[string]*string{}
-	for _, f := range []struct{ name, usage string }{
-		{"name", "display name"},
-		{"arr", "annual recurring revenue, a number"},
-		{"currency", "ISO 4217 code of the ARR, e.g. EUR"},
-		{"renewal-date", "next renewal, YYYY-MM-DD"},
-		{"segment", "segment, e.g. enterprise, mid_market, smb"},
-		{"owner", "the CSM who owns the account (alerts are routed by it)"},
-		{"plan", "plan name"},
-		{"stage", "lifecycle stage: " + strings.Join(signals.Stages, ", ")},
-	} {
-		fields[f.name] = fs.String(f.name, "", f.usage)
-	}
+	fields := profileFieldFlags(fs)
 	pos, code, ok := e.parse(fs, c, args)
 	if !ok {
 		return code
@@ -204,29 +192,9 @@ func runCustomerSet(e *env, c *command, args []string) int {
 	}
 	defer nc.Close()
 
-	var p signals.Profile
-	if *file != "" {
-		data, err := os.ReadFile(*file)
-		if err != nil {
-			return e.fail(c, fmt.Errorf("read profile: %w", err))
-		}
-		if err := json.Unmarshal(data, &p); err != nil {
-			return e.fail(c, fmt.Errorf("%s: %w", *file, err))
-		}
-		if p.ID != "" && p.ID != id {
-			return e.fail(c, fmt.Errorf("%s is the profile of %q, not %q", *file, p.ID, id))
-		}
-	} else if !*replace {
-		var v api.CustomerView
-		_, err := conn.call(nc, api.EndpointCustomerGet, api.GetRequest{ID: id}, &v)
-		switch {
-		case err == nil && v.Profile != nil:
-			p = *v.Profile
-		case err == nil, api.StatusOf(err) == http.StatusNotFound:
-			// No profile yet: start from an empty one.
-		default:
-			return e.fail(c, fmt.Errorf("read the stored profile to update it (--replace skips this): %w", err))
-		}
+	p, err := profileToEdit(conn, nc, id, *file, *replace)
+	if err != nil {
+		return e.fail(c, err)
 	}
 	p.ID = id
 	str := map[string]*string{"name": &p.Name, "currency": &p.Currency, "renewal-date": &p.RenewalDate,
@@ -254,8 +222,64 @@ func runCustomerSet(e *env, c *command, args []string) int {
 	if *asJSON {
 		return e.writeRaw(c, raw)
 	}
-	fmt.Fprintf(e.stdout, "stored the profile of %s\n", stored.ID)
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	printStored(e.stdout, &stored)
+	return exitOK
+}
+
+// profileFieldFlags defines a flag for each profile field that can be set
+// on its own, by the flag's name.
+func profileFieldFlags(fs *flag.FlagSet) map[string]*string {
+	fields := map[string]*string{}
+	for _, f := range []struct{ name, usage string }{
+		{"name", "display name"},
+		{"arr", "annual recurring revenue, a number"},
+		{"currency", "ISO 4217 code of the ARR, e.g. EUR"},
+		{"renewal-date", "next renewal, YYYY-MM-DD"},
+		{"segment", "segment, e.g. enterprise, mid_market, smb"},
+		{"owner", "the CSM who owns the account (alerts are routed by it)"},
+		{"plan", "plan name"},
+		{"stage", "lifecycle stage: " + strings.Join(signals.Stages, ", ")},
+	} {
+		fields[f.name] = fs.String(f.name, "", f.usage)
+	}
+	return fields
+}
+
+// profileToEdit is the profile that customer set starts from: the one in
+// file when given, else the one riskd stores for id unless replace, else
+// an empty one.
+func profileToEdit(conn *connOpts, nc *nats.Conn, id, file string, replace bool) (signals.Profile, error) {
+	var p signals.Profile
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return p, fmt.Errorf("read profile: %w", err)
+		}
+		if err := json.Unmarshal(data, &p); err != nil {
+			return p, fmt.Errorf("%s: %w", file, err)
+		}
+		if p.ID != "" && p.ID != id {
+			return p, fmt.Errorf("%s is the profile of %q, not %q", file, p.ID, id)
+		}
+	} else if !replace {
+		var v api.CustomerView
+		_, err := conn.call(nc, api.EndpointCustomerGet, api.GetRequest{ID: id}, &v)
+		switch {
+		case err == nil && v.Profile != nil:
+			p = *v.Profile
+		case err == nil, api.StatusOf(err) == http.StatusNotFound:
+			// No profile yet: start from an empty one.
+		default:
+			return p, fmt.Errorf("read the stored profile to update it (--replace skips this): %w", err)
+		}
+	}
+	return p, nil
+}
+
+// printStored confirms a stored profile and lists the fields it has.
+func printStored(w io.Writer, stored *signals.Profile) {
+	fmt.Fprintf(w, "stored the profile of %s\n", stored.ID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range []struct{ k, v string }{{"name", stored.Name}, {"owner", stored.Owner}, {"segment", stored.Segment},
 		{"ARR", alerting.Money(stored.ARR, stored.Currency)}, {"renewal", stored.RenewalDate}, {"plan", stored.Plan}, {"stage", stored.Stage}} {
 		if f.v != "" {
@@ -263,5 +287,4 @@ func runCustomerSet(e *env, c *command, args []string) int {
 		}
 	}
 	_ = tw.Flush()
-	return exitOK
 }

@@ -183,20 +183,11 @@ func publishError(subject string, err error) error {
 
 // sendFile publishes every valid line of name ("-" for stdin).
 func (e *env) sendFile(c *command, o sendOpts, name string) int {
-	in, total, closeIn, err := e.openInput(name)
+	in, total, closeIn, err := e.openLines(name)
 	if err != nil {
 		return e.fail(c, err)
 	}
 	defer closeIn()
-	// A file holding one JSON object or array is not NDJSON; turn it into
-	// lines so that it goes the same way.
-	if name != "-" && total > 0 && total <= 16<<20 {
-		data, err := io.ReadAll(in)
-		if err != nil {
-			return e.fail(c, fmt.Errorf("read %s: %w", name, err))
-		}
-		in = bytes.NewReader(asLines(data))
-	}
 	nc, err := o.conn.connect()
 	if err != nil {
 		return e.fail(c, err)
@@ -208,27 +199,7 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 	}
 	rep := sendReport{Rejected: []replay.Reject{}}
 	prog := newProgress(e.stderr, o.progress)
-	type inflight struct {
-		line int
-		f    jetstream.PubAckFuture
-	}
-	var pending []inflight
-	settle := func() error {
-		for _, p := range pending {
-			select {
-			case ack := <-p.f.Ok():
-				if ack.Duplicate {
-					rep.Duplicates++
-				}
-			case err := <-p.f.Err():
-				return fmt.Errorf("line %d: %w", p.line, publishError(p.f.Msg().Subject, err))
-			case <-time.After(o.conn.timeout):
-				return fmt.Errorf("line %d: no acknowledgement within %s", p.line, o.conn.timeout)
-			}
-		}
-		pending = pending[:0]
-		return nil
-	}
+	pending := pendingAcks{timeout: o.conn.timeout}
 	rd := signals.NewLineReader(in, e.now())
 	lines := 0
 	var failure error
@@ -253,13 +224,10 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 			}
 			continue
 		case l.Profile != nil:
-			msg = nats.NewMsg(signals.CustomerPrefix + signals.SubjectToken(l.Profile.ID))
-			msg.Data = bytes.Clone(l.ProfileRaw)
+			msg = profileMsg(&l)
 			rep.Profiles++
 		default:
-			msg = nats.NewMsg(signals.Subject(l.Signal.Kind, l.Signal.Customer))
-			msg.Data = bytes.Clone(l.Raw)
-			msg.Header.Set(jetstream.MsgIDHeader, l.Signal.ID)
+			msg = signalMsg(&l)
 			rep.Published++
 		}
 		f, err := js.PublishMsgAsync(msg)
@@ -267,14 +235,14 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 			failure = fmt.Errorf("line %d: %w", l.No, publishError(msg.Subject, err))
 			break
 		}
-		pending = append(pending, inflight{l.No, f})
-		if len(pending) >= o.maxInFlight {
-			failure = settle()
+		pending.list = append(pending.list, inflight{l.No, f})
+		if len(pending.list) >= o.maxInFlight {
+			failure = pending.settle(&rep)
 		}
 		prog.update(rd.Offset(), total, false, "%s lines, %s rejected", alerting.Thousands(float64(lines)), alerting.Thousands(float64(len(rep.Rejected))))
 	}
 	if failure == nil {
-		failure = settle()
+		failure = pending.settle(&rep)
 	}
 	prog.update(rd.Offset(), total, true, "%s lines, %s rejected", alerting.Thousands(float64(lines)), alerting.Thousands(float64(len(rep.Rejected))))
 	prog.finish()
@@ -282,6 +250,79 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 	if failure != nil {
 		return e.fail(c, failure)
 	}
+	return e.reportSend(c, o, rep)
+}
+
+// openLines is openInput for sendFile: a file holding one JSON object or
+// array comes back as the lines of NDJSON it stands for.
+func (e *env) openLines(name string) (io.Reader, int64, func(), error) {
+	in, total, closeIn, err := e.openInput(name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	// A file holding one JSON object or array is not NDJSON; turn it into
+	// lines so that it goes the same way.
+	if name != "-" && total > 0 && total <= 16<<20 {
+		data, err := io.ReadAll(in)
+		if err != nil {
+			closeIn()
+			return nil, 0, nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		in = bytes.NewReader(asLines(data))
+	}
+	return in, total, closeIn, nil
+}
+
+// profileMsg publishes the profile of l.
+func profileMsg(l *signals.Line) *nats.Msg {
+	msg := nats.NewMsg(signals.CustomerPrefix + signals.SubjectToken(l.Profile.ID))
+	msg.Data = bytes.Clone(l.ProfileRaw)
+	return msg
+}
+
+// signalMsg publishes the signal of l, with its id for JetStream to drop
+// duplicates.
+func signalMsg(l *signals.Line) *nats.Msg {
+	msg := nats.NewMsg(signals.Subject(l.Signal.Kind, l.Signal.Customer))
+	msg.Data = bytes.Clone(l.Raw)
+	msg.Header.Set(jetstream.MsgIDHeader, l.Signal.ID)
+	return msg
+}
+
+// inflight is a publish of line awaiting its acknowledgement.
+type inflight struct {
+	line int
+	f    jetstream.PubAckFuture
+}
+
+// pendingAcks are the publishes of a send that are not acknowledged yet.
+type pendingAcks struct {
+	timeout time.Duration
+	list    []inflight
+}
+
+// settle waits for every pending acknowledgement, counting the duplicates
+// in rep, and stops at the first publish that failed or went unanswered.
+func (p *pendingAcks) settle(rep *sendReport) error {
+	for _, pf := range p.list {
+		select {
+		case ack := <-pf.f.Ok():
+			if ack.Duplicate {
+				rep.Duplicates++
+			}
+		case err := <-pf.f.Err():
+			return fmt.Errorf("line %d: %w", pf.line, publishError(pf.f.Msg().Subject, err))
+		case <-time.After(p.timeout):
+			return fmt.Errorf("line %d: no acknowledgement within %s", pf.line, p.timeout)
+		}
+	}
+	p.list = p.list[:0]
+	return nil
+}
+
+// reportSend prints the outcome of a file send and gives the exit code:
+// failure when any line was rejected.
+func (e *env) reportSend(c *command, o sendOpts, rep sendReport) int {
 	if o.asJSON {
 		if err := writeJSON(e.stdout, rep); err != nil {
 			return e.fail(c, err)

@@ -152,25 +152,7 @@ type envelope struct {
 // a customer's first signal and updated for some of them later.
 func Generate(c Config) Workload {
 	rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
-	custs := make([]*genCustomer, max(c.Customers, 1))
-	// The odd ids replace customers spread over the range.
-	stride := max(len(custs)/len(OddIDs), 1)
-	var odd []int
-	for i := range custs {
-		id := fmt.Sprintf("cust-%06d", i)
-		if i%stride == 0 && i/stride < len(OddIDs) {
-			id = OddIDs[i/stride]
-			odd = append(odd, i)
-		}
-		g := &genCustomer{id: id, profile: rng.IntN(10) < 4, usage: 20 + rng.IntN(180)}
-		if rng.IntN(20) == 0 {
-			g.lag = int64(6*3600 + rng.IntN(14*3600))
-		}
-		if rng.IntN(3) == 0 {
-			g.trouble = trouble(1 + rng.IntN(int(troubles)-1))
-		}
-		custs[i] = g
-	}
+	custs, odd := genCustomers(c.Customers, rng)
 	w := Workload{Expect: Expect{Scored: map[signals.Kind]int{}}}
 	for _, i := range odd {
 		w.Odd = append(w.Odd, custs[i].id)
@@ -242,6 +224,31 @@ func Generate(c Config) Workload {
 		}
 	}
 	return w
+}
+
+// genCustomers draws n customers (at least one), and returns them with
+// the indexes of those that got an odd id.
+func genCustomers(n int, rng *rand.Rand) ([]*genCustomer, []int) {
+	custs := make([]*genCustomer, max(n, 1))
+	// The odd ids replace customers spread over the range.
+	stride := max(len(custs)/len(OddIDs), 1)
+	var odd []int
+	for i := range custs {
+		id := fmt.Sprintf("cust-%06d", i)
+		if i%stride == 0 && i/stride < len(OddIDs) {
+			id = OddIDs[i/stride]
+			odd = append(odd, i)
+		}
+		g := &genCustomer{id: id, profile: rng.IntN(10) < 4, usage: 20 + rng.IntN(180)}
+		if rng.IntN(20) == 0 {
+			g.lag = int64(6*3600 + rng.IntN(14*3600))
+		}
+		if rng.IntN(3) == 0 {
+			g.trouble = trouble(1 + rng.IntN(int(troubles)-1))
+		}
+		custs[i] = g
+	}
+	return custs, odd
 }
 
 // account mirrors scorer.Model.Apply: lateness first, then the ring of
@@ -319,30 +326,9 @@ func pick(rng *rand.Rand, vs ...string) string { return vs[rng.IntN(len(vs))] }
 func payload(g *genCustomer, kind signals.Kind, troubled bool, t int64, rng *rand.Rand) string {
 	switch kind {
 	case signals.KindUsage:
-		events := g.usage/2 + rng.IntN(g.usage)
-		if troubled {
-			events = 1 + rng.IntN(max(g.usage/6, 1))
-		}
-		if rng.IntN(4) == 0 {
-			return fmt.Sprintf(`{"events":%d,"user":"u%d","active_users":%d}`, events, rng.IntN(20), 1+rng.IntN(30))
-		}
-		return fmt.Sprintf(`{"events":%d}`, events)
+		return usagePayload(g, troubled, rng)
 	case signals.KindTicket:
-		g.tickets++
-		status := pick(rng, "opened", "opened", "solved", "solved", "closed", "reopened", "escalated")
-		priority := pick(rng, "low", "normal", "normal", "high", "urgent")
-		if troubled {
-			status, priority = pick(rng, "opened", "opened", "escalated"), pick(rng, "high", "urgent")
-		}
-		key := g.tickets
-		if status != "opened" && g.tickets > 1 {
-			key = 1 + rng.IntN(g.tickets-1)
-		}
-		if rng.IntN(3) == 0 {
-			return fmt.Sprintf(`{"ticket_id":"T%d","status":%q,"priority":%q,"first_response_minutes":%d}`,
-				key, status, priority, 5+rng.IntN(900))
-		}
-		return fmt.Sprintf(`{"ticket_id":"T%d","status":%q,"priority":%q}`, key, status, priority)
+		return ticketPayload(g, troubled, rng)
 	case signals.KindNPS:
 		score := 7 + rng.IntN(4)
 		if troubled {
@@ -385,18 +371,55 @@ func payload(g *genCustomer, kind signals.Kind, troubled bool, t int64, rng *ran
 		}
 		return fmt.Sprintf(`{"value":%q,"by":"csm","reason":"chaos"}`, v)
 	case signals.KindOutcome:
-		switch r := rng.IntN(100); {
-		case r == 0:
-			return `{"type":"churned"}`
-		case r < 10:
-			return fmt.Sprintf(`{"type":"downgraded","arr":%d}`, 1000+rng.IntN(50000))
-		case r < 30:
-			return fmt.Sprintf(`{"type":"expanded","arr":%d}`, 50000+rng.IntN(200000))
-		default:
-			return fmt.Sprintf(`{"type":"renewed","renewal_date":%q}`, time.Unix(t, 0).UTC().AddDate(1, 0, 0).Format(time.DateOnly))
-		}
+		return outcomePayload(t, rng)
 	}
 	return `{}`
+}
+
+// usagePayload is a usage rollup of g; a troubled one has few events.
+func usagePayload(g *genCustomer, troubled bool, rng *rand.Rand) string {
+	events := g.usage/2 + rng.IntN(g.usage)
+	if troubled {
+		events = 1 + rng.IntN(max(g.usage/6, 1))
+	}
+	if rng.IntN(4) == 0 {
+		return fmt.Sprintf(`{"events":%d,"user":"u%d","active_users":%d}`, events, rng.IntN(20), 1+rng.IntN(30))
+	}
+	return fmt.Sprintf(`{"events":%d}`, events)
+}
+
+// ticketPayload opens a new ticket of g or changes one of its earlier
+// ones; a troubled one is opened or escalated, at high priority.
+func ticketPayload(g *genCustomer, troubled bool, rng *rand.Rand) string {
+	g.tickets++
+	status := pick(rng, "opened", "opened", "solved", "solved", "closed", "reopened", "escalated")
+	priority := pick(rng, "low", "normal", "normal", "high", "urgent")
+	if troubled {
+		status, priority = pick(rng, "opened", "opened", "escalated"), pick(rng, "high", "urgent")
+	}
+	key := g.tickets
+	if status != "opened" && g.tickets > 1 {
+		key = 1 + rng.IntN(g.tickets-1)
+	}
+	if rng.IntN(3) == 0 {
+		return fmt.Sprintf(`{"ticket_id":"T%d","status":%q,"priority":%q,"first_response_minutes":%d}`,
+			key, status, priority, 5+rng.IntN(900))
+	}
+	return fmt.Sprintf(`{"ticket_id":"T%d","status":%q,"priority":%q}`, key, status, priority)
+}
+
+// outcomePayload is an outcome at time t: mostly renewals, rarely a churn.
+func outcomePayload(t int64, rng *rand.Rand) string {
+	switch r := rng.IntN(100); {
+	case r == 0:
+		return `{"type":"churned"}`
+	case r < 10:
+		return fmt.Sprintf(`{"type":"downgraded","arr":%d}`, 1000+rng.IntN(50000))
+	case r < 30:
+		return fmt.Sprintf(`{"type":"expanded","arr":%d}`, 50000+rng.IntN(200000))
+	default:
+		return fmt.Sprintf(`{"type":"renewed","renewal_date":%q}`, time.Unix(t, 0).UTC().AddDate(1, 0, 0).Format(time.DateOnly))
+	}
 }
 
 // Publish sends msgs in order through one asynchronous publisher, so that

@@ -136,88 +136,133 @@ func (s *Simulation) Day(d int) []Envelope {
 	return out
 }
 
+// day simulates one day of the customer: d is its number, base its
+// midnight.
 func (c *simCustomer) day(rng *rand.Rand, d int, base time.Time) []Envelope {
-	var out []Envelope
-	id := c.profile.ID
-	at := func(h int) time.Time {
-		return base.Add(time.Duration(h)*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
+	s := &simDay{c: c, rng: rng, d: d, base: base, id: c.profile.ID,
+		drifting: c.drift != steady && d >= c.driftDay, since: d - c.driftDay}
+	s.emitUsage()
+	s.emitTickets()
+	s.emitNPS()
+	s.emitDrift()
+	// The CSM touches base now and then.
+	if (d+3*len(s.id)+int(c.dailyUse))%21 == 0 && !s.is(everything) {
+		s.emit("contact", s.at(14), "k", map[string]any{"type": "csm_touch", "by": c.profile.Owner})
 	}
-	emit := func(kind string, t time.Time, key string, data map[string]any) {
-		out = append(out, Envelope{ID: fmt.Sprintf("%s-%s-%d-%s", id, kind, d, key), Kind: kind, Customer: id,
-			Time: t, Source: "demo", Data: data})
-	}
-	drifting := c.drift != steady && d >= c.driftDay
-	is := func(k drift) bool { return drifting && (c.drift == k || c.drift == everything) }
-	since := d - c.driftDay
+	return s.out
+}
 
+// simDay is one customer's day while it is simulated: the signals so far
+// and where the customer is in its drift.
+type simDay struct {
+	c        *simCustomer
+	rng      *rand.Rand
+	d        int
+	base     time.Time
+	id       string
+	drifting bool
+	since    int // days since the drift began
+	out      []Envelope
+}
+
+// at is a random time within hour h of the day.
+func (s *simDay) at(h int) time.Time {
+	return s.base.Add(time.Duration(h)*time.Hour + time.Duration(s.rng.IntN(3600))*time.Second)
+}
+
+// emit adds a signal of the day; key tells it from the others of its kind.
+func (s *simDay) emit(kind string, t time.Time, key string, data map[string]any) {
+	s.out = append(s.out, Envelope{ID: fmt.Sprintf("%s-%s-%d-%s", s.id, kind, s.d, key), Kind: kind, Customer: s.id,
+		Time: t, Source: "demo", Data: data})
+}
+
+// is reports whether the customer is drifting by way of k today.
+func (s *simDay) is(k drift) bool { return s.drifting && (s.c.drift == k || s.c.drift == everything) }
+
+// emitUsage sends the day's usage rollup, if the customer used the product.
+func (s *simDay) emitUsage() {
+	c := s.c
 	// Usage: a daily rollup, on the customer's own cadence.
-	use := c.dailyUse * (0.8 + 0.4*rng.Float64())
-	if is(usageDropOff) {
-		use *= math.Max(0.05, 1-0.08*float64(since))
+	use := c.dailyUse * (0.8 + 0.4*s.rng.Float64())
+	if s.is(usageDropOff) {
+		use *= math.Max(0.05, 1-0.08*float64(s.since))
 	}
-	if is(everything) {
+	if s.is(everything) {
 		use *= 0.4
 	}
-	if d%c.cadence == 0 && use >= 1 && !(is(usageDropOff) && since > 14) {
+	if s.d%c.cadence == 0 && use >= 1 && !(s.is(usageDropOff) && s.since > 14) {
 		users := int(math.Max(1, use/15))
-		emit("usage", at(17), "u", map[string]any{"events": int(use), "active_users": users})
+		s.emit("usage", s.at(17), "u", map[string]any{"events": int(use), "active_users": users})
 	}
+}
+
+// emitTickets opens a ticket now and then, and solves it unless the
+// customer's tickets are spiking.
+func (s *simDay) emitTickets() {
+	c, rng := s.c, s.rng
 	// Tickets: the usual trickle, or a spike.
 	rate := c.tickets / 7
-	if is(ticketSpike) && since < 10 {
+	if s.is(ticketSpike) && s.since < 10 {
 		rate *= 8
 	}
 	if rng.Float64() < rate {
 		c.ticketSeq++
-		tid := fmt.Sprintf("T%s-%d", id[5:], c.ticketSeq)
+		tid := fmt.Sprintf("T%s-%d", s.id[5:], c.ticketSeq)
 		prio := "normal"
-		if is(ticketSpike) && rng.Float64() < 0.3 {
+		if s.is(ticketSpike) && rng.Float64() < 0.3 {
 			prio = "urgent"
 		}
-		emit("ticket", at(9), "t"+tid, map[string]any{"ticket_id": tid, "status": "opened", "priority": prio,
+		s.emit("ticket", s.at(9), "t"+tid, map[string]any{"ticket_id": tid, "status": "opened", "priority": prio,
 			"first_response_minutes": 20 + rng.Float64()*40})
-		if !is(ticketSpike) {
-			emit("ticket", at(15), "s"+tid, map[string]any{"ticket_id": tid, "status": "solved"})
+		if !s.is(ticketSpike) {
+			s.emit("ticket", s.at(15), "s"+tid, map[string]any{"ticket_id": tid, "status": "solved"})
 		}
 	}
+}
+
+// emitNPS sends the customer's survey answers: the periodic one, and a
+// lukewarm extra one from a customer drifting to passive.
+func (s *simDay) emitNPS() {
+	c, rng := s.c, s.rng
 	// NPS: a survey every ~30 days.
-	if (d+len(id))%30 == 0 {
+	if (s.d+len(s.id))%30 == 0 {
 		score := 9 + rng.IntN(2)
 		if !c.promoter {
 			score = 7 + rng.IntN(2)
 		}
-		if is(passiveNPS) {
+		if s.is(passiveNPS) {
 			score = 7 + rng.IntN(2)
 			if c.drift == everything {
 				score = 4
 			}
 		}
-		emit("nps", at(11), "n", map[string]any{"score": score})
+		s.emit("nps", s.at(11), "n", map[string]any{"score": score})
 	}
-	if drifting && since == 3 && is(passiveNPS) {
-		emit("nps", at(11), "n2", map[string]any{"score": 7, "comment": "it's ok I guess"})
+	if s.drifting && s.since == 3 && s.is(passiveNPS) {
+		s.emit("nps", s.at(11), "n2", map[string]any{"score": 7, "comment": "it's ok I guess"})
 	}
-	if since == 5 && is(discountBeforeRenewal) {
-		emit("commercial", at(10), "c", map[string]any{"type": "discount_request", "amount_pct": 20})
+}
+
+// emitDrift sends the commercial, social, billing and champion signals of
+// the customer's drift, on the days they come.
+func (s *simDay) emitDrift() {
+	since := s.since
+	if since == 5 && s.is(discountBeforeRenewal) {
+		s.emit("commercial", s.at(10), "c", map[string]any{"type": "discount_request", "amount_pct": 20})
 	}
-	if since == 8 && c.drift == everything {
-		emit("commercial", at(10), "c2", map[string]any{"type": "contract_change", "amount_pct": -30})
+	if since == 8 && s.c.drift == everything {
+		s.emit("commercial", s.at(10), "c2", map[string]any{"type": "contract_change", "amount_pct": -30})
 	}
-	if is(negativeMentions) && since < 12 && rng.Float64() < 0.35 {
+	if s.is(negativeMentions) && since < 12 && s.rng.Float64() < 0.35 {
 		texts := []string{"support is slow and the product keeps breaking", "thinking of switching, too expensive",
 			"il servizio è pessimo", "aplicația este foarte lentă", "nie polecam, ciągle awarie"}
-		emit("mention", at(13), "m", map[string]any{"channel": "twitter", "text": texts[rng.IntN(len(texts))],
-			"reach": 200 + rng.IntN(5000)})
+		s.emit("mention", s.at(13), "m", map[string]any{"channel": "twitter", "text": texts[s.rng.IntN(len(texts))],
+			"reach": 200 + s.rng.IntN(5000)})
 	}
-	if is(paymentTrouble) && (since == 2 || since == 9) {
-		emit("billing", at(6), "b", map[string]any{"type": "payment_failed"})
+	if s.is(paymentTrouble) && (since == 2 || since == 9) {
+		s.emit("billing", s.at(6), "b", map[string]any{"type": "payment_failed"})
 	}
-	if is(championLost) && since == 1 {
-		emit("champion", at(12), "ch", map[string]any{"type": "left", "contact": "jane@" + id})
+	if s.is(championLost) && since == 1 {
+		s.emit("champion", s.at(12), "ch", map[string]any{"type": "left", "contact": "jane@" + s.id})
 	}
-	// The CSM touches base now and then.
-	if (d+3*len(id)+int(c.dailyUse))%21 == 0 && !is(everything) {
-		emit("contact", at(14), "k", map[string]any{"type": "csm_touch", "by": c.profile.Owner})
-	}
-	return out
 }
