@@ -16,6 +16,9 @@ var ErrStop = errors.New("stop reading")
 // already, so only a stalled server makes it wait.
 const readWait = 30 * time.Second
 
+// readBytes bounds what one fetch of ReadAll asks for.
+const readBytes = 8 << 20
+
 // ReadAll reads stream s, the subjects of filter (all when empty) from
 // sequence from (the start when 0), to its end as it is when the read
 // starts, and calls fn with each message in order.
@@ -45,7 +48,10 @@ func ReadAll(ctx context.Context, s jetstream.Stream, filter []string, from uint
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(readWait))
+		// Bounded in bytes too: a thousand chunks of the state log would
+		// outrun what the client buffers for a subscription (64 MiB), and
+		// the server would drop the rest as for a slow consumer.
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(readWait), jetstream.FetchMaxBytes(readBytes))
 		if err != nil {
 			return fmt.Errorf("read %s: %w", name, err)
 		}
