@@ -206,25 +206,34 @@ func reasons(cs []scorer.Contribution, n int) []Reason {
 	return out
 }
 
-// Cause is what triggered an evaluation: a message of the input stream,
-// or a sweep at a time. It is part of the alert id, so that a replay that
-// takes the same decision for the same cause sends an alert JetStream
-// drops as a duplicate. It is a value, not a string, because almost no
+// Cause is what triggered an evaluation: a signal, another message of the
+// input stream (a profile), or a sweep at a time. It is part of the alert
+// id, so that a replay that takes the same decision for the same cause
+// sends an alert JetStream drops as a duplicate. A signal is named by its
+// id, not its place in the stream, so that the ids depend on the stream's
+// contents alone. It is a value, not a string, because almost no
 // evaluation sends an alert: the text is made only for those that do.
 type Cause struct {
-	sweep bool
-	n     int64
+	kind byte // 's' a signal, 'm' a message, 'w' a sweep
+	n    int64
+	id   string
 }
 
+// SignalCause is the signal with that id.
+func SignalCause(id string) Cause { return Cause{kind: 's', id: id} }
+
 // MessageCause is the message at stream sequence seq.
-func MessageCause(seq uint64) Cause { return Cause{n: int64(seq)} }
+func MessageCause(seq uint64) Cause { return Cause{kind: 'm', n: int64(seq)} }
 
 // SweepCause is a sweep at unix time at.
-func SweepCause(at int64) Cause { return Cause{sweep: true, n: at} }
+func SweepCause(at int64) Cause { return Cause{kind: 'w', n: at} }
 
-// String is "seq:<sequence>" or "sweep:<unix time>".
+// String is "sig:<id>", "seq:<sequence>" or "sweep:<unix time>".
 func (c Cause) String() string {
-	if c.sweep {
+	switch c.kind {
+	case 's':
+		return "sig:" + c.id
+	case 'w':
 		return "sweep:" + strconv.FormatInt(c.n, 10)
 	}
 	return "seq:" + strconv.FormatInt(c.n, 10)

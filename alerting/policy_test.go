@@ -228,6 +228,8 @@ func TestAlertIDsAreDeterministic(t *testing.T) {
 	assert.NotEqual(t, a.ID, decide(SweepCause(42), t0).ID, "a sweep is another cause")
 	assert.NotEqual(t, a.ID, decide(MessageCause(42), t0.Add(time.Second)).ID, "another time")
 	assert.Equal(t, "seq:42", MessageCause(42).String())
+	assert.Equal(t, "sig:zd-1", SignalCause("zd-1").String())
+	assert.NotEqual(t, a.ID, decide(SignalCause("42"), t0).ID, "a signal is another cause")
 	assert.Equal(t, "sweep:1790000000", SweepCause(1790000000).String())
 	assert.NotEqual(t, alertID("a", Raised, "watch", "b", t0), alertID("a\x01b", Raised, "watch", "", t0),
 		"fields cannot bleed into each other")

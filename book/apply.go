@@ -36,6 +36,8 @@ type Effects struct {
 	Profiles []Applied
 	// RuleErrors are rule conditions that failed to evaluate.
 	RuleErrors []scorer.RuleError
+	// Quiet are the producers that went quiet as a whole or came back.
+	Quiet []Quiet
 	// Swept is set by a sweep, with how many customers are in each tier.
 	Swept bool
 	Tiers Tiers
@@ -61,6 +63,7 @@ func (e *Effects) Reset() {
 	clear(e.Rejects)
 	clear(e.Profiles)
 	e.Alerts, e.Digests, e.Rejects, e.Profiles, e.RuleErrors = e.Alerts[:0], e.Digests[:0], e.Rejects[:0], e.Profiles[:0], e.RuleErrors[:0]
+	e.Quiet = e.Quiet[:0]
 	e.Swept, e.Tiers = false, Tiers{}
 }
 
@@ -76,6 +79,7 @@ const (
 	InputSignal Input = iota + 1
 	InputProfile
 	InputCommand
+	InputTick
 	InputUnknown
 )
 
@@ -103,8 +107,9 @@ type Outcome struct {
 }
 
 // Apply applies m. It may publish alerts (a signal or profile that moves
-// a customer) and refuse input, into out. With the event clock, it sweeps
-// once the event time enters a new day, as part of the same step.
+// a customer) and refuse input, into out. When the producers' clocks
+// enter a new day, it sweeps at the day's start as part of the same step;
+// a tick sweeps at its time.
 //
 // A message that makes the model panic is refused (ReasonProcessing)
 // instead of taking the process down: one poison message must not stop
@@ -127,13 +132,12 @@ func (b *Book) Apply(m *Message, out *Effects) (o Outcome) {
 		o = b.applyProfile(m, out)
 	case strings.HasPrefix(m.Subject, api.ActionPrefix):
 		o = b.applyCommand(m, out)
+	case m.Subject == ClockSubject:
+		return b.applyTick(m, out)
 	default:
 		o = Outcome{Input: InputUnknown, Result: Rejected,
 			Err: &signals.Error{Reason: signals.ReasonBadSubject, Msg: "no handler for this subject"}}
 		out.Reject(m, o.Err)
-	}
-	if b.eventClock && o.Input == InputSignal && o.Result != Rejected && b.sweepDue() {
-		b.Sweep(b.clock.Watermark, m.Seq, out)
 	}
 	return o
 }
@@ -150,12 +154,20 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 	}
 	s := m.Signal
 	o.Kind = string(s.Kind)
-	// The event clock moves on every valid signal, even one this
-	// customer's checkpoint already covers, so a replay sweeps at the
-	// same messages.
-	if t := s.Time.Unix(); t > b.clock.Watermark {
-		b.clock.Watermark = t
+	// The clocks move on every valid signal, even one this customer's
+	// checkpoint already covers, so a replay sweeps at the same messages.
+	t := s.Time.Unix()
+	if k := s.Kind.Index(); k >= 0 {
+		pr := &b.clock.Producers[k]
+		if pr.heard(t) {
+			out.Quiet = append(out.Quiet, Quiet{Kind: s.Kind, Latest: s.Time.UTC(), At: s.Time.UTC()})
+		}
+		b.clocks[k] = pr.Clock
 	}
+	b.clock.Watermark = max(b.clock.Watermark, t)
+	// A signal of a new day comes after that day's start: the sweep and
+	// the digests of the day see every customer as it was then.
+	b.sweepDays(m.Seq, out)
 	c := b.customerFor(s.Customer)
 	if m.Seq <= c.Score.Seq {
 		o.Result = Covered
@@ -176,7 +188,7 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		return o
 	}
 	c.Score.Seq = m.Seq
-	b.evaluate(s.Customer, c, p, c.Score.Watermark, alerting.MessageCause(m.Seq), out)
+	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), out)
 	o.Result = Scored
 	return o
 }
@@ -201,22 +213,27 @@ func (b *Book) customerFor(id string) *Customer {
 	return c
 }
 
-// evaluate rescores a customer at time at and decides its alert.
+// evaluate rescores a customer at time at and decides its alert. What
+// does not change the customer (a sweep that leaves its score, tier and
+// alert as they were, on the same day) is not recorded: the state then
+// holds only what a replay of the stream reproduces, and a sweep does not
+// make every customer a change for the next checkpoint.
 //
 // The score is explained only when an alert comes of it: explaining (rule
 // details, evidence, playbook) costs more than scoring, and almost every
 // signal changes nothing worth telling anyone.
 func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause alerting.Cause, out *Effects) {
-	prevScore, prevTier, prevEval := c.Score.Score, c.Score.Tier, c.Score.Evaluated
 	// The result is scratch, reused for every evaluation: nothing keeps
 	// it (an alert copies what it says).
 	res := &b.scratch
-	b.model.ScoreWith(res, &b.features, &c.Score, p, time.Unix(at, 0))
+	b.model.Judge(res, &b.features, &c.Score, p, time.Unix(at, 0), &b.clocks)
 	out.RuleErrors = append(out.RuleErrors, res.Errors...)
 	prevAlert := c.Alert
 	a := b.policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
-	if res.Score != prevScore || res.Tier != prevTier || a != nil || !sameAlertState(prevAlert, c.Alert) ||
-		b.evalMoved(prevEval, c.Score.Evaluated) {
+	_, dirty := b.dirty[id]
+	if dirty || a != nil || res.Score != c.Score.Score || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
+		res.Time.Unix()/daySeconds != c.Score.Evaluated/daySeconds {
+		b.model.Keep(&c.Score, res)
 		b.dirty[id] = struct{}{}
 	}
 	if a == nil {
@@ -232,19 +249,6 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	b.alerts[a.ID] = id
 	c.Last = a
 	out.Alerts = append(out.Alerts, a)
-}
-
-// evalMoved reports whether a new evaluation time must reach the next
-// checkpoint. With the event clock it always must: the time feeds the
-// decay of later evaluations and the day's history, and a replay has to
-// resume from exactly the state an uninterrupted run had. With the wall
-// clock, which replays do not reproduce anyway, only a new day is worth
-// rewriting every customer after each sweep: it adds a point of history.
-func (b *Book) evalMoved(prev, now int64) bool {
-	if b.eventClock {
-		return now != prev
-	}
-	return now/daySeconds != prev/daySeconds
 }
 
 func sameAlertState(a, b alerting.State) bool {
@@ -269,7 +273,7 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 	if ok && m.Seq > c.Score.Seq {
 		c.Score.Seq = m.Seq
 		b.dirty[p.ID] = struct{}{}
-		b.evaluate(p.ID, c, &p, c.Score.Evaluated, alerting.MessageCause(m.Seq), out)
+		b.evaluate(p.ID, c, &p, max(c.Score.Evaluated, b.clock.LastSweep), alerting.MessageCause(m.Seq), out)
 	}
 	o.Result = Accepted
 	return o

@@ -39,23 +39,19 @@ type Customer struct {
 }
 
 // Clock is where the book's time stands, checkpointed with it: the latest
-// event time seen, the time of the last sweep and the day (Unix days) of
-// the last digests.
+// clock of any producer, the time of the last sweep, the day (Unix days)
+// of the last digests, and every producer's clock.
 type Clock struct {
 	Watermark  int64
 	LastSweep  int64
 	LastDigest int32
+	Producers  [signals.NumKinds]Producer
 }
 
 // Config is what a book scores and decides with.
 type Config struct {
 	Rules  *rules.Set
 	Policy alerting.Policy
-	// EventClock sweeps whenever the latest event time enters a new day,
-	// inside the stream: the outcome depends on the data alone (replays,
-	// backfills, the demo). Without it the runtime sweeps against wall
-	// time.
-	EventClock bool
 	// Inspect, when set, sees every message just before it is applied. It
 	// is a fault-injection point for tests: a panic in it is handled like
 	// a panic of the model on that message.
@@ -64,11 +60,10 @@ type Config struct {
 
 // Book is every customer's state.
 type Book struct {
-	model      *scorer.Model
-	rules      *rules.Set
-	policy     alerting.Policy
-	eventClock bool
-	inspect    func(subject string, data []byte)
+	model   *scorer.Model
+	rules   *rules.Set
+	policy  alerting.Policy
+	inspect func(subject string, data []byte)
 
 	customers map[string]*Customer
 	profiles  map[string]*signals.Profile
@@ -76,6 +71,7 @@ type Book struct {
 	dirty     map[string]struct{}
 	dirtyProf map[string]struct{}
 	clock     Clock
+	clocks    scorer.Clocks // the producers' clocks, as the scorer reads them
 
 	// scratch is the result of the customer being scored, reused: it
 	// holds the only per-signal allocation scoring would otherwise make;
@@ -86,7 +82,7 @@ type Book struct {
 
 // New is an empty book.
 func New(c Config) *Book {
-	return &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, eventClock: c.EventClock, inspect: c.Inspect,
+	return &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect,
 		customers: map[string]*Customer{}, profiles: map[string]*signals.Profile{}, alerts: map[string]string{},
 		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}}
 }
@@ -136,6 +132,7 @@ func (b *Book) Install(customers []*Customer, profiles []*signals.Profile, clock
 		c.Profile = profByID[id]
 	}
 	b.customers, b.profiles, b.alerts, b.clock = byID, profByID, alerts, clock
+	b.syncClocks()
 	clear(b.dirty)
 	clear(b.dirtyProf)
 }

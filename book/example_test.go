@@ -17,7 +17,7 @@ func ExampleBook_Apply() {
 	if err != nil {
 		panic(err)
 	}
-	b := book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy(), EventClock: true})
+	b := book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
 	var fx book.Effects
 	seq := uint64(0)
 	apply := func(subject, body string) book.Outcome {

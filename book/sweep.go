@@ -10,9 +10,15 @@ import (
 	"github.com/riskwatch/riskwatch/signals"
 )
 
-// sweepDue reports whether the event clock has entered a new day since the
-// last sweep.
-func (b *Book) sweepDue() bool { return b.clock.Watermark/daySeconds > b.clock.LastSweep/daySeconds }
+// sweepDays sweeps at the start of the day the clocks have entered, when
+// they entered a new one since the last sweep: the time of the sweep is
+// the day's, not the message's that moved the clock, so that the same
+// history sweeps at the same times whatever order it came in.
+func (b *Book) sweepDays(seq uint64, out *Effects) {
+	if day := b.clock.Watermark - b.clock.Watermark%daySeconds; day > b.clock.LastSweep {
+		b.Sweep(day, seq, out)
+	}
+}
 
 // Tiers counts customers by tier.
 type Tiers [rules.Critical + 1]int
@@ -27,7 +33,7 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 	out.Swept = true
 	cause := alerting.SweepCause(now)
 	for id, c := range b.customers {
-		if now > c.Score.Evaluated && !b.ahead(c, now, seq) {
+		if now > c.Score.Watermark && !b.ahead(c, now, seq) {
 			b.evaluate(id, c, c.Profile, now, cause, out)
 		}
 		tiers[c.Score.Tier]++
@@ -46,12 +52,10 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 // holds this sweep's effect, or its customer did not exist yet at this
 // point of the stream; either way the sweep and the day's digest must
 // leave it out, or the replay would diverge from the uninterrupted run.
-// In an uninterrupted run no customer is ever ahead: with the event
-// clock, every evaluation happens at a time at most the clock's. (The
-// wall clock can be behind a customer's events, which may be up to a day
-// in the future.)
+// A customer evaluated after the sweep's time (its own latest event is
+// later) is left out in every run alike.
 func (b *Book) ahead(c *Customer, now int64, seq uint64) bool {
-	return c.Score.Seq > seq || (b.eventClock && c.Score.Evaluated > now)
+	return c.Score.Seq > seq || c.Score.Evaluated > now
 }
 
 // digestEntries yields every customer with its owner as the digest of the

@@ -42,7 +42,7 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 		v.Change1d = &d
 	}
 	if explain {
-		res := b.model.Explain(&c.Score, p, v.Evaluated)
+		res := b.model.Explain(&c.Score, p, v.Evaluated, &b.clocks)
 		v.Reasons, v.Playbook = res.Contributions, res.Playbook
 		v.History = c.Score.HistoryPoints()
 		if v.History == nil {

@@ -33,6 +33,9 @@ const (
 	minHalfLife    = time.Minute
 	maxHalfLife    = 365 * 24 * time.Hour
 	maxLateness    = 365 * 24 * time.Hour
+	// maxBackfill is as far back as a customer's firing history can
+	// be revised (its day bits cover 32 days).
+	maxBackfill = 31 * 24 * time.Hour
 )
 
 var (
@@ -40,7 +43,7 @@ var (
 	categoryRE = regexp.MustCompile(`^[a-z_]{1,32}$`)
 	yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-	topKeys   = []string{"cost_limit", "lateness", "tiers", "segment_tiers", "rules"}
+	topKeys   = []string{"cost_limit", "lateness", "backfill_window", "tiers", "segment_tiers", "rules"}
 	ruleKeys  = []string{"name", "category", "kind", "when", "weight", "half_life", "segments", "stages", "detail", "playbook"}
 	tierKeys  = []string{"watch", "at_risk", "critical", "hysteresis"}
 	required  = []string{"name", "category", "when", "weight", "half_life"}
@@ -147,10 +150,11 @@ func (p *parser) parse(data []byte) *Set {
 	keys := p.fields(root, at{}, topKeys)
 
 	s := &Set{
-		Tiers:     DefaultThresholds,
-		Lateness:  DefaultLateness,
-		CostLimit: DefaultCostLimit,
-		Source:    p.file,
+		Tiers:          DefaultThresholds,
+		Lateness:       DefaultLateness,
+		BackfillWindow: DefaultBackfillWindow,
+		CostLimit:      DefaultCostLimit,
+		Source:         p.file,
 	}
 	if n := keys["cost_limit"]; n != nil {
 		if v, ok := p.integer(n, at{prefix: "cost_limit: "}); ok {
@@ -167,6 +171,15 @@ func (p *parser) parse(data []byte) *Set {
 				p.errorf(n, at{}, "lateness: %s must be between 0 and %s", formatDuration(d), formatDuration(maxLateness))
 			} else {
 				s.Lateness = d
+			}
+		}
+	}
+	if n := keys["backfill_window"]; n != nil {
+		if d, ok := p.duration(n, at{prefix: "backfill_window: "}); ok {
+			if d < 0 || d > maxBackfill {
+				p.errorf(n, at{}, "backfill_window: %s must be between 0 and %s", formatDuration(d), formatDuration(maxBackfill))
+			} else {
+				s.BackfillWindow = d
 			}
 		}
 	}

@@ -18,6 +18,10 @@ const (
 	// DefaultLateness is how late a signal may arrive when the file sets no
 	// lateness.
 	DefaultLateness = 24 * time.Hour
+	// DefaultBackfillWindow is how far one producer's signals may trail
+	// another's, for a customer, with the scores of event-time order, when
+	// the file sets no backfill_window.
+	DefaultBackfillWindow = 14 * 24 * time.Hour
 	// MaxWhenLength bounds a `when` expression, in bytes.
 	MaxWhenLength = 2048
 )
@@ -30,9 +34,15 @@ type Set struct {
 	Tiers Thresholds
 	// SegmentTiers override Tiers for a profile.segment.
 	SegmentTiers map[string]Thresholds
-	// Lateness is how far behind a customer's latest event time a signal
-	// may be and still be scored.
+	// Lateness is how far behind the latest event time of its producer
+	// (its kind) for the customer a signal may be and still be scored.
 	Lateness time.Duration
+	// BackfillWindow is how far behind the customer's latest event of any
+	// kind a signal may be and still give exactly the scores of event-time
+	// order: the firing history of that many days is revised when a
+	// signal of another producer lands in it. Older signals are scored,
+	// but the history before the window is not revised.
+	BackfillWindow time.Duration
 	// CostLimit caps the runtime cost of one evaluation of one rule.
 	CostLimit uint64
 	// Source is the file name the set was parsed from.

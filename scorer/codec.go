@@ -4,11 +4,13 @@ import (
 	"encoding"
 	"encoding/binary"
 	"fmt"
-	"github.com/riskwatch/riskwatch/binrec"
 	"io"
 	"math"
 	"slices"
 	"unique"
+
+	"github.com/riskwatch/riskwatch/binrec"
+	"github.com/riskwatch/riskwatch/signals"
 
 	"github.com/riskwatch/riskwatch/rules"
 )
@@ -32,8 +34,15 @@ import (
 //	Before: 0, or 1 then Contact, ChampionLeft, ChampionAdded varints and
 //	  NPS[0], NPS[1], Rating, Renewal as T varint, V varint, ID string
 //	Churned varint, Seen 16 × fixed 8, SeenPos byte
-//	Committed varint, Fired: n uvarint, n × (Rule string, At-Committed varint)
+//	Committed varint, Fired: n uvarint, n × (Rule string, At-Committed
+//	  varint, Mask uvarint, Prior varint)
 //	Score fixed 8, Tier byte, Evaluated varint, History 90 bytes, HistoryTop varint
+//	ClosedTiers fixed 8, Kinds: 10 × uvarint (0: none, else Watermark-t+1)
+//
+// Version 1 (riskd 0.1) had no Mask, Prior, ClosedTiers or Kinds; it is
+// still read: each firing as its last day only, the closed tier as the
+// last evaluation's, the kinds' latest times from the events the state
+// holds.
 //
 // The event ids are one block so that a restored customer costs one
 // allocation for all of them rather than one each. The ids then share one
@@ -50,7 +59,7 @@ import (
 
 // binaryVersion starts every binary state. It is not '{', so a reader can
 // tell a binary checkpoint from a JSON one by its first byte.
-const binaryVersion = 1
+const binaryVersion = 2
 
 // Limits of the binary format, far above what the model keeps (rings of
 // about 60 days, 64 events, one firing per rule).
@@ -142,9 +151,18 @@ func (st *State) binarySize() int {
 
 	n += binrec.SizeVarint(st.Churned) + 8*seenIDs + 1 + binrec.SizeVarint(st.Committed) + binrec.SizeUvarint(uint64(len(st.Fired)))
 	for i := range st.Fired {
-		n += binrec.SizeString(st.Fired[i].Rule) + binrec.SizeVarint(st.Fired[i].At-st.Committed)
+		f := &st.Fired[i]
+		n += binrec.SizeString(f.Rule) + binrec.SizeVarint(f.At-st.Committed) + binrec.SizeUvarint(f.Mask) + binrec.SizeVarint(f.Prior)
 	}
-	return n + 8 + 1 + binrec.SizeVarint(st.Evaluated) + historyDays + binrec.SizeVarint(int64(st.HistoryTop))
+	n += 8 + 1 + binrec.SizeVarint(st.Evaluated) + historyDays + binrec.SizeVarint(int64(st.HistoryTop)) + 8
+	for _, t := range st.Kinds {
+		if t == 0 {
+			n++
+		} else {
+			n += binrec.SizeUvarint(uint64(st.Watermark-t) + 1)
+		}
+	}
+	return n
 }
 
 // appendBinary writes the whole state, section by section in the order
@@ -244,6 +262,8 @@ func (st *State) appendFired(b []byte) ([]byte, error) {
 		}
 		// Firings are days shortly before Committed: a small difference.
 		b = binary.AppendVarint(b, f.At-st.Committed)
+		b = binary.AppendUvarint(b, f.Mask)
+		b = binary.AppendVarint(b, f.Prior)
 	}
 	return b, nil
 }
@@ -262,6 +282,14 @@ func (st *State) appendScore(b []byte) ([]byte, error) {
 	b = binary.AppendVarint(b, st.Evaluated)
 	b = append(b, st.History[:]...)
 	b = binary.AppendVarint(b, int64(st.HistoryTop))
+	b = binary.LittleEndian.AppendUint64(b, st.ClosedTiers)
+	for _, t := range st.Kinds {
+		var v uint64
+		if t != 0 {
+			v = uint64(st.Watermark-t) + 1
+		}
+		b = binary.AppendUvarint(b, v)
+	}
 	return b, nil
 }
 
@@ -363,8 +391,9 @@ func (st *State) decodeBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("version: %w", io.ErrUnexpectedEOF)
 	}
-	if data[0] != binaryVersion {
-		return fmt.Errorf("unsupported format version %d (want %d)", data[0], binaryVersion)
+	version := data[0]
+	if version != 1 && version != binaryVersion {
+		return fmt.Errorf("unsupported format version %d (want 1 or %d)", data[0], binaryVersion)
 	}
 	r := binrec.Reader{Data: data, Off: 1}
 	st.Customer = r.String("Customer")
@@ -396,10 +425,15 @@ func (st *State) decodeBinary(data []byte) error {
 		return r.Err()
 	}
 
-	if err := st.decodeFired(&r); err != nil {
+	if err := st.decodeFired(&r, version); err != nil {
 		return err
 	}
 	st.decodeScore(&r)
+	if version == 1 {
+		st.upgradeV1()
+	} else {
+		st.decodeClocks(&r)
+	}
 	if r.Err() != nil {
 		return r.Err()
 	}
@@ -455,7 +489,7 @@ func (st *State) decodeBefore(r *binrec.Reader) error {
 
 // decodeFired reads the firings that appendFired writes after Committed,
 // which st already holds, and returns the first failure.
-func (st *State) decodeFired(r *binrec.Reader) error {
+func (st *State) decodeFired(r *binrec.Reader, version byte) error {
 	if n := r.Length("Fired", maxBinaryFired, 2); n > 0 {
 		st.Fired = make([]Firing, n)
 		for i := range st.Fired {
@@ -466,6 +500,10 @@ func (st *State) decodeFired(r *binrec.Reader) error {
 				f.Rule = unique.Make(string(name)).Value()
 			}
 			f.At = st.Committed + r.Varint("At")
+			f.Mask, f.Prior = 1, 0
+			if version > 1 {
+				f.Mask, f.Prior = r.Uvarint("Mask"), r.Varint("Prior")
+			}
 			if r.Err() != nil {
 				return fmt.Errorf("Fired[%d].%w", i, r.Err())
 			}
@@ -489,6 +527,40 @@ func (st *State) decodeScore(r *binrec.Reader) {
 		copy(st.History[:], h)
 	}
 	st.HistoryTop = r.Int32("HistoryTop")
+}
+
+// decodeClocks reads ClosedTiers and Kinds. A failure stays in r.
+func (st *State) decodeClocks(r *binrec.Reader) {
+	st.ClosedTiers = r.Uint64("ClosedTiers")
+	for k := range st.Kinds {
+		if v := r.Uvarint("Kinds"); v > 0 {
+			st.Kinds[k] = st.Watermark - int64(v-1)
+		}
+	}
+}
+
+// upgradeV1 fills what a version 1 state did not hold: the tier of the
+// last closed day is taken to be the last evaluation's, and the latest
+// event of each kind is the latest the state still holds.
+func (st *State) upgradeV1() {
+	st.ClosedTiers = uint64(st.Tier)
+	see := func(k signals.Kind, t int64) {
+		if i := k.Index(); i >= 0 && t > st.Kinds[i] {
+			st.Kinds[i] = t
+		}
+	}
+	see(signals.KindUsage, st.LastUsage)
+	for i := range st.Events {
+		see(st.Events[i].Code.Kind(), st.Events[i].T)
+	}
+	if bf := st.Before; bf != nil {
+		see(signals.KindContact, bf.Contact)
+		see(signals.KindChampion, max(bf.ChampionLeft, bf.ChampionAdded))
+		see(signals.KindNPS, bf.NPS[0].T)
+		see(signals.KindRating, bf.Rating.T)
+		see(signals.KindOutcome, bf.Renewal.T)
+	}
+	see(signals.KindOutcome, st.Churned)
 }
 
 func (st *State) decodeEvents(r *binrec.Reader) error {

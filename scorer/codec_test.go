@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"testing"
 	"unicode/utf8"
@@ -45,13 +46,13 @@ func codecStates(tb testing.TB) map[string]*scorer.State {
 	add("not evaluated", 0, atRiskHistory()...)
 
 	// More sparse events than the list keeps, so the oldest go to Before.
-	crowded := daily(0, 40, 50)
-	for i := range 60 {
+	crowded := daily(0, 55, 50)
+	for i := range 100 {
 		crowded = append(crowded, ticket(float64(i)/2+0.1, fmt.Sprintf("k%d", i), signals.TicketOpened, "normal"))
 	}
 	crowded = append(crowded, nps(3, 6), nps(20, 9), contact(5), champion(6, "left"), rating(7, "red"),
 		renewed(8, on(400).Format("2006-01-02")))
-	add("values kept aside", 41, crowded...)
+	add("values kept aside", 56, crowded...)
 
 	// Every optional event field: response times, reach, percentages,
 	// sentiment, urgent flags.
@@ -151,7 +152,7 @@ func TestStateBinaryRestoresScoring(t *testing.T) {
 		require.NoError(t, m.Apply(st, &next[i], p))
 		require.NoError(t, m.Apply(&back, &next[i], p))
 	}
-	assert.Equal(t, m.Explain(st, p, on(38)), m.Explain(&back, p, on(38)))
+	assert.Equal(t, m.Explain(st, p, on(38), nil), m.Explain(&back, p, on(38), nil))
 	assert.ErrorIs(t, m.Apply(&back, &next[2], p), scorer.ErrDuplicate, "the restored state remembers the ids it saw")
 }
 
@@ -279,7 +280,7 @@ func TestStateBinaryRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "version"},
-		{"unknown version", patch(good, 0, 2), "unsupported format version 2"},
+		{"unknown version", patch(good, 0, 3), "unsupported format version 3"},
 		{"a JSON checkpoint", []byte(`{"customer":"acme"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"NaN score", patch(good, at, nan...), "Score at byte"},
@@ -337,7 +338,7 @@ func TestStateBinaryAllocationIsBounded(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
-			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16*len(tc.data)+4096), "bytes allocated for %d bytes of input", len(tc.data))
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(24*len(tc.data)+4096), "bytes allocated for %d bytes of input", len(tc.data))
 		})
 	}
 }
@@ -454,4 +455,34 @@ func BenchmarkStateCodec(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(js)), "B/record")
 	})
+}
+
+// riskd 0.1 wrote version 1 states (testdata/state_v1.bin is the "at risk"
+// state as it wrote it): they still restore, with the latest event of each
+// kind taken from the events they hold and each firing as its last day.
+func TestStateBinaryReadsVersion1(t *testing.T) {
+	data, err := os.ReadFile("testdata/state_v1.bin")
+	require.NoError(t, err)
+	require.Equal(t, byte(1), data[0])
+	var st scorer.State
+	require.NoError(t, st.UnmarshalBinary(data))
+	want := codecStates(t)["at risk"]
+	assert.Equal(t, want.Customer, st.Customer)
+	assert.Equal(t, want.Score, st.Score)
+	assert.Equal(t, want.Events, st.Events)
+	assert.Equal(t, st.LastUsage, st.Kinds[signals.KindUsage.Index()])
+	assert.Positive(t, st.Kinds[signals.KindTicket.Index()])
+	assert.Zero(t, st.Kinds[signals.KindRating.Index()], "no rating ever came")
+	for _, f := range st.Fired {
+		assert.Equal(t, uint64(1), f.Mask, f.Rule)
+	}
+	again, err := st.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, byte(2), again[0], "written back in the current version")
+	var back scorer.State
+	require.NoError(t, back.UnmarshalBinary(again))
+	assert.Equal(t, st.Kinds, back.Kinds)
+	m := defaultModel(t)
+	p := profile()
+	assert.Equal(t, m.Explain(&st, p, on(38), nil), m.Explain(&back, p, on(38), nil))
 }

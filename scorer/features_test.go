@@ -843,7 +843,8 @@ func named(sigs []signals.Signal) []signals.Signal {
 // last ticket arrives after a later usage signal has moved the lateness
 // horizon, so the two states dropped different old tickets.
 func TestFeaturesIgnoreWhenEventsWereDropped(t *testing.T) {
-	m := defaultModel(t)
+	// No backfill window: the horizon moves with the latest event.
+	m := modelWith(t, 24*time.Hour, 0)
 	p := profile()
 	var tickets []signals.Signal
 	for i := range 80 {
@@ -875,7 +876,7 @@ func TestLongSilenceOutOfOrder(t *testing.T) {
 	inOrder := applyInOrder(t, m, p, sigs)
 	swapped := applyInOrder(t, m, p, append(slices.Clone(sigs[:n-2]), sigs[n-1], sigs[n-2]))
 
-	a, b := m.Explain(inOrder, p, on(72)), m.Explain(swapped, p, on(72))
+	a, b := m.Explain(inOrder, p, on(72), nil), m.Explain(swapped, p, on(72), nil)
 	assert.Equal(t, a, b)
 	c, ok := contribution(a, "usage-inactive")
 	require.True(t, ok, "%v", rulesOf(a))
@@ -890,7 +891,7 @@ func TestCatchUpAfterLongSilence(t *testing.T) {
 	p := profile()
 	p.RenewalDate = ""
 	st := build(t, m, p, nps(1, 3), usage(400.5, 5))
-	r := m.Explain(st, p, on(401))
+	r := m.Explain(st, p, on(401), nil)
 	c, ok := contribution(r, "nps-detractor")
 	require.True(t, ok, "%v", rulesOf(r))
 	assert.False(t, c.Firing)

@@ -83,7 +83,7 @@ func TestMemoChangesNoResult(t *testing.T) {
 			// the answer of running every rule.
 			memo := st.memo
 			st.memo = ruleMemo{}
-			want := m.Explain(st, p, at)
+			want := m.Explain(st, p, at, nil)
 			st.memo = memo
 			f := Features(st, p, max(at.Unix(), st.Evaluated, st.Watermark))
 			if m.memoKey(&f) == st.memo.key {

@@ -30,7 +30,13 @@ const catchUpHalfLives = 11
 type Model struct {
 	Rules    *rules.Set
 	lateness int64
+	// backfill is how far back (seconds) the firing history is revised
+	// for a signal of a producer that trails the others.
+	backfill int64
 	slack    int
+	// kinds is the producer (signals.Kinds index) of each rule, -1 for a
+	// rule without a kind.
+	kinds []int
 	// catchUp is how far back (seconds) a firing can still show in a score.
 	catchUp int64
 	// seeds key the rule memos of this model's evaluations.
@@ -47,56 +53,134 @@ func NewModel(set *rules.Set) *Model {
 	for _, r := range set.Rules {
 		longest = max(longest, r.HalfLife)
 	}
-	return &Model{Rules: set, lateness: int64(l / time.Second), slack: ringSlack(l),
+	// Whole days: the history is revised a day at a time.
+	backfill := set.BackfillWindow.Truncate(24 * time.Hour)
+	kinds := make([]int, len(set.Rules))
+	for i, r := range set.Rules {
+		kinds[i] = signals.Kind(r.Kind).Index()
+	}
+	return &Model{Rules: set, lateness: int64(l / time.Second), backfill: int64(backfill / time.Second),
+		slack: ringSlack(l + backfill), kinds: kinds,
 		catchUp: int64(catchUpHalfLives * longest / time.Second), seeds: newSeeds()}
 }
 
-// Lateness is how far behind a customer's latest event a signal may be.
+// Lateness is how far behind its producer's latest event for the
+// customer a signal may be.
 func (m *Model) Lateness() time.Duration { return time.Duration(m.lateness) * time.Second }
 
 // Apply counts s for the customer of st. It returns ErrDuplicate for an id
 // already counted and a *signals.Error with ReasonLate for a signal older
-// than the lateness window allows; st is unchanged then.
+// than the lateness window allows against the latest of its own kind for
+// the customer; st is unchanged then. A signal that trails the customer's
+// other producers is accepted, and the firing history of the days it
+// lands in is revised (Revised reports how).
 func (m *Model) Apply(st *State, s *signals.Signal, p *signals.Profile) error {
+	_, err := m.apply(st, s, p)
+	return err
+}
+
+// Revision says how far a signal revised a customer's committed history.
+type Revision uint8
+
+const (
+	// NotRevised: the signal came after every closed day.
+	NotRevised Revision = iota
+	// Revised: the closed days from the signal's on were evaluated again.
+	Revised
+	// Truncated: the signal is older than the backfill window; the days
+	// of the window were evaluated again, the history before it kept.
+	Truncated
+)
+
+// ApplyRevised is Apply that also says whether, and how far, the closed
+// days were evaluated again.
+func (m *Model) ApplyRevised(st *State, s *signals.Signal, p *signals.Profile) (Revision, error) {
+	return m.apply(st, s, p)
+}
+
+func (m *Model) apply(st *State, s *signals.Signal, p *signals.Profile) (Revision, error) {
 	t := s.Time.Unix()
-	if st.Watermark != 0 && t < st.Watermark-m.lateness {
-		return &signals.Error{Reason: signals.ReasonLate, Field: "time", Msg: fmt.Sprintf(
-			"%s is more than %s before the latest event of customer %q (%s)",
-			s.Time.UTC().Format(time.RFC3339), m.Lateness(), st.Customer,
-			time.Unix(st.Watermark, 0).UTC().Format(time.RFC3339))}
+	k := s.Kind.Index()
+	if k >= 0 && st.Kinds[k] != 0 && t < st.Kinds[k]-m.lateness {
+		return NotRevised, &signals.Error{Reason: signals.ReasonLate, Field: "time", Msg: fmt.Sprintf(
+			"%s is more than %s before the latest %s event of customer %q (%s)",
+			s.Time.UTC().Format(time.RFC3339), m.Lateness(), s.Kind, st.Customer,
+			time.Unix(st.Kinds[k], 0).UTC().Format(time.RFC3339))}
 	}
 	// Sparse events are kept with their ids for 90 days, so their
 	// duplicates are caught however late; usage rollups only by the last
 	// ids seen.
 	if st.hasEvent(t, s.ID) || st.seen(s.ID) {
-		return ErrDuplicate
+		return NotRevised, ErrDuplicate
 	}
 	st.resize(m.slack)
+	rev := NotRevised
+	if t < st.Committed {
+		// A producer that trails the others: the closed days from this
+		// signal's on were judged without it.
+		rev = m.rollback(st, t)
+	}
 	if t > st.Watermark {
-		// Close the days that no accepted signal can reach any more, before
-		// this signal's data is in: it is newer than all of them.
+		// Close the days that this customer's latest events have left
+		// behind, before this signal's data is in: it is newer than all
+		// of them.
 		m.commit(st, p, t-m.lateness)
 		st.Watermark = t
 	}
-	st.add(s, st.Watermark-m.lateness)
-	return nil
+	if k >= 0 {
+		st.Kinds[k] = max(st.Kinds[k], t)
+	}
+	st.add(s, st.Watermark-m.lateness-m.backfill)
+	if rev != NotRevised {
+		m.commit(st, p, st.Watermark-m.lateness)
+	}
+	return rev, nil
 }
 
-// commit evaluates each closed day boundary up to upTo and records which
-// rules fired there. Every feature of a closed day reads only signals from
-// before its end, all of which have arrived, so what is recorded does not
-// depend on arrival order. After a silence longer than catchUp, the days
-// before its last catchUp are skipped: whatever fired there has decayed to
-// nothing, and Explain ignores firings that old.
+// rollback forgets the committed days after the last boundary at or
+// before t, at most the backfill window of them, so that the next commit
+// evaluates them again with the data that came late.
+func (m *Model) rollback(st *State, t int64) Revision {
+	b := t - mod(t, day)
+	rev := Revised
+	if floor := st.Committed - m.backfill; b < floor {
+		b, rev = floor, Truncated
+	}
+	if b >= st.Committed {
+		return rev
+	}
+	if n := (st.Committed - b) / day; n >= 32 {
+		st.ClosedTiers = 0
+	} else {
+		st.ClosedTiers >>= 2 * n
+	}
+	for i := range st.Fired {
+		st.Fired[i].rollback(b)
+	}
+	st.Fired = slices.DeleteFunc(st.Fired, func(f Firing) bool { return f.At == 0 })
+	st.Committed = b
+	return rev
+}
+
+// commit evaluates each closed day boundary up to upTo, records which
+// rules fired there and the tier the day ended in. Every feature of a
+// closed day reads only signals from before its end, so what is recorded
+// depends on the signals alone, not on the order they came in: a signal
+// that lands in a closed day makes rollback reopen it. After a silence
+// longer than catchUp, the days before its last catchUp are skipped:
+// whatever fired there has decayed to nothing, and Explain ignores
+// firings that old.
 func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 	last := upTo - mod(upTo, day)
-	if st.First == 0 {
-		st.Committed = max(st.Committed, last)
+	if last <= st.Committed {
 		return
 	}
-	for d := max(st.Committed+day, last-m.catchUp); d <= last; d += day {
-		if d <= st.First {
-			continue // nothing had happened yet
+	from := max(st.Committed+day, last-m.catchUp)
+	st.pushTiers((from-st.Committed)/day-1, 0)
+	for d := from; d <= last; d += day {
+		if st.First == 0 || d <= st.First {
+			st.pushTiers(1, 0) // nothing had happened yet
+			continue
 		}
 		f := Features(st, p, d-1)
 		for _, r := range m.Rules.Rules {
@@ -104,9 +188,39 @@ func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 				st.setFired(r.Name, d)
 			}
 		}
+		score := m.closedScore(st, &f, d)
+		tier := m.Rules.ThresholdsFor(f.Profile.Segment).Classify(score, rules.Tier(st.closedTier()))
+		st.pushTiers(1, uint64(tier))
 	}
-	st.Committed = max(st.Committed, last)
+	st.Committed = last
 	st.Fired = slices.DeleteFunc(st.Fired, func(f Firing) bool { return f.At < last-m.catchUp })
+}
+
+// pushTiers records n more closed days ending in tier (n >= 0).
+func (st *State) pushTiers(n int64, tier uint64) {
+	switch {
+	case n <= 0:
+		return
+	case n >= 32:
+		st.ClosedTiers = 0
+	default:
+		st.ClosedTiers <<= 2 * n
+	}
+	st.ClosedTiers |= tier
+}
+
+// closedScore is the score at the end of the closed day ending at d, from
+// the firings committed up to it.
+func (m *Model) closedScore(st *State, f *rules.Features, d int64) float64 {
+	raw := 0.0
+	for _, r := range m.Rules.Rules {
+		last := st.fired(r.Name)
+		if last < d-m.catchUp {
+			last = 0
+		}
+		raw += rulePoints(r, last == d, last, d, f.Profile.Segment, f.Profile.Stage)
+	}
+	return min(math.Round(raw*10)/10, 100)
 }
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
@@ -161,7 +275,7 @@ func (e RuleError) Unwrap() error { return e.Err }
 func (m *Model) Evaluate(st *State, p *signals.Profile, at time.Time) Result {
 	var f rules.Features
 	var res Result
-	memo := m.score(&res, st, p, at, &f)
+	memo := m.score(&res, st, p, at, &f, nil)
 	m.record(st, &res, memo)
 	// f is what Describe would compute again: nothing record writes to st
 	// is read by Features.
@@ -187,15 +301,25 @@ func (m *Model) Score(st *State, p *signals.Profile, at time.Time) Result {
 // signal and keeps none of the results allocates nothing for them.
 func (m *Model) ScoreInto(res *Result, st *State, p *signals.Profile, at time.Time) {
 	var f rules.Features
-	m.ScoreWith(res, &f, st, p, at)
+	m.Judge(res, &f, st, p, at, nil)
+	m.Keep(st, res)
 }
 
-// ScoreWith is ScoreInto that leaves in f the features the rules saw, so
+// Judge scores the customer at time at judged by the producers' clocks
+// (nil: every kind at at), leaving in f the features the rules saw, so
 // that the explanation, when one is needed, comes from this very
-// evaluation (DescribeFrom) and the features are not derived again.
-func (m *Model) ScoreWith(res *Result, f *rules.Features, st *State, p *signals.Profile, at time.Time) {
-	memo := m.score(res, st, p, at, f)
-	m.record(st, res, memo)
+// evaluation (DescribeFrom) and the features are not derived again. It
+// does not record the result in st: Keep does, and a caller that keeps
+// only the evaluations that change something writes st only then.
+func (m *Model) Judge(res *Result, f *rules.Features, st *State, p *signals.Profile, at time.Time, clocks *Clocks) {
+	st.memo = m.score(res, st, p, at, f, clocks)
+}
+
+// Keep records res, the customer's latest evaluation, in st: its score,
+// tier, time and the day's history point.
+func (m *Model) Keep(st *State, res *Result) {
+	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
+	st.recordHistory(res.Time.Unix(), res.Score)
 }
 
 // Describe fills in the explanation Score leaves out: the detail and the
@@ -217,19 +341,19 @@ func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
 // is derived again. Nothing applied to st since, as for Describe.
 func (m *Model) DescribeFrom(st *State, f *rules.Features, r *Result) { m.describe(st, f, r) }
 
-// Explain is Evaluate without changing st: what the score would be at at.
-func (m *Model) Explain(st *State, p *signals.Profile, at time.Time) Result {
+// Explain is Evaluate without changing st: what the score would be at at,
+// judged by the producers' clocks (nil: every kind at at).
+func (m *Model) Explain(st *State, p *signals.Profile, at time.Time, clocks *Clocks) Result {
 	var f rules.Features
 	var res Result
-	m.score(&res, st, p, at, &f)
+	m.score(&res, st, p, at, &f, clocks)
 	m.describe(st, &f, &res)
 	return res
 }
 
-// record keeps an evaluation in st.
+// record keeps an evaluation and its memo in st.
 func (m *Model) record(st *State, res *Result, memo ruleMemo) {
-	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
-	st.recordHistory(res.Time.Unix(), res.Score)
+	m.Keep(st, res)
 	st.memo = memo
 }
 
@@ -247,10 +371,14 @@ type share struct {
 // its contributions) and returns the rule memo Evaluate keeps, leaving the
 // features of the moment in f. It reads st's memo but never writes it, so
 // queries may explain under a read lock.
-func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, f *rules.Features) ruleMemo {
+func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, f *rules.Features, clocks *Clocks) ruleMemo {
 	now := max(at.Unix(), st.Evaluated, st.Watermark)
 	*f = rules.Features{}
 	renewal := features(f, st, p, now)
+	judged, trails := clocks.trailing(now)
+	if trails {
+		judgeAt(f, st, p, &judged, renewal)
+	}
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	*res = Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
 		PreviousScore: st.Score, PreviousTier: st.Tier, Contributions: res.Contributions[:0]}
@@ -294,7 +422,15 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		if fired && i < maxMemoRules {
 			memo.fired |= 1 << i
 		}
+		k := m.kinds[i]
+		if clocks.held(k) {
+			continue // its producer was never heard from
+		}
 		lastFired := st.fired(r.Name)
+		if k >= 0 && judged[k] > 0 {
+			// Days past the producer's clock were closed without it.
+			lastFired = st.firedAsOf(r.Name, judged[k])
+		}
 		if lastFired < now-m.catchUp {
 			lastFired = 0
 		}
@@ -309,7 +445,10 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	m.setContributions(res, shares)
 	res.Raw = math.Round(res.Raw*10) / 10
 	res.Score = min(res.Raw, 100)
-	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, st.Tier)
+	// Against the tier the last closed day ended in, not the last
+	// evaluation's: the tier then depends on the history, not on when and
+	// in which order it was evaluated.
+	res.Tier = m.Rules.ThresholdsFor(segment).Classify(res.Score, rules.Tier(st.closedTier()))
 	if len(res.Errors) > 0 {
 		// Failures are reported on every evaluation, so they are not
 		// remembered.

@@ -28,7 +28,15 @@ func defaultModel(tb testing.TB) *scorer.Model {
 // modelWithLateness is the default rules with another lateness window.
 func modelWithLateness(tb testing.TB, lateness time.Duration) *scorer.Model {
 	tb.Helper()
-	src := bytes.Replace(configs.DefaultRules, []byte("\nlateness: 24h\n"), []byte("\nlateness: "+lateness.String()+"\n"), 1)
+	return modelWith(tb, lateness, rules.DefaultBackfillWindow)
+}
+
+// modelWith is the default rules with another lateness and backfill
+// window.
+func modelWith(tb testing.TB, lateness, backfill time.Duration) *scorer.Model {
+	tb.Helper()
+	src := bytes.Replace(configs.DefaultRules, []byte("\nlateness: 24h\n"),
+		[]byte("\nlateness: "+lateness.String()+"\nbackfill_window: "+backfill.String()+"\n"), 1)
 	require.NotEqual(tb, configs.DefaultRules, src, "the default rules no longer set lateness: 24h")
 	set, err := rules.Parse("rules.yaml", src)
 	require.NoError(tb, err)
@@ -193,7 +201,7 @@ func TestDecay(t *testing.T) {
 		{at: 80, want: 10}, // one half-life after it last fired
 		{at: 140, want: 5}, // two
 	} {
-		r := m.Explain(st, p, on(tc.at))
+		r := m.Explain(st, p, on(tc.at), nil)
 		c, ok := contribution(r, "champion-lost")
 		require.True(t, ok, "day %v: %v", tc.at, rulesOf(r))
 		assert.False(t, c.Firing)
@@ -202,7 +210,7 @@ func TestDecay(t *testing.T) {
 		assert.Contains(t, c.Detail, "fading (half-life 60d)")
 	}
 	// Far enough, it is gone.
-	r := m.Explain(st, p, on(20+11*60))
+	r := m.Explain(st, p, on(20+11*60), nil)
 	_, ok := contribution(r, "champion-lost")
 	assert.False(t, ok)
 }
@@ -251,10 +259,22 @@ func TestHysteresis(t *testing.T) {
 		assert.Equal(t, s.tier, r.Tier, "day %v: score %.1f", s.at, r.Score)
 	}
 
-	// Coming from below, the same 58.9 is only watch.
+	// The band is judged against the tier the last closed day ended in
+	// (day 10 ended at 64, at risk), not against the evaluations that
+	// happened to be made: the same history never evaluated before 12.2
+	// is at risk too.
 	fresh := build(t, m, p, nps(10.5, 2), usage(12.1, 5))
 	r = m.Evaluate(fresh, p, on(12.2))
 	assert.InDelta(t, 58.9, r.Score, 0.05)
+	assert.Equal(t, rules.AtRisk, r.Tier)
+
+	// Once a day closes below the band, the tier follows: day 14 ends
+	// out of the band, and so the next day is watch.
+	u = usage(15.1, 5)
+	u.ID, u.Customer = "closes-day-13", "acme"
+	require.NoError(t, m.Apply(fresh, &u, p))
+	r = m.Evaluate(fresh, p, on(15.2))
+	assert.Less(t, r.Score, 55.0)
 	assert.Equal(t, rules.Watch, r.Tier)
 
 	// The segment's own bands: 64 is at risk for most, watch for smb.
@@ -290,7 +310,7 @@ func TestLateSignals(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, signals.ReasonLate, se.Reason)
 		assert.Equal(t, signals.ReasonLate, signals.ReasonOf(err))
-		assert.Contains(t, err.Error(), "more than 24h0m0s before the latest event")
+		assert.Contains(t, err.Error(), "more than 24h0m0s before the latest usage event")
 		after, err := json.Marshal(st)
 		require.NoError(t, err)
 		assert.JSONEq(t, string(before), string(after))
@@ -338,7 +358,7 @@ func TestOldDuplicateTicketIsNotCounted(t *testing.T) {
 	st := build(t, m, p, append(daily(0, 30, 10), tk)...)
 	again := tk
 	again.Customer = "acme"
-	assert.Equal(t, signals.ReasonLate, signals.ReasonOf(m.Apply(st, &again, p)), "a month later it is too late anyway")
+	assert.ErrorIs(t, m.Apply(st, &again, p), scorer.ErrDuplicate, "a month later it is still known by its id")
 
 	st = build(t, m, p, concat(daily(0, 3, 10), []signals.Signal{tk}, func() []signals.Signal {
 		var out []signals.Signal
@@ -356,7 +376,7 @@ func TestEvidenceCitesSignalIDs(t *testing.T) {
 	m := defaultModel(t)
 	p := profile()
 	st := build(t, m, p, atRiskHistory()...)
-	r := m.Explain(st, p, on(35.5))
+	r := m.Explain(st, p, on(35.5), nil)
 
 	c, ok := contribution(r, "ticket-spike")
 	require.True(t, ok)
@@ -428,7 +448,7 @@ func TestSegmentAndStageWeights(t *testing.T) {
 		p := profile()
 		p.Segment, p.Stage = tc.segment, tc.stage
 		st := build(t, m, p, atRiskHistory()...)
-		r := m.Explain(st, p, on(35.5))
+		r := m.Explain(st, p, on(35.5), nil)
 		c, ok := contribution(r, "ticket-spike")
 		require.True(t, ok)
 		assert.Equal(t, tc.want, c.Contribution, "segment %q stage %q", tc.segment, tc.stage)
@@ -441,7 +461,7 @@ func TestExplainChangesNothing(t *testing.T) {
 	st := build(t, m, p, atRiskHistory()...)
 	before, err := json.Marshal(st)
 	require.NoError(t, err)
-	r := m.Explain(st, p, on(50))
+	r := m.Explain(st, p, on(50), nil)
 	require.NotEmpty(t, r.Contributions)
 	after, err := json.Marshal(st)
 	require.NoError(t, err)
@@ -478,7 +498,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	next.ID, next.Customer = "after", "acme"
 	require.NoError(t, m.Apply(st, &next, p))
 	require.NoError(t, m.Apply(&back, &next, p))
-	assert.Equal(t, m.Explain(st, p, on(36)), m.Explain(&back, p, on(36)))
+	assert.Equal(t, m.Explain(st, p, on(36), nil), m.Explain(&back, p, on(36), nil))
 }
 
 func TestCheckpointRejectsUnknownEventCode(t *testing.T) {
@@ -486,4 +506,47 @@ func TestCheckpointRejectsUnknownEventCode(t *testing.T) {
 	err := json.Unmarshal([]byte(`{"customer":"x","ev":[{"t":1,"id":"a","c":"ticket.vanished"}]}`), &st)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown event code")
+}
+
+// Lateness is judged against the latest event of the signal's own kind
+// (its producer), not of every producer: a help desk may send last week's
+// tickets after the warehouse sent today's usage, but not a ticket a
+// week older than the tickets it already sent.
+func TestLatenessIsPerProducer(t *testing.T) {
+	m := defaultModel(t)
+	p := profile()
+	st := build(t, m, p, daily(0, 30, 50)...)
+	tk := ticket(22.5, "T1", signals.TicketOpened, "urgent")
+	tk.ID, tk.Customer = "T1-opened", "acme"
+	rev, err := m.ApplyRevised(st, &tk, p)
+	require.NoError(t, err, "a week behind the usage, the first ticket is on time")
+	assert.Equal(t, scorer.Revised, rev, "it lands in closed days: they are judged again")
+	assert.Equal(t, on(22.5).Unix(), st.Kinds[signals.KindTicket.Index()])
+	assert.Equal(t, on(29.5).Unix(), st.Watermark, "the customer's latest event is still the usage")
+
+	older := ticket(20, "T2", signals.TicketOpened, "normal")
+	older.ID, older.Customer = "T2-opened", "acme"
+	err = m.Apply(st, &older, p)
+	require.Error(t, err)
+	assert.Equal(t, signals.ReasonLate, signals.ReasonOf(err), "2.5 days behind the tickets already sent")
+	assert.Contains(t, err.Error(), "latest ticket event")
+
+	old := ticket(1, "T3", signals.TicketOpened, "normal")
+	old.ID, old.Customer = "T3-opened", "acme"
+	st2 := build(t, m, p, daily(0, 30, 50)...)
+	rev, err = m.ApplyRevised(st2, &old, p)
+	require.NoError(t, err, "older than the backfill window, still scored")
+	assert.Equal(t, scorer.Truncated, rev, "but only the window's days are judged again")
+}
+
+// A renewal or any signal after the closed days does not revise them.
+func TestSignalsAfterTheClosedDaysReviseNothing(t *testing.T) {
+	m := defaultModel(t)
+	p := profile()
+	st := build(t, m, p, daily(0, 10, 50)...)
+	u := usage(10.5, 40)
+	u.ID, u.Customer = "u-10", "acme"
+	rev, err := m.ApplyRevised(st, &u, p)
+	require.NoError(t, err)
+	assert.Equal(t, scorer.NotRevised, rev)
 }

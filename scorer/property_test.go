@@ -247,3 +247,86 @@ func checkOrderIndependence(t *testing.T, m *scorer.Model, seed uint64) {
 		require.Equal(t, a, c, "out-of-order delivery changed the result at %s", end)
 	}
 }
+
+// Producers deliver their own signals in order but trail one another: a
+// usage rollup a day late, a help desk backfilled after the warehouse, a
+// survey tool that sends once a week. Within the backfill window the
+// customer ends exactly as in event-time order: the same score, tier,
+// contributions and firing history, whatever the interleaving.
+func TestProducersMayTrailEachOther(t *testing.T) {
+	m := defaultModel(t)
+	window := rulesWindow(t, m)
+	revised := 0
+	for seed := uint64(1); seed <= 40; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+			r := rand.New(rand.NewPCG(seed, 0x7a11))
+			sigs := randomHistory(r, fmt.Sprintf("cust%d", seed), start, seed%4 == 0)
+			p := &signals.Profile{ID: sigs[0].Customer, ARR: 50000, Segment: []string{"enterprise", "smb", ""}[r.IntN(3)],
+				Stage:       []string{"", "adoption", "onboarding", "renewal"}[r.IntN(4)],
+				RenewalDate: start.AddDate(0, 0, 40+r.IntN(60)).Format(time.DateOnly), Owner: "alice"}
+
+			// Each producer trails event time by a lag of its own, up to
+			// a day under the window; deliveries merge by when they come.
+			var lags [signals.NumKinds]time.Duration
+			for k := range lags {
+				lags[k] = time.Duration(r.Int64N(int64(window - 24*time.Hour)))
+			}
+			trailing := slices.Clone(sigs)
+			slices.SortStableFunc(trailing, func(a, b signals.Signal) int {
+				return a.Time.Add(lags[a.Kind.Index()]).Compare(b.Time.Add(lags[b.Kind.Index()]))
+			})
+
+			// The last days within the window, one producer after another
+			// in a random order of producers: a first backfill.
+			last := sigs[len(sigs)-1].Time
+			recent := slices.DeleteFunc(slices.Clone(sigs), func(s signals.Signal) bool {
+				return s.Time.Before(last.Add(-window + 24*time.Hour))
+			})
+			order := r.Perm(signals.NumKinds)
+			sequential := slices.Clone(recent)
+			slices.SortStableFunc(sequential, func(a, b signals.Signal) int {
+				return cmp.Compare(order[a.Kind.Index()], order[b.Kind.Index()])
+			})
+
+			st := scorer.NewState(p.ID)
+			for i := range sequential {
+				rev, err := m.ApplyRevised(st, &sequential[i], p)
+				require.NoError(t, err)
+				if rev == scorer.Revised {
+					revised++
+				}
+			}
+			every := func(n int) map[int]bool {
+				out := map[int]bool{}
+				for i := range n {
+					out[i] = true
+				}
+				return out
+			}
+			for _, end := range []time.Time{last, last.Add(20 * 24 * time.Hour)} {
+				want := ordered(replay(t, m, p, sigs, every(len(sigs)), end))
+				require.Equal(t, want, ordered(replay(t, m, p, trailing, every(len(sigs)), end)),
+					"producers trailing by %v changed the result at %s", lags, end)
+				wantRecent := ordered(replay(t, m, p, recent, every(len(recent)), end))
+				require.Equal(t, wantRecent, ordered(replay(t, m, p, sequential, every(len(recent)), end)),
+					"one producer after another (order %v) changed the result at %s", order, end)
+			}
+		})
+	}
+	require.Greater(t, revised, 40, "the deliveries must land in closed days, or the test proves little")
+}
+
+// ordered strips what depends on the order signals were evaluated in: the
+// previous evaluation's score and tier.
+func ordered(r scorer.Result) scorer.Result {
+	r.PreviousTier, r.PreviousScore = 0, 0
+	return r
+}
+
+func rulesWindow(t *testing.T, m *scorer.Model) time.Duration {
+	t.Helper()
+	w := m.Rules.BackfillWindow
+	require.GreaterOrEqual(t, w, 7*24*time.Hour, "a window of a week or more to test in")
+	return w
+}

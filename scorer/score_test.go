@@ -161,7 +161,7 @@ func TestScoreLeavesTheExplanationOut(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := profile()
 			st := build(t, m, p, tc.sigs...)
-			want := m.Explain(st, p, on(tc.at))
+			want := m.Explain(st, p, on(tc.at), nil)
 			got := m.Score(st, p, on(tc.at))
 
 			assert.Empty(t, got.Playbook)

@@ -80,8 +80,17 @@ type State struct {
 	// Committed is the last closed day boundary (Unix seconds) whose rule
 	// firings are in Fired.
 	Committed int64 `json:"committed"`
-	// Fired holds, per rule, the last committed day boundary it fired at.
+	// Fired holds, per rule, the committed day boundaries it fired at.
 	Fired []Firing `json:"fired,omitempty"`
+	// ClosedTiers are the tiers the customer ended the last 32 closed days
+	// in, two bits a day, the day ending at Committed in the lowest bits:
+	// a score leaves a tier against the tier of the day before, which
+	// depends on the history alone, not on the order it arrived in.
+	ClosedTiers uint64 `json:"ct,omitempty"`
+	// Kinds holds, per signal kind (signals.Kinds order), the latest event
+	// time of that kind for the customer, 0 when none came: a signal is
+	// late against the latest of its own producer, not of every producer.
+	Kinds [signals.NumKinds]int64 `json:"kinds"`
 
 	Score     float64    `json:"score"`
 	Tier      rules.Tier `json:"tier"`
@@ -92,31 +101,6 @@ type State struct {
 	HistoryTop int32     `json:"histtop"`
 
 	memo ruleMemo // not checkpointed: see ruleMemo
-}
-
-// Firing is the last closed day boundary at which a rule fired.
-type Firing struct {
-	Rule string `json:"r"`
-	At   int64  `json:"t"`
-}
-
-func (st *State) fired(rule string) int64 {
-	for _, f := range st.Fired {
-		if f.Rule == rule {
-			return f.At
-		}
-	}
-	return 0
-}
-
-func (st *State) setFired(rule string, at int64) {
-	for i := range st.Fired {
-		if st.Fired[i].Rule == rule {
-			st.Fired[i].At = at
-			return
-		}
-	}
-	st.Fired = append(st.Fired, Firing{Rule: rule, At: at})
 }
 
 // Answer is one remembered value with its time and signal id: an NPS score,

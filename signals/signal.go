@@ -24,6 +24,36 @@ const (
 var Kinds = []Kind{KindUsage, KindTicket, KindNPS, KindCommercial, KindMention,
 	KindBilling, KindContact, KindChampion, KindRating, KindOutcome}
 
+// NumKinds is len(Kinds).
+const NumKinds = 10
+
+// Index is k's position in Kinds, -1 when k is not one of them.
+func (k Kind) Index() int {
+	switch k {
+	case KindUsage:
+		return 0
+	case KindTicket:
+		return 1
+	case KindNPS:
+		return 2
+	case KindCommercial:
+		return 3
+	case KindMention:
+		return 4
+	case KindBilling:
+		return 5
+	case KindContact:
+		return 6
+	case KindChampion:
+		return 7
+	case KindRating:
+		return 8
+	case KindOutcome:
+		return 9
+	}
+	return -1
+}
+
 // Valid reports whether k is one of Kinds.
 func (k Kind) Valid() bool {
 	for _, v := range Kinds {

@@ -46,7 +46,7 @@ func riskdConfig(log *zap.Logger, reg prometheus.Registerer) (engine.Config, err
 	if err != nil {
 		return engine.Config{}, fmt.Errorf("alert policy: %w", err)
 	}
-	return engine.Config{Rules: set, Policy: policy, Clock: c.Clock, CheckpointInterval: c.CheckpointInterval,
+	return engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
 		SignalsMaxAge: c.SignalsMaxAge, Replicas: c.Replicas, Log: log, Registry: reg}, nil
 }
 

@@ -71,7 +71,7 @@ func startRiskd(t *testing.T) *riskd {
 	srv, nc := natstest.Server(t, "")
 	set, err := configs.LoadRules("")
 	require.NoError(t, err)
-	eng, err := engine.New(nc, engine.Config{Rules: set, Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent,
+	eng, err := engine.New(nc, engine.Config{Rules: set, Policy: alerting.DefaultPolicy(),
 		CheckpointInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

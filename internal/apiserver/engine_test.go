@@ -40,7 +40,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 	set, err := rules.Parse("rules.yaml", configs.DefaultRules)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	e, err := engine.New(nc, engine.Config{Rules: set, Clock: engine.ClockEvent,
+	e, err := engine.New(nc, engine.Config{Rules: set,
 		CheckpointInterval: 50 * time.Millisecond, Registry: reg})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -147,7 +147,7 @@ func startRiskd(t testing.TB, natsURL, logPath string) *riskdProc {
 	addr := freeAddr(t)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
-	cmd := exec.Command(riskdBinary(t), "--nats-url", natsURL, "--clock", "event", "--http-listen", addr,
+	cmd := exec.Command(riskdBinary(t), "--nats-url", natsURL, "--http-listen", addr,
 		"--checkpoint-interval", "100ms", "--log-format", "json", "--log-level", "warn", "--data-dir", t.TempDir())
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -448,7 +448,6 @@ func runDaemon(t *testing.T, natsURL string, edit func(*config.Config)) (d *daem
 	c := config.Defaults()
 	c.NATSURL = natsURL
 	c.HTTPListen = freeAddr(t)
-	c.Clock = "event"
 	c.CheckpointInterval = 100 * time.Millisecond
 	c.LogLevel = "warn"
 	if edit != nil {

@@ -124,6 +124,7 @@ type genCustomer struct {
 
 	valid bool
 	wm    int64
+	kinds [signals.NumKinds]int64 // latest event per kind: lateness is per producer
 	ring  [16]string
 	pos   int
 }
@@ -194,8 +195,10 @@ func Generate(c Config) Workload {
 		var m Message
 		switch r := rng.IntN(1000); {
 		case r < 10 && g.wm != 0:
-			t := g.wm - int64(Lateness/time.Second) - 3600 - rng.Int64N(48*3600)
-			m = signalMsg(g, fmt.Sprintf("late-%d", i), t, second, rng)
+			// Late against the latest event of its own kind.
+			k := g.heardKind(rng)
+			t := g.kinds[k.Index()] - int64(Lateness/time.Second) - 3600 - rng.Int64N(48*3600)
+			m = kindMsg(g, k, fmt.Sprintf("late-%d", i), t, second, rng)
 		case r == 10:
 			m = Message{Subject: signals.Subject(signals.KindUsage, g.id),
 				Data: []byte(fmt.Sprintf(`{"id":"bad-%d","kind":"usage",`, i)), MsgID: fmt.Sprintf("bad-%d", i)}
@@ -251,8 +254,9 @@ func genCustomers(n int, rng *rand.Rand) ([]*genCustomer, []int) {
 	return custs, odd
 }
 
-// account mirrors scorer.Model.Apply: lateness first, then the ring of
-// remembered ids, then the watermark.
+// account mirrors scorer.Model.Apply: lateness against the latest event
+// of the signal's kind first, then the ring of remembered ids, then the
+// watermarks.
 func (w *Workload) account(g *genCustomer, m Message) {
 	var env envelope
 	if err := json.Unmarshal(m.Data, &env); err != nil {
@@ -265,7 +269,7 @@ func (w *Workload) account(g *genCustomer, m Message) {
 	g.valid = true
 	ts := t.Unix()
 	switch {
-	case g.wm != 0 && ts < g.wm-int64(Lateness/time.Second):
+	case g.kinds[env.Kind.Index()] != 0 && ts < g.kinds[env.Kind.Index()]-int64(Lateness/time.Second):
 		w.Expect.Late++
 	case g.seen(env.ID):
 		w.Expect.Duplicates++
@@ -273,6 +277,7 @@ func (w *Workload) account(g *genCustomer, m Message) {
 		g.ring[g.pos%len(g.ring)] = env.ID
 		g.pos++
 		g.wm = max(g.wm, ts)
+		g.kinds[env.Kind.Index()] = max(g.kinds[env.Kind.Index()], ts)
 		w.Expect.Scored[env.Kind]++
 	}
 }
@@ -294,6 +299,26 @@ func signalMsg(g *genCustomer, id string, t int64, second bool, rng *rand.Rand) 
 	if second && g.trouble != calm && rng.IntN(2) == 0 {
 		kind = troubleKind[g.trouble]
 	}
+	return kindMsg(g, kind, id, t, second, rng)
+}
+
+// heardKind picks a kind the customer has had an event of (it has one).
+func (c *genCustomer) heardKind(rng *rand.Rand) signals.Kind {
+	for range 8 {
+		if k := pickKind(rng); c.kinds[k.Index()] != 0 {
+			return k
+		}
+	}
+	latest := 0
+	for i, t := range c.kinds {
+		if t > c.kinds[latest] {
+			latest = i
+		}
+	}
+	return signals.Kinds[latest]
+}
+
+func kindMsg(g *genCustomer, kind signals.Kind, id string, t int64, second bool, rng *rand.Rand) Message {
 	troubled := second && troubleKind[g.trouble] == kind
 	env := envelope{ID: id, Kind: kind, Customer: g.id, Time: time.Unix(t, 0).UTC().Format(time.RFC3339),
 		Source: "chaos", Data: json.RawMessage(payload(g, kind, troubled, t, rng))}

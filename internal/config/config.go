@@ -44,7 +44,6 @@ type Config struct {
 	DemoSpeed  float64 `yaml:"demo_speed"`
 	LogLevel   string  `yaml:"log_level"`
 	LogFormat  string  `yaml:"log_format"`
-	Clock      string  `yaml:"clock"`
 
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	SignalsMaxAge      time.Duration `yaml:"signals_max_age"`
@@ -85,7 +84,6 @@ func Defaults() Config {
 		HTTPListen:         "127.0.0.1:7070",
 		LogLevel:           "info",
 		LogFormat:          "console",
-		Clock:              "wall",
 		DemoSpeed:          1,
 		CheckpointInterval: 2 * time.Second,
 		Replicas:           1,
@@ -121,7 +119,6 @@ func settings(c *Config) []setting {
 		{"demo-speed", "demo: simulated days per real second / 2 (1 = a simulated day every 2 s)", (*floatValue)(&c.DemoSpeed)},
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "console or json", (*stringValue)(&c.LogFormat)},
-		{"clock", "wall: silences swept against wall time; event: against the latest event time (replay, backfill)", (*stringValue)(&c.Clock)},
 		{"checkpoint-interval", "how often state is made durable; bounds what is replayed after a crash", (*durationValue)(&c.CheckpointInterval)},
 		{"signals-max-age", "how long RISK_SIGNALS keeps messages (0: forever)", (*durationValue)(&c.SignalsMaxAge)},
 		{"replicas", "stream replicas when joining a clustered NATS", (*intValue)(&c.Replicas)},
@@ -256,8 +253,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	case c.LogFormat != "console" && c.LogFormat != "json":
 		return fmt.Errorf("log_format %q: want console or json", c.LogFormat)
-	case c.Clock != "wall" && c.Clock != "event":
-		return fmt.Errorf("clock %q: want wall or event", c.Clock)
 	case c.CheckpointInterval < 10*time.Millisecond || c.CheckpointInterval > time.Hour:
 		return fmt.Errorf("checkpoint_interval %s: want 10ms to 1h", c.CheckpointInterval)
 	case c.DemoSpeed <= 0 || c.DemoSpeed > 1000:

@@ -31,19 +31,18 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "./riskwatch-data", c.DataDir)
 	assert.Equal(t, "127.0.0.1:4222", c.NATSListen, "embedded NATS must default to loopback")
 	assert.Equal(t, "127.0.0.1:7070", c.HTTPListen, "HTTP must default to loopback")
-	assert.Equal(t, "wall", c.Clock)
 	assert.Empty(t, c.NATSURL)
 }
 
 func TestPrecedenceFileEnvFlag(t *testing.T) {
-	file := writeFile(t, "data_dir: /from/file\nlog_level: warn\nhttp_listen: 127.0.0.1:1\nclock: event\n")
+	file := writeFile(t, "data_dir: /from/file\nlog_level: warn\nhttp_listen: 127.0.0.1:1\ncheckpoint_interval: 5s\n")
 	c, err := Load([]string{"--config", file, "--log-level", "debug"},
 		env(map[string]string{"RISKWATCH_LOG_LEVEL": "error", "RISKWATCH_HTTP_LISTEN": "127.0.0.1:2"}), &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Equal(t, "/from/file", c.DataDir, "file beats default")
 	assert.Equal(t, "127.0.0.1:2", c.HTTPListen, "env beats file")
 	assert.Equal(t, "debug", c.LogLevel, "flag beats env")
-	assert.Equal(t, "event", c.Clock)
+	assert.Equal(t, 5*time.Second, c.CheckpointInterval, "file beats default")
 }
 
 func TestNATSURLFromEnvironment(t *testing.T) {
@@ -87,7 +86,6 @@ func TestBadConfigsNameFileAndLine(t *testing.T) {
 		{"bad type", "replicas: many\n", "line 1: cannot unmarshal"},
 		{"bad duration", "checkpoint_interval: soon\n", "line 1"},
 		{"bad level", "log_level: loud\n", `log_level "loud"`},
-		{"bad clock", "clock: sundial\n", `clock "sundial"`},
 		{"bad listen", "http_listen: localhost\n", "http_listen"},
 		{"repeat tier", "alerting: {repeat: {healthy: 1h}}\n", "alerting.repeat.healthy"},
 		{"webhook url", "webhooks: [{name: a, url: ftp://x}]\n", "absolute http(s) URL"},

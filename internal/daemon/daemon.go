@@ -59,11 +59,7 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 		return err
 	}
 	defer stopNATS()
-	clock := c.Clock
-	if c.Demo {
-		clock = engine.ClockEvent // the demo runs in simulated time
-	}
-	d.Engine, err = engine.New(d.Conn, engine.Config{Rules: set, Policy: policy, Clock: clock,
+	d.Engine, err = engine.New(d.Conn, engine.Config{Rules: set, Policy: policy,
 		CheckpointInterval: c.CheckpointInterval, SignalsMaxAge: c.SignalsMaxAge, Replicas: c.Replicas,
 		Log: log.Named("engine"), Registry: d.Registry})
 	if err != nil {

@@ -78,7 +78,6 @@ func testConfig(t *testing.T, dir string) *config.Config {
 	c.DataDir = dir
 	c.NATSListen = "127.0.0.1:0"
 	c.HTTPListen = freeAddr(t)
-	c.Clock = "event"
 	c.CheckpointInterval = 50 * time.Millisecond
 	return &c
 }

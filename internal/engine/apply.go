@@ -2,17 +2,21 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/book"
 	"github.com/riskwatch/riskwatch/internal/ingest"
+	"github.com/riskwatch/riskwatch/signals"
 )
 
 // Handle applies a chunk of the intake (ingest.Handler), then sees to the
-// checkpoints and, once caught up, to the wall-clock sweep.
+// checkpoints and, once caught up, to the ticks of the wall clock.
 func (e *Engine) Handle(ctx context.Context, c ingest.Chunk) {
 	if c.Reopened {
 		e.cp.lastMsg = nil // it belonged to the old consumer: nothing to ack
@@ -24,7 +28,7 @@ func (e *Engine) Handle(ctx context.Context, c ingest.Chunk) {
 	}
 	e.cp.since += n
 	if c.CaughtUp {
-		e.maybeSweepWall(ctx)
+		e.maybeTick(ctx)
 	}
 	e.cp.after(ctx, e)
 }
@@ -120,26 +124,55 @@ func (e *Engine) publish() {
 		for t, n := range e.fx.Tiers {
 			e.metrics.customers.WithLabelValues(tierName(t)).Set(float64(n))
 		}
+		e.producerMetrics()
 	}
 	e.outbox.Effects(&e.fx)
 	e.fx.Reset()
 }
 
-// maybeSweepWall sweeps against wall time once the consumer has caught
-// up, every SweepInterval.
-func (e *Engine) maybeSweepWall(ctx context.Context) {
-	if e.cfg.Clock != ClockWall || ctx.Err() != nil {
+// maybeTick publishes a tick of the wall clock to RISK_SIGNALS once the
+// consumer has caught up, every SweepInterval, while a tick would move a
+// producer's clock. The tick comes back through the stream and is applied
+// in its place like any message: a replay moves the clocks and sweeps at
+// the same points, so the same stream gives the same scores.
+func (e *Engine) maybeTick(ctx context.Context) {
+	if ctx.Err() != nil {
 		return
 	}
-	now := e.cfg.Now().Unix()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if now-e.book.Clock().LastSweep < int64(e.cfg.SweepInterval/time.Second) {
+	now := e.cfg.Now().UTC().Truncate(time.Second)
+	if now.Sub(e.lastTick) < e.cfg.SweepInterval {
 		return
 	}
-	start := time.Now()
-	e.book.Sweep(now, e.progress.applied, &e.fx)
-	customers, _ := e.book.Len()
-	e.publish()
-	e.cfg.Log.Debug("sweep", zap.Int("customers", customers), zap.Duration("took", time.Since(start)))
+	e.mu.RLock()
+	needs := e.book.NeedsTick(now)
+	e.mu.RUnlock()
+	if !needs {
+		return
+	}
+	e.lastTick = now
+	body, _ := json.Marshal(book.Tick{Time: now})
+	msg := nats.NewMsg(book.ClockSubject)
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, "tick-"+strconv.FormatInt(now.Unix(), 10))
+	if _, err := e.js.PublishMsgAsync(msg); err != nil {
+		e.log.Warn("tick", "tick not published", zap.Error(err))
+	}
+}
+
+// producerMetrics sets the producers' gauges, for those ever heard from.
+// Called with e.mu held.
+func (e *Engine) producerMetrics() {
+	clock := e.book.Clock()
+	for i, p := range clock.Producers {
+		if p.Latest == 0 {
+			continue
+		}
+		kind := string(signals.Kinds[i])
+		e.metrics.producerClock.WithLabelValues(kind).Set(float64(p.Clock))
+		quiet := 0.0
+		if p.Quiet {
+			quiet = 1
+		}
+		e.metrics.producerQuiet.WithLabelValues(kind).Set(quiet)
+	}
 }

@@ -170,10 +170,9 @@ func (e *Engine) checkpoint(ctx context.Context, last jetstream.Msg) error {
 func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	// What this checkpoint covers: everything applied so far.
 	e.mu.Lock()
-	clock := e.book.Clock()
 	seq := e.progress.applied
-	commit := statelog.Commit{Seq: seq, Watermark: clock.Watermark, LastSweep: clock.LastSweep, Digest: clock.LastDigest,
-		Time: e.cfg.Now().UTC().Format(time.RFC3339)}
+	commit := statelog.CommitOf(seq, e.book.Clock())
+	commit.Time = e.cfg.Now().UTC().Format(time.RFC3339)
 	image := e.state.NeedsImage()
 	ch := e.book.TakeChanges(image)
 	e.mu.Unlock()

@@ -28,7 +28,7 @@ import (
 func runTo(t *testing.T, nc *nats.Conn, js jetstream.JetStream, msgs []chaos.Message) {
 	t.Helper()
 	eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(),
-		Clock: engine.ClockEvent, CheckpointInterval: time.Hour, CheckpointEvery: 1 << 30})
+		CheckpointInterval: time.Hour, CheckpointEvery: 1 << 30})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -30,21 +30,10 @@ import (
 	"github.com/riskwatch/riskwatch/rules"
 )
 
-// Clock modes.
-const (
-	// ClockWall sweeps silences against wall time once the consumer has
-	// caught up: the live default.
-	ClockWall = "wall"
-	// ClockEvent sweeps against the latest event time seen: replays and
-	// backfills, where the outcome must depend on the data alone.
-	ClockEvent = "event"
-)
-
 // Config is what an engine needs besides a connection.
 type Config struct {
 	Rules  *rules.Set
 	Policy alerting.Policy
-	Clock  string
 	// Batch is how many messages one fetch asks for.
 	Batch int
 	// CheckpointInterval and CheckpointEvery bound how much is replayed
@@ -54,7 +43,9 @@ type Config struct {
 	// ImageFloor is the least volume of deltas in the state log that calls
 	// for a full image (default statelog.DefaultImageFloor).
 	ImageFloor int64
-	// SweepInterval is how often silences are swept in wall-clock mode.
+	// SweepInterval is how often, once caught up, riskd publishes a tick
+	// of the wall clock to RISK_SIGNALS while a producer is live: the
+	// producers' clocks move on, and silences are swept, at the ticks.
 	SweepInterval time.Duration
 	// Durable is the consumer's name.
 	Durable string
@@ -74,9 +65,6 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.Clock == "" {
-		c.Clock = ClockWall
-	}
 	if c.Batch <= 0 {
 		c.Batch = 1000
 	}
@@ -116,6 +104,8 @@ type Engine struct {
 	state   *statelog.Log
 	metrics *metrics
 	cp      scheduler // touched by the applying goroutine only
+	// lastTick is when the last tick was published (applying goroutine).
+	lastTick time.Time
 
 	mu       sync.RWMutex
 	book     *book.Book
@@ -140,9 +130,6 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 	if cfg.Rules == nil {
 		return nil, errors.New("engine: no rule set")
 	}
-	if cfg.Clock != ClockWall && cfg.Clock != ClockEvent {
-		return nil, fmt.Errorf("engine: clock %q: want %s or %s", cfg.Clock, ClockWall, ClockEvent)
-	}
 	// Alerts, DLQ entries and profiles go out asynchronously and are
 	// confirmed by the next checkpoint: room for a checkpoint's worth of
 	// them (an initial load of profiles) before a publish has to wait.
@@ -155,7 +142,7 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 		outbox:   outbox.New(js, nc.MaxPayload, cfg.Registry, cfg.Log),
 		state:    statelog.New(js, nc.MaxPayload, cfg.ImageFloor),
 		metrics:  newMetrics(cfg.Registry),
-		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, EventClock: cfg.Clock == ClockEvent, Inspect: cfg.Inspect}),
+		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect}),
 		progress: progress{appliedCh: make(chan struct{})},
 		refused:  map[uint64]string{},
 	}

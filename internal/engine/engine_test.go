@@ -45,7 +45,7 @@ func startEngine(t *testing.T, nc *nats.Conn) *fixture {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(),
-		Clock: engine.ClockEvent, CheckpointInterval: 50 * time.Millisecond})
+		CheckpointInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, nc: nc, js: js, eng: eng, cancel: cancel, done: make(chan error, 1)}

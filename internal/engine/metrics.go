@@ -18,6 +18,8 @@ type metrics struct {
 	ruleErrors       *prometheus.CounterVec
 	profiles         prometheus.Counter
 	actions          *prometheus.CounterVec
+	producerClock    *prometheus.GaugeVec
+	producerQuiet    *prometheus.GaugeVec
 }
 
 // newMetrics registers the collectors with reg (a fresh registry per
@@ -43,9 +45,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Customer profiles accepted."}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskwatch_actions_total",
 			Help: "Acknowledgements and snoozes applied, by kind and result."}, []string{"kind", "result"}),
+		producerClock: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "riskwatch_producer_clock_seconds",
+			Help: "Each producer's clock (Unix seconds): how far in event time its signals are known; silences of its kind are judged against it."}, []string{"kind"}),
+		producerQuiet: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "riskwatch_producer_quiet",
+			Help: "1 while a producer that was live has gone quiet as a whole (its customers' silences are held)."}, []string{"kind"}),
 	}
 	reg.MustRegister(m.signals, m.latency, m.lag, m.checkpointSecs, m.checkpointErrors,
-		m.customers, m.ruleErrors, m.profiles, m.actions)
+		m.customers, m.ruleErrors, m.profiles, m.actions, m.producerClock, m.producerQuiet)
 	return m
 }
 

@@ -31,7 +31,6 @@ func startWith(t *testing.T, nc *nats.Conn, cfg engine.Config) (*engine.Engine, 
 	if cfg.Policy.Cooldown == 0 {
 		cfg.Policy = alerting.DefaultPolicy()
 	}
-	cfg.Clock = engine.ClockEvent
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = 50 * time.Millisecond
 	}

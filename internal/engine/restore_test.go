@@ -91,7 +91,7 @@ func TestRestoreRefusesACorruptRecord(t *testing.T) {
 			_, err = f.js.Publish(ctx, api.StateCommitSubject, last.Data)
 			require.NoError(t, err)
 
-			eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(), Clock: engine.ClockEvent})
+			eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy()})
 			require.NoError(t, err)
 			err = eng.Run(ctx)
 			require.Error(t, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/book"
 	"github.com/riskwatch/riskwatch/internal/statelog"
 )
 
@@ -22,12 +23,12 @@ const dedupWindow = 2 * time.Hour
 // start sets up the streams and restores the last checkpoint.
 func (e *Engine) start(ctx context.Context) error {
 	streams := []jetstream.StreamConfig{
-		{Name: api.SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>"},
-			Description: "Riskwatch input: signals, customer profiles, acks and snoozes, in one order",
+		{Name: api.SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>", book.ClockSubject},
+			Description: "Riskwatch input: signals, customer profiles, acks and snoozes and the wall clock's ticks, in one order",
 			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: e.cfg.SignalsMaxAge,
 			Duplicates: dedupWindow, MaxMsgSize: 1 << 20},
-		{Name: api.AlertsStream, Subjects: []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">"},
-			Description: "Riskwatch alerts and digests", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas,
+		{Name: api.AlertsStream, Subjects: []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">", book.OpsPrefix + ">"},
+			Description: "Riskwatch alerts, digests and operators' alerts", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas,
 			Duplicates: dedupWindow},
 		{Name: api.DLQStream, Subjects: []string{api.DLQPrefix + ">"},
 			Description: "Riskwatch rejected input with the reason in the Riskwatch-Error header",

@@ -77,6 +77,29 @@ func (o *Outbox) Effects(e *book.Effects) {
 	for i := range e.Digests {
 		o.Digest(&e.Digests[i])
 	}
+	for _, q := range e.Quiet {
+		o.Quiet(q)
+	}
+}
+
+// Quiet publishes an operator's alert that a producer went quiet or came
+// back, and logs it: it is the operator's to look into.
+func (o *Outbox) Quiet(q book.Quiet) {
+	body, err := json.Marshal(q)
+	if err != nil {
+		o.log.Error("producer alert does not encode", zap.String("kind", string(q.Kind)), zap.Error(err))
+		return
+	}
+	msg := nats.NewMsg(q.Subject())
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, q.ID())
+	o.publish(msg)
+	if q.Quiet {
+		o.log.Warn("producer went quiet: its customers' silences are held until it is back",
+			zap.String("kind", string(q.Kind)), zap.Time("latest", q.Latest), zap.Time("at", q.At))
+	} else {
+		o.log.Info("producer is back", zap.String("kind", string(q.Kind)), zap.Time("latest", q.Latest))
+	}
 }
 
 // Alert publishes a on its subject; its id is the message id.
@@ -154,6 +177,8 @@ func dlqKind(subject string) string {
 		return "customer"
 	case strings.HasPrefix(subject, api.ActionPrefix):
 		return "action"
+	case subject == book.ClockSubject:
+		return "clock"
 	}
 	return "unknown"
 }

@@ -94,7 +94,7 @@ func Run(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Policy.Repeat == nil {
 		o.Policy = alerting.DefaultPolicy()
 	}
-	b := book.New(book.Config{Rules: o.Rules, Policy: o.Policy, EventClock: true})
+	b := book.New(book.Config{Rules: o.Rules, Policy: o.Policy})
 	res := &Result{Summary: Summary{RejectedByReason: map[string]int{}, Tiers: map[string]int{},
 		AlertsByType: map[string]int{}}, Rejected: []Reject{}, Alerts: []alerting.Alert{}}
 	if err := run(ctx, b, r, o, res); err != nil {

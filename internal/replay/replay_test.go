@@ -37,7 +37,7 @@ func TestRun(t *testing.T) {
 		{Line: 7, Reason: "out_of_range", Error: res.Rejected[0].Error},
 		{Line: 8, Reason: "late", Error: res.Rejected[1].Error},
 	}, res.Rejected)
-	assert.Contains(t, res.Rejected[1].Error, "before the latest event")
+	assert.Contains(t, res.Rejected[1].Error, "before the latest commercial event", "late against its own producer")
 	assert.Equal(t, 2, s.Customers)
 	assert.Equal(t, map[string]int{"healthy": 1, "at_risk": 1}, s.Tiers)
 	assert.Equal(t, "2026-05-01T00:00:00Z", s.From.Format(time.RFC3339))

@@ -96,8 +96,7 @@ func WriteImage(ctx context.Context, js jetstream.JetStream, cp Checkpoint, maxP
 	if err := w.Close(); err != nil {
 		return err
 	}
-	c := Commit{Seq: cp.Seq, Watermark: cp.Clock.Watermark, LastSweep: cp.Clock.LastSweep, Digest: cp.Clock.LastDigest}
-	if _, err := w.Commit(c); err != nil {
+	if _, err := w.Commit(CommitOf(cp.Seq, cp.Clock)); err != nil {
 		return err
 	}
 	return w.log.purgeBefore(ctx, w.first)

@@ -54,19 +54,42 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 // Commit closes a checkpoint: what it covers and, from Base, where the
 // records it stands on begin in RISK_STATE. Its JSON is the log's format.
 type Commit struct {
-	Seq        uint64 `json:"seq"`
-	Watermark  int64  `json:"watermark"`
-	LastSweep  int64  `json:"last_sweep"`
-	Digest     int32  `json:"last_digest"`
-	Time       string `json:"time"`
-	Base       uint64 `json:"base,omitempty"`
-	ImageBytes int64  `json:"image_bytes,omitempty"`
-	DeltaBytes int64  `json:"delta_bytes,omitempty"`
+	Seq       uint64 `json:"seq"`
+	Watermark int64  `json:"watermark"`
+	LastSweep int64  `json:"last_sweep"`
+	Digest    int32  `json:"last_digest"`
+	// Producers are the producers' clocks, by signal kind.
+	Producers  map[signals.Kind]book.Producer `json:"producers,omitempty"`
+	Time       string                         `json:"time"`
+	Base       uint64                         `json:"base,omitempty"`
+	ImageBytes int64                          `json:"image_bytes,omitempty"`
+	DeltaBytes int64                          `json:"delta_bytes,omitempty"`
 }
 
-// Clock is the book's clock the commit holds.
+// CommitOf is the commit of seq that holds clock.
+func CommitOf(seq uint64, clock book.Clock) Commit {
+	c := Commit{Seq: seq, Watermark: clock.Watermark, LastSweep: clock.LastSweep, Digest: clock.LastDigest}
+	for i, p := range clock.Producers {
+		if p != (book.Producer{}) {
+			if c.Producers == nil {
+				c.Producers = map[signals.Kind]book.Producer{}
+			}
+			c.Producers[signals.Kinds[i]] = p
+		}
+	}
+	return c
+}
+
+// Clock is the book's clock the commit holds. A kind this riskd does not
+// know (a newer one wrote the commit) is dropped.
 func (c Commit) Clock() book.Clock {
-	return book.Clock{Watermark: c.Watermark, LastSweep: c.LastSweep, LastDigest: c.Digest}
+	k := book.Clock{Watermark: c.Watermark, LastSweep: c.LastSweep, LastDigest: c.Digest}
+	for kind, p := range c.Producers {
+		if i := kind.Index(); i >= 0 {
+			k.Producers[i] = p
+		}
+	}
+	return k
 }
 
 // Log is the state log of one riskd: what it knows of the log so far.
