@@ -35,9 +35,10 @@ type feeder struct {
 	alerts  []alerting.Alert
 	rejects []book.Reject
 	digests []alerting.Digest
+	quiet   []book.Quiet
 }
 
-func newFeeder(t testing.TB, eventClock bool) *feeder {
+func newFeeder(t testing.TB) *feeder {
 	t.Helper()
 	set, err := configs.LoadRules("")
 	require.NoError(t, err)
@@ -63,6 +64,7 @@ func (f *feeder) collect() {
 	}
 	f.rejects = append(f.rejects, f.fx.Rejects...)
 	f.digests = append(f.digests, f.fx.Digests...)
+	f.quiet = append(f.quiet, f.fx.Quiet...)
 	f.fx.Reset()
 }
 
@@ -70,6 +72,13 @@ func (f *feeder) signal(kind signals.Kind, id, customer string, at time.Time, da
 	body := fmt.Sprintf(`{"id":%q,"kind":%q,"customer":%q,"time":%q,"source":"test","data":%s}`,
 		id, kind, customer, at.UTC().Format(time.RFC3339), data)
 	return f.apply(signals.Subject(kind, customer), []byte(body))
+}
+
+// tick is riskd's tick of the wall clock at at.
+func (f *feeder) tick(at time.Time) book.Outcome {
+	body, err := json.Marshal(book.Tick{Time: at})
+	require.NoError(f.t, err)
+	return f.apply(book.ClockSubject, body)
 }
 
 func (f *feeder) profile(body string) book.Outcome {
@@ -119,7 +128,7 @@ func (f *feeder) churn(customer string, end time.Time) {
 }
 
 func TestStepOutcomes(t *testing.T) {
-	f := newFeeder(t, false)
+	f := newFeeder(t)
 	at := f.now.Add(-time.Hour)
 	tests := []struct {
 		name   string
@@ -183,7 +192,7 @@ func TestStepOutcomes(t *testing.T) {
 }
 
 func TestARestoredStateCoversItsMessages(t *testing.T) {
-	f := newFeeder(t, false)
+	f := newFeeder(t)
 	at := f.now.Add(-time.Hour)
 	require.Equal(t, book.Scored, f.signal(signals.KindUsage, "u1", "acme", at, `{}`).Result)
 	// The same stream position again, as after a restore whose record of
@@ -193,7 +202,7 @@ func TestARestoredStateCoversItsMessages(t *testing.T) {
 }
 
 func TestAnAtRiskCustomerRaisesOneExplainedAlert(t *testing.T) {
-	f := newFeeder(t, true)
+	f := newFeeder(t)
 	f.profile(`{"id":"acme","name":"Acme","arr":120000,"currency":"USD","renewal_date":"2026-12-20","segment":"enterprise","owner":"alice"}`)
 	f.churn("acme", f.now)
 	require.NotEmpty(t, f.alerts)
@@ -225,7 +234,7 @@ func TestAnAtRiskCustomerRaisesOneExplainedAlert(t *testing.T) {
 }
 
 func TestTheEventClockSweepsAndSendsDigests(t *testing.T) {
-	f := newFeeder(t, true)
+	f := newFeeder(t)
 	f.profile(`{"id":"acme","owner":"alice","arr":50000}`)
 	f.churn("acme", f.now)
 	require.NotEmpty(t, f.digests, "each new day of event time sends the digests")
@@ -262,7 +271,7 @@ func TestAPanicIsRejectedAndWhatCameBeforeStands(t *testing.T) {
 }
 
 func TestChangesAreTakenAndGivenBack(t *testing.T) {
-	f := newFeeder(t, false)
+	f := newFeeder(t)
 	f.profile(`{"id":"a","owner":"alice"}`)
 	f.signal(signals.KindUsage, "u1", "a", f.now, `{}`)
 	f.signal(signals.KindUsage, "u2", "b", f.now, `{}`)
@@ -280,7 +289,7 @@ func TestChangesAreTakenAndGivenBack(t *testing.T) {
 }
 
 func TestInstallLinksProfilesAndOpenAlerts(t *testing.T) {
-	f := newFeeder(t, true)
+	f := newFeeder(t)
 	f.profile(`{"id":"acme","owner":"alice","arr":1000}`)
 	f.churn("acme", f.now)
 	c := f.b.Customer("acme")
@@ -288,7 +297,7 @@ func TestInstallLinksProfilesAndOpenAlerts(t *testing.T) {
 	restored := &book.Customer{Score: c.Score, Alert: c.Alert}
 	p := *f.b.Profile("acme")
 
-	b2 := newFeeder(t, true).b
+	b2 := newFeeder(t).b
 	b2.Install([]*book.Customer{restored}, []*signals.Profile{&p}, f.b.Clock())
 	assert.Same(t, b2.Profile("acme"), b2.Customer("acme").Profile, "the customer holds its profile")
 	id, ok := b2.CustomerOfAlert(c.Alert.LastID)
@@ -301,7 +310,7 @@ func TestInstallLinksProfilesAndOpenAlerts(t *testing.T) {
 }
 
 func TestMatchingSelectsAndOrderSorts(t *testing.T) {
-	f := newFeeder(t, false)
+	f := newFeeder(t)
 	f.profile(`{"id":"big","owner":"alice","arr":900000}`)
 	f.profile(`{"id":"small","owner":"bob","arr":1000}`)
 	f.profile(`{"id":"lone","owner":"alice"}`)
@@ -333,7 +342,7 @@ func golden(t *testing.T, name string, got []byte) {
 // A renewed outcome moves the renewal date before the CRM catches up:
 // for the rules, and as the API, the alerts and the digest show it.
 func TestARenewalMovesTheRenewalDateEverywhere(t *testing.T) {
-	f := newFeeder(t, true)
+	f := newFeeder(t)
 	f.profile(`{"id":"acme","owner":"alice","arr":120000,"segment":"enterprise","renewal_date":"2026-11-25"}`)
 	at := f.now.Add(-2 * time.Hour)
 	f.signal(signals.KindOutcome, "o1", "acme", at, `{"type":"renewed","renewal_date":"2027-11-25"}`)

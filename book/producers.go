@@ -34,10 +34,14 @@ type Producer struct {
 }
 
 // Quiet thresholds: a producer is quiet when it has sent nothing for
-// quietGaps of its usual intervals, and never sooner than quietFloor.
+// quietGaps of its usual intervals, and never sooner than quietFloor. A
+// new producer's usual interval is taken to be firstGap, a daily export's,
+// until its own intervals have faded that in: so that the first night of
+// a daily rollup is not taken for a silence.
 const (
 	quietGaps  = 4
 	quietFloor = 6 * 3600
+	firstGap   = 86400
 	gapFade    = 7 * 86400
 )
 
@@ -46,6 +50,9 @@ func (p *Producer) quietAfter() int64 { return max(quietFloor, quietGaps*p.Gap) 
 
 // heard records an event at t, and reports whether it ended a silence.
 func (p *Producer) heard(t int64) bool {
+	if p.Latest == 0 {
+		p.Gap = firstGap
+	}
 	if t > p.Latest {
 		if p.Latest > 0 {
 			gap := t - p.Latest
