@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +23,7 @@ import (
 
 var sendCmd = &command{
 	name:    "send",
-	args:    "[flags] [-f FILE | FILE | -]",
+	args:    "[flags] [-f FILE | FILE | - | --merge FILE FILE...]",
 	summary: "publish signals (and profiles) from flags, a JSON file or NDJSON on stdin",
 	help: `Publishes signals to risk.signals.<kind>.<customer-token> through
 JetStream, with the signal id as Nats-Msg-Id so that a retry is dropped as
@@ -37,13 +38,23 @@ JSON, one signal envelope per line, the format of 'riskctl replay'. A line
 {"profile": {...}} publishes a customer profile. A file holding a single
 JSON object or a JSON array of them works too.
 
+With --merge, several files (exports of different systems: the warehouse's
+usage, the help desk's tickets, the survey tool's answers) are published as
+one stream in event-time order. Each file must be in time order itself; the
+earliest next signal of any file goes first, and profile lines go as they
+come. riskd does not need this: it judges lateness per producer (signal
+kind), so exports sent one after another end in the same scores. A merged
+send is still kinder to it: no closed day is evaluated twice, and alerts are
+raised in the order things happened.
+
 Every line is validated like riskd validates it before anything is
-published; rejected lines are reported with their line number and reason,
-the rest are published. Exits 1 if any line was rejected.`,
+published; rejected lines are reported with their file, line number and
+reason, the rest are published. Exits 1 if any line was rejected.`,
 	example: `riskctl send --kind ticket --customer acme-corp --id zd-88412-opened \
   --time 2026-11-20T10:04:00Z --data '{"ticket_id":"88412","status":"opened","priority":"urgent"}'
 riskctl send -f signal.json
-zcat export.ndjson.gz | riskctl send - --progress`,
+zcat export.ndjson.gz | riskctl send - --progress
+riskctl send --merge usage.ndjson tickets.ndjson nps.ndjson`,
 	run: runSend,
 }
 
@@ -72,6 +83,7 @@ func runSend(e *env, c *command, args []string) int {
 	source := fs.String("source", "riskctl", "the signal's source")
 	data := fs.String("data", "{}", "the payload: a JSON object")
 	file := fs.String("f", "", "read signals from `FILE` (- for stdin)")
+	merge := fs.Bool("merge", false, "publish several files as one stream in event-time order")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.progress, "progress", false, "show a progress line on stderr even when it is not a terminal")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 256, "publishes awaiting acknowledgement at most")
@@ -88,15 +100,19 @@ func runSend(e *env, c *command, args []string) int {
 		return e.usageError(c, "give either --kind/--customer or a file, not both")
 	case !fromFlags && len(pos) == 0:
 		return e.usageError(c, "give --kind and --customer, or a file (- for stdin)")
-	case len(pos) > 1:
-		return e.usageError(c, "one file at a time")
+	case *merge && len(pos) < 2:
+		return e.usageError(c, "--merge takes two files or more")
+	case *merge && slices.Contains(pos, "-"):
+		return e.usageError(c, "--merge reads files, not stdin")
+	case !*merge && len(pos) > 1:
+		return e.usageError(c, "one file at a time, or --merge to publish several in event-time order")
 	case o.maxInFlight < 1:
 		return e.usageError(c, "--max-in-flight must be at least 1")
 	}
 	if fromFlags {
 		return e.sendOne(c, o, *kind, *customer, *id, *at, *source, *data)
 	}
-	return e.sendFile(c, o, pos[0])
+	return e.sendFiles(c, o, pos)
 }
 
 func kindNames() string {
@@ -181,13 +197,24 @@ func publishError(subject string, err error) error {
 	return fmt.Errorf("publish to %s: %w", subject, err)
 }
 
-// sendFile publishes every valid line of name ("-" for stdin).
-func (e *env) sendFile(c *command, o sendOpts, name string) int {
-	in, total, closeIn, err := e.openLines(name)
-	if err != nil {
-		return e.fail(c, err)
+// sendFiles publishes every valid line of names ("-" for stdin), of
+// several merged in event-time order.
+func (e *env) sendFiles(c *command, o sendOpts, names []string) int {
+	var total int64
+	readers := make([]*signals.LineReader, len(names))
+	for i, name := range names {
+		in, size, closeIn, err := e.openLines(name)
+		if err != nil {
+			return e.fail(c, err)
+		}
+		defer closeIn()
+		total += size
+		readers[i] = signals.NewLineReader(in, e.now())
 	}
-	defer closeIn()
+	var rd lineSource = oneFile{readers[0], names[0]}
+	if len(names) > 1 {
+		rd = newMerged(names, readers)
+	}
 	nc, err := o.conn.connect()
 	if err != nil {
 		return e.fail(c, err)
@@ -200,7 +227,6 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 	rep := sendReport{Rejected: []replay.Reject{}}
 	prog := newProgress(e.stderr, o.progress)
 	pending := pendingAcks{timeout: o.conn.timeout}
-	rd := signals.NewLineReader(in, e.now())
 	lines := 0
 	var failure error
 	for failure == nil {
@@ -209,7 +235,7 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 			break
 		}
 		if err != nil {
-			failure = fmt.Errorf("read %s: %w", name, err)
+			failure = fmt.Errorf("read %s: %w", rd.Source(), err)
 			break
 		}
 		lines++
@@ -217,10 +243,13 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 		switch {
 		case l.Err != nil:
 			r := replay.Reject{Line: l.No, Reason: string(signals.ReasonOf(l.Err)), Error: l.Err.Error()}
+			if len(names) > 1 {
+				r.File = rd.Source()
+			}
 			rep.Rejected = append(rep.Rejected, r)
 			if !o.asJSON {
 				prog.finish()
-				fmt.Fprintf(e.stderr, "%s:%d: rejected: %s\n", displayName(name), r.Line, r.Error)
+				fmt.Fprintf(e.stderr, "%s:%d: rejected: %s\n", displayName(rd.Source()), r.Line, r.Error)
 			}
 			continue
 		case l.Profile != nil:
@@ -232,10 +261,10 @@ func (e *env) sendFile(c *command, o sendOpts, name string) int {
 		}
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			failure = fmt.Errorf("line %d: %w", l.No, publishError(msg.Subject, err))
+			failure = fmt.Errorf("%s:%d: %w", displayName(rd.Source()), l.No, publishError(msg.Subject, err))
 			break
 		}
-		pending.list = append(pending.list, inflight{l.No, f})
+		pending.list = append(pending.list, inflight{rd.Source(), l.No, f})
 		if len(pending.list) >= o.maxInFlight {
 			failure = pending.settle(&rep)
 		}
@@ -289,8 +318,9 @@ func signalMsg(l *signals.Line) *nats.Msg {
 	return msg
 }
 
-// inflight is a publish of line awaiting its acknowledgement.
+// inflight is a publish of a file's line awaiting its acknowledgement.
 type inflight struct {
+	file string
 	line int
 	f    jetstream.PubAckFuture
 }
@@ -311,9 +341,9 @@ func (p *pendingAcks) settle(rep *sendReport) error {
 				rep.Duplicates++
 			}
 		case err := <-pf.f.Err():
-			return fmt.Errorf("line %d: %w", pf.line, publishError(pf.f.Msg().Subject, err))
+			return fmt.Errorf("%s:%d: %w", displayName(pf.file), pf.line, publishError(pf.f.Msg().Subject, err))
 		case <-time.After(p.timeout):
-			return fmt.Errorf("line %d: no acknowledgement within %s", pf.line, p.timeout)
+			return fmt.Errorf("%s:%d: no acknowledgement within %s", displayName(pf.file), pf.line, p.timeout)
 		}
 	}
 	p.list = p.list[:0]

@@ -75,6 +75,8 @@ type Summary struct {
 
 // Reject is a line that was not scored.
 type Reject struct {
+	// File names the file of the line when several were read together.
+	File   string `json:"file,omitempty"`
 	Line   int    `json:"line"`
 	Reason string `json:"reason"`
 	Error  string `json:"error"`
