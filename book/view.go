@@ -1,11 +1,13 @@
 package book
 
 import (
+	"iter"
 	"math"
 	"time"
 
 	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -63,4 +65,33 @@ func (b *Book) Matching(f api.Filter) []api.CustomerView {
 		}
 	}
 	return out
+}
+
+// Standing is where a customer stands as of its last evaluation: what a
+// backtest reads of every customer at each of its dates.
+type Standing struct {
+	Customer string
+	Score    float64
+	Tier     rules.Tier
+	Profile  *signals.Profile
+	// Firing are the rules whose condition holds.
+	Firing []string
+}
+
+// Standings yields every customer's standing, in no order.
+func (b *Book) Standings() iter.Seq[Standing] {
+	return func(yield func(Standing) bool) {
+		for id, c := range b.customers {
+			s := Standing{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier, Profile: c.Profile}
+			res := b.model.Explain(&c.Score, c.Profile, time.Unix(c.Score.Evaluated, 0), &b.clocks)
+			for _, r := range res.Contributions {
+				if r.Firing {
+					s.Firing = append(s.Firing, r.Rule)
+				}
+			}
+			if !yield(s) {
+				return
+			}
+		}
+	}
 }

@@ -65,6 +65,7 @@ var commands = []*command{
 	rulesTestCmd,
 	rulesFeaturesCmd,
 	replayCmd,
+	backtestCmd,
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

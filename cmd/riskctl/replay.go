@@ -22,17 +22,18 @@ var replayCmd = &command{
 	args:    "[--rules FILE] [--json] FILE.ndjson",
 	summary: "run a signal file through the engine offline and print final tiers and alerts",
 	help: `Runs a signal file through the engine's scoring step in this process,
-exactly as riskd applies its stream: every line in file order, on the
-event clock (silences are swept against event time), a signal whose id
-came before dropped as JetStream drops it. Then prints each customer's final score and
+exactly as riskd applies its stream: every line in file order, in event
+time (silences are judged at each producer's latest event), a signal whose
+id came before dropped as JetStream drops it. Then prints each customer's final score and
 tier with its alerts, the alerts in order, the rejected lines, and a
 summary: lines, signals, profiles, duplicates, rejected by reason,
-customers per tier, alerts by type. No server is needed: this is the base
-for backtests ("would these rules have warned us, and how early?").
+customers per tier, alerts by type. No server is needed. For how well the
+rules predict churn on a history with outcomes, see 'riskctl backtest'.
 
 The file is NDJSON, as for 'riskctl send': one signal envelope per line,
-in event-time order per customer (a signal more than the rule file's
-lateness behind its customer's latest event is rejected as late), and
+in event-time order per customer and kind (a signal more than the rule
+file's lateness behind its customer's latest event of the same kind is
+rejected as late; one system's export after another's is fine), and
 optionally profile lines {"profile": {"id": ..., "owner": ..., ...}}, which
 apply from their place in the file on. FILE - reads stdin.`,
 	example: `riskctl replay --rules my-rules.yaml history.ndjson
