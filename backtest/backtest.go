@@ -9,6 +9,7 @@
 package backtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -289,9 +290,7 @@ func flagsByVolume(obs []observation, volume [][rules.Critical + 1]int) []rules.
 	}
 	for _, d := range slices.Sorted(maps.Keys(byDate)) {
 		idx := byDate[d]
-		slices.SortStableFunc(idx, func(a, b int) int {
-			return -cmpFloat(obs[a].baseline, obs[b].baseline)
-		})
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(obs[b].baseline, obs[a].baseline) })
 		for t := rules.Watch; t <= rules.Critical; t++ {
 			for _, i := range idx[:min(volume[d][t], len(idx))] {
 				tiers[i] = max(tiers[i], t)
@@ -299,16 +298,6 @@ func flagsByVolume(obs []observation, volume [][rules.Critical + 1]int) []rules.
 		}
 	}
 	return tiers
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // leadTimes are the days from each churner's first alert at at_risk or
