@@ -94,3 +94,24 @@ func TestBacktestErrors(t *testing.T) {
 		assert.Contains(t, res.stderr, tt.want, tt.args)
 	}
 }
+
+func TestDemoHistoryBacktestsOutOfTheBox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.ndjson")
+	res := riskctl(t, "", "demo", "--customers", "150", "--days", "200", "--end", "2026-06-01", "-o", path)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	again := riskctl(t, "", "demo", "--customers", "150", "--days", "200", "--end", "2026-06-01")
+	written, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(written), again.stdout, "-o and stdout write the same history")
+
+	bt := riskctl(t, "", "backtest", "--json", path)
+	require.Equal(t, exitOK, bt.code, bt.stderr)
+	var rep backtest.Report
+	require.NoError(t, json.Unmarshal([]byte(bt.stdout), &rep))
+	assert.Positive(t, rep.Churners)
+	assert.Positive(t, rep.Models[0].Churned)
+
+	bad := riskctl(t, "", "demo", "--days", "10")
+	assert.Equal(t, exitUsage, bad.code)
+	assert.Contains(t, bad.stderr, "--days 10")
+}

@@ -66,6 +66,7 @@ var commands = []*command{
 	rulesFeaturesCmd,
 	replayCmd,
 	backtestCmd,
+	demoCmd,
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
