@@ -66,6 +66,10 @@ type Commit struct {
 	DeltaBytes int64                          `json:"delta_bytes,omitempty"`
 }
 
+// legacyGap is the usual interval taken for the producers of a commit
+// without producers' clocks: a day.
+const legacyGap = 86400
+
 // CommitOf is the commit of seq that holds clock.
 func CommitOf(seq uint64, clock book.Clock) Commit {
 	c := Commit{Seq: seq, Watermark: clock.Watermark, LastSweep: clock.LastSweep, Digest: clock.LastDigest}
@@ -81,9 +85,17 @@ func CommitOf(seq uint64, clock book.Clock) Commit {
 }
 
 // Clock is the book's clock the commit holds. A kind this riskd does not
-// know (a newer one wrote the commit) is dropped.
+// know (a newer one wrote the commit) is dropped. A commit of a riskd
+// before producers' clocks has none: every producer is taken as heard at
+// its watermark, with a day's interval, as that riskd judged every kind,
+// so that an upgrade does not hold every rule until each kind is heard.
 func (c Commit) Clock() book.Clock {
 	k := book.Clock{Watermark: c.Watermark, LastSweep: c.LastSweep, LastDigest: c.Digest}
+	if c.Producers == nil && c.Watermark > 0 {
+		for i := range k.Producers {
+			k.Producers[i] = book.Producer{Latest: c.Watermark, Clock: c.Watermark, Gap: legacyGap}
+		}
+	}
 	for kind, p := range c.Producers {
 		if i := kind.Index(); i >= 0 {
 			k.Producers[i] = p
