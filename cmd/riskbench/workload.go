@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riskwatch/riskwatch/internal/demo"
+	"github.com/riskwatch/riskwatch/internal/sim"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -100,10 +100,10 @@ type workload struct {
 }
 
 func newWorkload(customers int, end time.Time, seed uint64) *workload {
-	sim := demo.NewSimulation(customers, 60, end, seed)
+	base := sim.New(customers, 60, end, seed)
 	w := &workload{
 		rng:      rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
-		profiles: sim.Profiles(),
+		profiles: base.Profiles(),
 		cum:      make([]float64, customers),
 		users:    make([]uint16, customers),
 		ticket:   make([]uint32, customers),

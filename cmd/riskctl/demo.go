@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/riskwatch/riskwatch/internal/demo"
+	"github.com/riskwatch/riskwatch/internal/sim"
 )
 
 var demoCmd = &command{
@@ -61,7 +61,7 @@ func runDemo(e *env, c *command, args []string) int {
 		}
 		w = bufio.NewWriterSize(f, 1<<16)
 	}
-	err := demo.NewHistory(*customers, *days, last, *seed).WriteHistory(w)
+	err := sim.NewHistory(*customers, *days, last, *seed).WriteHistory(w)
 	if err == nil {
 		err = w.Flush()
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/internal/sim"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -58,9 +59,9 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, log *zap.Logger) error {
 	defer func() { _ = sub.Unsubscribe() }()
 
 	end := time.Now().UTC().Truncate(time.Hour)
-	sim := NewSimulation(o.Customers, o.Days, end, o.Seed)
+	base := sim.New(o.Customers, o.Days, end, o.Seed)
 	fmt.Fprintf(o.Out, banner, o.Customers, o.Days, o.NATS, o.HTTP, o.HTTP)
-	for _, p := range sim.Profiles() {
+	for _, p := range base.Profiles() {
 		body, _ := json.Marshal(p)
 		if _, err := js.PublishAsync(signals.CustomerPrefix+signals.SubjectToken(p.ID), body); err != nil {
 			return fmt.Errorf("publish profile: %w", err)
@@ -73,7 +74,7 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, log *zap.Logger) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		for _, s := range sim.Day(d) {
+		for _, s := range base.Day(d) {
 			body, _ := json.Marshal(s)
 			if _, err := js.PublishAsync(signals.Subject(signals.Kind(s.Kind), s.Customer), body,
 				jetstream.WithMsgID(s.ID)); err != nil {

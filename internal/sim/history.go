@@ -1,4 +1,4 @@
-package demo
+package sim
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ const (
 // weeks of baseline), and outcome signals: who churned and when, who
 // renewed. The same seed gives the same history.
 func NewHistory(n, days int, end time.Time, seed uint64) *Simulation {
-	s := NewSimulation(n, days, end, seed)
+	s := New(n, days, end, seed)
 	// Its own draws, after the base's: the demo's customers stay as they are.
 	rng := rand.New(rand.NewPCG(seed^0x5bd1e995, seed))
 	first := min(42, days-1)

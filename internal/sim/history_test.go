@@ -1,4 +1,4 @@
-package demo
+package sim
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func TestHistoryRecordsOutcomesAndEndsTheChurned(t *testing.T) {
 }
 
 func TestTheDemoHasNoOutcomes(t *testing.T) {
-	s := NewSimulation(200, 42, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 1)
+	s := New(200, 42, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 1)
 	for d := range 42 {
 		for _, e := range s.Day(d) {
 			assert.NotEqual(t, string(signals.KindOutcome), e.Kind)

@@ -1,4 +1,8 @@
-package demo
+// Package sim is a simulated customer base: deterministic for a seed, its
+// profiles and its daily signals drifting toward churn, for the demo, the
+// benchmarks and the tests; and, as a history with outcomes, for
+// backtests. Pure: no I/O but the writer a history is written to.
+package sim
 
 import (
 	"fmt"
@@ -64,8 +68,8 @@ var (
 	suffixes = []string{"Corp", "Labs", "GmbH", "S.p.A.", "Sp. z o.o.", "SRL", "Inc", "Group", "Systems", "Foods"}
 )
 
-// NewSimulation makes n customers over days days ending at end.
-func NewSimulation(n, days int, end time.Time, seed uint64) *Simulation {
+// New makes n customers over days days ending at end.
+func New(n, days int, end time.Time, seed uint64) *Simulation {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	sim := &Simulation{end: end, days: days, start: end.AddDate(0, 0, -days), rng: rng}
 	for i := range n {
