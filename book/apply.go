@@ -188,6 +188,9 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		return o
 	}
 	c.Score.Seq = m.Seq
+	if s.Kind == signals.KindUsage {
+		b.peers.usage(s, p)
+	}
 	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), out)
 	o.Result = Scored
 	return o

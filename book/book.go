@@ -72,6 +72,7 @@ type Book struct {
 	dirtyProf map[string]struct{}
 	clock     Clock
 	clocks    scorer.Clocks // the producers' clocks, as the scorer reads them
+	peers     *peers        // every segment's usage, as the scorer reads it
 
 	// scratch is the result of the customer being scored, reused: it
 	// holds the only per-signal allocation scoring would otherwise make;
@@ -82,9 +83,11 @@ type Book struct {
 
 // New is an empty book.
 func New(c Config) *Book {
-	return &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect,
+	b := &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect,
 		customers: map[string]*Customer{}, profiles: map[string]*signals.Profile{}, alerts: map[string]string{},
-		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}}
+		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}, peers: newPeers()}
+	b.model.Peers = b.peers
+	return b
 }
 
 // Clock is where the book's time stands.
@@ -133,6 +136,7 @@ func (b *Book) Install(customers []*Customer, profiles []*signals.Profile, clock
 	}
 	b.customers, b.profiles, b.alerts, b.clock = byID, profByID, alerts, clock
 	b.syncClocks()
+	b.peers.rebuild(byID)
 	clear(b.dirty)
 	clear(b.dirtyProf)
 }

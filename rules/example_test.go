@@ -54,5 +54,5 @@ rules:
 	fmt.Println(err)
 	// Output:
 	// rules.yaml:5: rule "ticket-spike": when: undeclared reference to 'tickets.opend_7d' (did you mean 'tickets.opened_7d'?) (column 18)
-	// rules.yaml:6: rule "ticket-spike": weight: 220 must be in (0, 100]
+	// rules.yaml:6: rule "ticket-spike": weight: 220 must be in [-100, 100] and not 0 (a negative weight protects)
 }

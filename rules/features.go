@@ -33,6 +33,16 @@ type UsageFeatures struct {
 	TypicalGapDays  float64 `cel:"typical_gap_days" doc:"mean days between active days over the last 35 days: the customer's cadence"`
 	ActiveUsers     int64   `cel:"active_users" doc:"latest active_users snapshot (0: never sent)"`
 	ActiveUsersDrop float64 `cel:"active_users_drop_pct" doc:"percent drop of active_users against the highest snapshot of the last 35 days"`
+	DaysSinceFirst  int64   `cel:"days_since_first" doc:"whole days since the first usage event (-1: never)"`
+	ActiveDays35d   int64   `cel:"active_days_35d" doc:"days with usage among the last 35 (today included)"`
+	ActiveDays90d   int64   `cel:"active_days_90d" doc:"days with usage among the last 90 (today included)"`
+	Recent14Daily   float64 `cel:"recent14_daily" doc:"mean events per day over the last 14 complete days"`
+	LongDaily       float64 `cel:"long_baseline_daily" doc:"mean events per day over days 15 to 84 before today: the customer's level before a slow fade"`
+	LongDays        int64   `cel:"long_baseline_days" doc:"days of history behind long_baseline_daily (0-70)"`
+	FadePct         float64 `cel:"fade_pct" doc:"percent drop of recent14_daily against long_baseline_daily (0 when usage rose or no long baseline): a slow fade that a 7-day window misses"`
+	GrowthPct       float64 `cel:"growth_pct" doc:"percent rise of recent14_daily against long_baseline_daily (0 when usage fell or no long baseline)"`
+	SegmentDropPct  float64 `cel:"segment_drop_pct" doc:"drop_pct of the customer's whole segment over the same days (0 when unknown): a dip every customer shares, a holiday or an outage"`
+	SegmentFadePct  float64 `cel:"segment_fade_pct" doc:"fade_pct of the customer's whole segment over the same days (0 when unknown)"`
 }
 
 type TicketFeatures struct {
@@ -67,6 +77,7 @@ type CommercialFeatures struct {
 	OldestUnansweredQuote int64   `cel:"oldest_unanswered_quote_days" doc:"age in days of the oldest unanswered quote request (-1: none)"`
 	DaysToRenewal         int64   `cel:"days_to_renewal" doc:"days until the profile's renewal date (-1: unknown or past)"`
 	LargestShrinkPct      float64 `cel:"largest_shrink_pct" doc:"largest contract value reduction asked in the last 90 days, as a positive percent"`
+	Expansions90d         int64   `cel:"expansions_90d" doc:"contract changes with a positive amount_pct in the last 90 days"`
 }
 
 type MentionFeatures struct {

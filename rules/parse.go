@@ -471,8 +471,9 @@ func (p *parser) ruleLabels(r *Rule, f map[string]*yaml.Node, a at) {
 func (p *parser) ruleWeights(r *Rule, f map[string]*yaml.Node, a at) {
 	if v := f["weight"]; v != nil {
 		if w, ok := p.number(v, a.sub("weight")); ok {
-			if w <= 0 || w > 100 {
-				p.errorf(v, a.sub("weight"), "%v must be in (0, 100]", w)
+			// A negative weight is a protective rule: it lowers the risk.
+			if w == 0 || w < -100 || w > 100 {
+				p.errorf(v, a.sub("weight"), "%v must be in [-100, 100] and not 0 (a negative weight protects)", w)
 			}
 			r.Weight = w
 		}
@@ -539,8 +540,8 @@ func (p *parser) overrides(n *yaml.Node, a at, allowedKeys []string) map[string]
 		if !ok {
 			continue
 		}
-		if w < 0 || w > 100 {
-			p.errorf(m.Content[i+1], a, "%s: %v must be in [0, 100]", k.Value, w)
+		if w < -100 || w > 100 {
+			p.errorf(m.Content[i+1], a, "%s: %v must be in [-100, 100]", k.Value, w)
 			continue
 		}
 		out[k.Value] = w

@@ -173,6 +173,64 @@ func usageFeatures(u *rules.UsageFeatures, st *State, at int64, today int32) {
 	}
 	u.ActiveUsers = int64(latestAU)
 	u.ActiveUsersDrop = pctDrop(float64(peak), float64(latestAU))
+	u.DaysSinceFirst = int64(today - firstDay)
+	for d := max(today-89, firstDay); d <= today; d++ {
+		if st.Usage.get(d) > 0 {
+			u.ActiveDays90d++
+			if d > today-35 {
+				u.ActiveDays35d++
+			}
+		}
+	}
+	// The slow fade: the last two weeks against the ten before them.
+	if recentTo := today - 1; recentTo >= firstDay {
+		from := max(today-14, firstDay)
+		u.Recent14Daily = float64(st.Usage.sum(from, recentTo)) / float64(recentTo-from+1)
+	}
+	longFrom, longTo := max(today-84, firstDay), today-15
+	if longTo >= longFrom {
+		u.LongDays = int64(longTo - longFrom + 1)
+		u.LongDaily = float64(st.Usage.sum(longFrom, longTo)) / float64(u.LongDays)
+		u.FadePct = pctDrop(u.LongDaily, u.Recent14Daily)
+		u.GrowthPct = pctRise(u.LongDaily, u.Recent14Daily)
+	}
+}
+
+// pctRise is the percent rise from base to recent, 0 when it fell.
+func pctRise(base, recent float64) float64 {
+	if base <= 0 || recent <= base {
+		return 0
+	}
+	return math.Round((recent-base)/base*1000) / 10
+}
+
+// Peers is what the customers of a segment did together, as the runtime
+// keeps it: usage judged against the segment over the same days tells a
+// customer's own decline from a dip every customer shares (a holiday, an
+// outage).
+type Peers interface {
+	// Daily is the segment's mean usage events a day over the days
+	// from..to (inclusive, day numbers) it has figures for; ok is false
+	// when it has none of them.
+	Daily(segment string, from, to int32) (mean float64, ok bool)
+}
+
+// peerFeatures fills the segment's drops over the windows of the
+// customer's own, so a rule can subtract one from the other.
+func peerFeatures(u *rules.UsageFeatures, peers Peers, segment string, today int32) {
+	if peers == nil {
+		return
+	}
+	recent, ok1 := peers.Daily(segment, today-7, today-1)
+	base, ok2 := peers.Daily(segment, today-35, today-8)
+	if ok1 && ok2 {
+		u.SegmentDropPct = pctDrop(base, recent)
+	}
+	recent14, ok1 := peers.Daily(segment, today-14, today-1)
+	long, ok2 := peers.Daily(segment, today-84, today-15)
+	if ok1 && ok2 {
+		u.SegmentFadePct = pctDrop(long, recent14)
+	}
 }
 
 func ticketFeatures(tf *rules.TicketFeatures, st *State, window []Event, at int64, today int32) {
@@ -347,7 +405,10 @@ func sparseFeatures(f *rules.Features, window []Event, at, renewal int64) {
 			c.DowngradeRequests90d++
 			lastRequest = ev.T
 		case codeContractChange:
-			// An expansion (a positive change) is not a risk.
+			// An expansion (a positive change) is not a risk: it protects.
+			if ev.V > 0 {
+				c.Expansions90d++
+			}
 			if ev.V < 0 {
 				c.ContractShrinks90d++
 				c.LargestShrinkPct = max(c.LargestShrinkPct, -ev.V)

@@ -28,7 +28,11 @@ const catchUpHalfLives = 11
 // Model applies a rule set to customer states. It holds no per-customer
 // data and is safe for concurrent use on different states.
 type Model struct {
-	Rules    *rules.Set
+	Rules *rules.Set
+	// Peers, when set, gives the usage features their segment's figures
+	// (segment_drop_pct, segment_fade_pct). The runtime sets it before
+	// the first evaluation; without it those features are 0.
+	Peers    Peers
 	lateness int64
 	// backfill is how far back (seconds) the firing history is revised
 	// for a signal of a producer that trails the others.
@@ -41,6 +45,14 @@ type Model struct {
 	catchUp int64
 	// seeds key the rule memos of this model's evaluations.
 	seeds [2]maphash.Seed
+}
+
+// usageKind is the index of usage among the kinds of Clocks.
+var usageKind = signals.KindUsage.Index()
+
+// peers fills the segment's figures of f's customer at time at.
+func (m *Model) peers(f *rules.Features, at int64) {
+	peerFeatures(&f.Usage, m.Peers, f.Profile.Segment, dayOf(at))
 }
 
 // NewModel builds a model for set.
@@ -183,6 +195,7 @@ func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 			continue
 		}
 		f := Features(st, p, d-1)
+		m.peers(&f, d-1)
 		for _, r := range m.Rules.Rules {
 			if ok, err := r.Eval(&f); err == nil && ok {
 				st.setFired(r.Name, d)
@@ -220,7 +233,7 @@ func (m *Model) closedScore(st *State, f *rules.Features, d int64) float64 {
 		}
 		raw += rulePoints(r, last == d, last, d, f.Profile.Segment, f.Profile.Stage)
 	}
-	return min(math.Round(raw*10)/10, 100)
+	return min(max(math.Round(raw*10)/10, 0), 100)
 }
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
@@ -333,6 +346,7 @@ func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
 	// they last fired.
 	if slices.ContainsFunc(r.Contributions, func(c Contribution) bool { return c.Firing }) {
 		f = Features(st, p, r.Time.Unix())
+		m.peers(&f, r.Time.Unix())
 	}
 	m.describe(st, &f, r)
 }
@@ -378,6 +392,11 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	judged, trails := clocks.trailing(now)
 	if trails {
 		judgeAt(f, st, p, &judged, renewal)
+	}
+	if t := judged[usageKind]; t > 0 {
+		m.peers(f, t)
+	} else {
+		m.peers(f, now)
 	}
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	*res = Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),
@@ -435,7 +454,7 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 			lastFired = 0
 		}
 		points := rulePoints(r, fired, lastFired, now, segment, stage)
-		if points <= 0 {
+		if points == 0 {
 			continue
 		}
 		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
@@ -444,7 +463,9 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	sortShares(shares)
 	m.setContributions(res, shares)
 	res.Raw = math.Round(res.Raw*10) / 10
-	res.Score = min(res.Raw, 100)
+	// Protective rules (negative weights) lower the sum; the score stays
+	// in [0, 100], the raw sum keeps the rest for the ranking.
+	res.Score = min(max(res.Raw, 0), 100)
 	// Against the tier the last closed day ended in, not the last
 	// evaluation's: the tier then depends on the history, not on when and
 	// in which order it was evaluated.

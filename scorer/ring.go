@@ -117,3 +117,13 @@ func (r *dayRing[T]) resize(n int) (int32, bool) {
 	}
 	return lost, ok
 }
+
+// UsageDays calls f with every day of the usage ring that counted events.
+func (st *State) UsageDays(f func(day int32, events uint64)) {
+	r := &st.Usage
+	for d := r.Top - int32(len(r.C)) + 1; d <= r.Top; d++ {
+		if v := r.get(d); v > 0 {
+			f(d, v)
+		}
+	}
+}

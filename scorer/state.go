@@ -19,7 +19,7 @@ const (
 	// The windows the detectors read, in days ending today. The rings hold
 	// these plus the lateness (see Model.fit): a closed day is evaluated
 	// while days up to the lateness after it are already filling.
-	usageWindow  = 36 // 7 recent complete days + 28 baseline days + today
+	usageWindow  = 91 // 90 days + today: 14 recent complete days and the 70 before them judge a slow fade
 	ticketWindow = 56 // 7 days + 7 weeks of baseline
 	historyDays  = 90
 	seenIDs      = 16

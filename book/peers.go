@@ -1,0 +1,109 @@
+package book
+
+import (
+	"github.com/riskwatch/riskwatch/scorer"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// peerDays is how many days of a segment's usage the book keeps: the
+// longest window a usage feature reads (84 days before today) and some.
+const peerDays = 96
+
+// maxSegments bounds the segments whose usage the book sums: the segment
+// is a profile's free text, and every one costs a ring. Customers of
+// segments beyond it are judged without their segment's figures.
+const maxSegments = 256
+
+// peers sums the usage of each segment's customers by day, for the usage
+// features that judge a customer against its segment over the same days
+// (scorer.Peers). It holds the usage received so far: a producer sending
+// in event time across customers (one rollup after another, as usage
+// pipelines do) gives every replay the same figures; one exporting a
+// customer at a time gives its first customers thinner figures than its
+// last.
+type peers struct {
+	segments map[string]*peerRing
+}
+
+// peerRing is one segment's usage, a counter a day up to top; first is
+// the first day it has counted.
+type peerRing struct {
+	top, first int32
+	c          [peerDays]float64
+}
+
+func newPeers() *peers { return &peers{segments: map[string]*peerRing{}} }
+
+// add counts events of usage of a customer of segment on day.
+func (p *peers) add(segment string, day int32, events float64) {
+	r := p.segments[segment]
+	if r == nil {
+		if len(p.segments) >= maxSegments {
+			return
+		}
+		r = &peerRing{top: day, first: day}
+		p.segments[segment] = r
+	}
+	if day > r.top {
+		if day-r.top >= peerDays {
+			r.c = [peerDays]float64{}
+		} else {
+			for d := r.top + 1; d <= day; d++ {
+				r.c[slot(d)] = 0
+			}
+		}
+		r.top = day
+	}
+	if day <= r.top-peerDays {
+		return
+	}
+	r.first = min(r.first, day)
+	r.c[slot(day)] += events
+}
+
+func slot(day int32) int { return int(((day % peerDays) + peerDays) % peerDays) }
+
+// Daily is scorer.Peers: the segment's mean usage a day over the days of
+// from..to it has counted.
+func (p *peers) Daily(segment string, from, to int32) (float64, bool) {
+	r := p.segments[segment]
+	if r == nil {
+		return 0, false
+	}
+	from = max(from, r.first, r.top-peerDays+1)
+	if to < from {
+		return 0, false
+	}
+	sum := 0.0
+	for d := from; d <= to; d++ {
+		if d <= r.top {
+			sum += r.c[slot(d)]
+		}
+	}
+	return sum / float64(to-from+1), true
+}
+
+// usage counts a usage signal the model accepted.
+func (p *peers) usage(s *signals.Signal, prof *signals.Profile) {
+	segment := ""
+	if prof != nil {
+		segment = prof.Segment
+	}
+	p.add(segment, int32(s.Time.Unix()/daySeconds), float64(max(s.Usage.Events, 1)))
+}
+
+// rebuild sums the segments again from the customers' own usage, which
+// covers the days the features read: a restored book has no other record
+// of them.
+func (p *peers) rebuild(customers map[string]*Customer) {
+	clear(p.segments)
+	for _, c := range customers {
+		segment := ""
+		if c.Profile != nil {
+			segment = c.Profile.Segment
+		}
+		c.Score.UsageDays(func(day int32, events uint64) { p.add(segment, day, float64(events)) })
+	}
+}
+
+var _ scorer.Peers = (*peers)(nil)
