@@ -96,7 +96,7 @@ func days(d time.Duration) string { return fmt.Sprintf("%gd", d.Hours()/24) }
 type observation struct {
 	date     int // index into the dates
 	customer string
-	score    float64
+	score    float64 // the raw sum, which ranks what the capped score ties
 	tier     rules.Tier
 	baseline float64
 	churned  bool // within the horizon after the date
@@ -209,7 +209,7 @@ func observe(b *book.Book, fx *book.Effects, seq uint64, i int, date time.Time, 
 		if churned && !churn.After(date) {
 			continue // gone already
 		}
-		o := observation{date: i, customer: s.Customer, score: s.Score, tier: s.Tier,
+		o := observation{date: i, customer: s.Customer, score: s.Raw, tier: s.Tier,
 			baseline: act.baseline(s.Customer, date), churned: churned && !churn.After(end), firing: s.Firing}
 		if p := s.Profile; p != nil {
 			o.arr, o.owner, o.segment, o.stage = p.ARR, p.Owner, p.Segment, p.Stage

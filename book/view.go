@@ -72,8 +72,11 @@ func (b *Book) Matching(f api.Filter) []api.CustomerView {
 type Standing struct {
 	Customer string
 	Score    float64
-	Tier     rules.Tier
-	Profile  *signals.Profile
+	// Raw is the sum of the contributions, below 0 and past 100 too:
+	// what ranks customers the score ties.
+	Raw     float64
+	Tier    rules.Tier
+	Profile *signals.Profile
 	// Firing are the rules whose condition holds.
 	Firing []string
 }
@@ -84,6 +87,7 @@ func (b *Book) Standings() iter.Seq[Standing] {
 		for id, c := range b.customers {
 			s := Standing{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier, Profile: c.Profile}
 			res := b.model.Explain(&c.Score, c.Profile, time.Unix(c.Score.Evaluated, 0), &b.clocks)
+			s.Raw = res.Raw
 			for _, r := range res.Contributions {
 				if r.Firing {
 					s.Firing = append(s.Firing, r.Rule)

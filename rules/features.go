@@ -30,9 +30,10 @@ type UsageFeatures struct {
 	BaselineDays    int64   `cel:"baseline_days" doc:"days of history behind the baseline (0-28)"`
 	DropPct         float64 `cel:"drop_pct" doc:"percent drop of recent_daily against baseline_daily (0 when usage rose or no baseline)"`
 	DaysInactive    int64   `cel:"days_inactive" doc:"whole days since the last usage event (-1: never)"`
-	TypicalGapDays  float64 `cel:"typical_gap_days" doc:"mean days between active days over the last 35 days: the customer's cadence"`
+	TypicalGapDays  float64 `cel:"typical_gap_days" doc:"mean days between active days over the last 90 days: the customer's cadence"`
 	ActiveUsers     int64   `cel:"active_users" doc:"latest active_users snapshot (0: never sent)"`
 	ActiveUsersDrop float64 `cel:"active_users_drop_pct" doc:"percent drop of active_users against the highest snapshot of the last 35 days"`
+	LifetimeGapDays float64 `cel:"lifetime_gap_days" doc:"mean days between active days from the first to the latest (7 when active on one day only): the cadence a fade does not drag along"`
 	DaysSinceFirst  int64   `cel:"days_since_first" doc:"whole days since the first usage event (-1: never)"`
 	ActiveDays35d   int64   `cel:"active_days_35d" doc:"days with usage among the last 35 (today included)"`
 	ActiveDays90d   int64   `cel:"active_days_90d" doc:"days with usage among the last 90 (today included)"`

@@ -38,6 +38,7 @@ import (
 //	  varint, Mask uvarint, Prior varint)
 //	Score fixed 8, Tier byte, Evaluated varint, History 90 bytes, HistoryTop varint
 //	ClosedTiers fixed 8, Kinds: 10 × uvarint (0: none, else Watermark-t+1)
+//	ActiveDays uvarint (version 3)
 //
 // Version 1 (riskd 0.1) had no Mask, Prior, ClosedTiers or Kinds; it is
 // still read: each firing as its last day only, the closed tier as the
@@ -59,7 +60,7 @@ import (
 
 // binaryVersion starts every binary state. It is not '{', so a reader can
 // tell a binary checkpoint from a JSON one by its first byte.
-const binaryVersion = 2
+const binaryVersion = 3
 
 // Limits of the binary format, far above what the model keeps (rings of
 // about 60 days, 64 events, one firing per rule).
@@ -162,7 +163,7 @@ func (st *State) binarySize() int {
 			n += binrec.SizeUvarint(uint64(st.Watermark-t) + 1)
 		}
 	}
-	return n
+	return n + binrec.SizeUvarint(uint64(st.ActiveDays))
 }
 
 // appendBinary writes the whole state, section by section in the order
@@ -290,7 +291,7 @@ func (st *State) appendScore(b []byte) ([]byte, error) {
 		}
 		b = binary.AppendUvarint(b, v)
 	}
-	return b, nil
+	return binary.AppendUvarint(b, uint64(st.ActiveDays)), nil
 }
 
 func (st *State) appendEvents(b []byte) ([]byte, error) {
@@ -392,8 +393,8 @@ func (st *State) decodeBinary(data []byte) error {
 		return fmt.Errorf("version: %w", io.ErrUnexpectedEOF)
 	}
 	version := data[0]
-	if version != 1 && version != binaryVersion {
-		return fmt.Errorf("unsupported format version %d (want 1 or %d)", data[0], binaryVersion)
+	if version < 1 || version > binaryVersion {
+		return fmt.Errorf("unsupported format version %d (want 1 to %d)", data[0], binaryVersion)
 	}
 	r := binrec.Reader{Data: data, Off: 1}
 	st.Customer = r.String("Customer")
@@ -433,6 +434,12 @@ func (st *State) decodeBinary(data []byte) error {
 		st.upgradeV1()
 	} else {
 		st.decodeClocks(&r)
+	}
+	if version >= 3 {
+		st.ActiveDays = uint32(min(r.Uvarint("ActiveDays"), math.MaxUint32))
+	} else {
+		// Before version 3 only the ring knew: the days it still holds.
+		st.UsageDays(func(int32, uint64) { st.ActiveDays++ })
 	}
 	if r.Err() != nil {
 		return r.Err()

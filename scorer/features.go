@@ -150,37 +150,46 @@ func usageFeatures(u *rules.UsageFeatures, st *State, at int64, today int32) {
 		u.BaselineDaily = float64(st.Usage.sum(baseFrom, baseTo)) / float64(u.BaselineDays)
 		u.DropPct = pctDrop(u.BaselineDaily, u.RecentDaily)
 	}
-	// Cadence: the mean gap between active days over the window.
-	active, span := 0, int32(0)
-	prev := int32(-1)
 	var peak, latestAU uint64
 	for d := max(today-35, firstDay); d <= today; d++ {
 		if v := st.ActiveUsers.get(d); v > 0 {
 			peak = max(peak, v)
 			latestAU = v
 		}
-		if st.Usage.get(d) == 0 {
-			continue
-		}
-		if prev >= 0 {
-			span += d - prev
-		}
-		prev = d
-		active++
-	}
-	if active > 1 {
-		u.TypicalGapDays = float64(span) / float64(active-1)
 	}
 	u.ActiveUsers = int64(latestAU)
 	u.ActiveUsersDrop = pctDrop(float64(peak), float64(latestAU))
-	u.DaysSinceFirst = int64(today - firstDay)
+	// Cadence: the mean gap between active days over 90 days, long
+	// enough for a customer who comes once a month.
+	first, prev := int32(-1), int32(-1)
 	for d := max(today-89, firstDay); d <= today; d++ {
-		if st.Usage.get(d) > 0 {
-			u.ActiveDays90d++
-			if d > today-35 {
-				u.ActiveDays35d++
-			}
+		if st.Usage.get(d) == 0 {
+			continue
 		}
+		if first < 0 {
+			first = d
+		}
+		prev = d
+		u.ActiveDays90d++
+		if d > today-35 {
+			u.ActiveDays35d++
+		}
+	}
+	if u.ActiveDays90d > 1 {
+		u.TypicalGapDays = float64(prev-first) / float64(u.ActiveDays90d-1)
+	}
+	u.DaysSinceFirst = int64(today - firstDay)
+	// Lifetime cadence up to today: the days after it are still in the
+	// ring (a closed day is judged while the next ones fill).
+	later := 0
+	for d := today + 1; d <= st.Usage.Top; d++ {
+		if st.Usage.get(d) > 0 {
+			later++
+		}
+	}
+	u.LifetimeGapDays = 7
+	if n := int64(st.ActiveDays) - int64(later); n > 1 && last > 0 {
+		u.LifetimeGapDays = math.Max(float64(dayOf(last)-firstDay)/float64(n-1), 1)
 	}
 	// The slow fade: the last two weeks against the ten before them.
 	if recentTo := today - 1; recentTo >= firstDay {

@@ -62,6 +62,10 @@ type State struct {
 	// usage ring, for "days inactive" on a closed day whose last activity
 	// is older than the ring.
 	UsageBefore int32 `json:"ub,omitempty"`
+	// ActiveDays counts the distinct days with usage since the first: the
+	// customer's lifetime cadence, which a fade does not drag along as it
+	// does the 90-day one.
+	ActiveDays uint32 `json:"ad,omitempty"`
 
 	// Events are the sparse signals, sorted by (time, id): every one newer
 	// than the lateness horizon and the newest maxEvents before it.
@@ -356,6 +360,9 @@ func (st *State) add(s *signals.Signal, horizon int64) {
 	case signals.KindUsage:
 		if ld, ok := st.Usage.leaving(d); ok {
 			st.UsageBefore = max(st.UsageBefore, ld)
+		}
+		if st.Usage.get(d) == 0 && d > st.Usage.Top-int32(len(st.Usage.C)) {
+			st.ActiveDays++
 		}
 		st.Usage.add(d, uint64(max(s.Usage.Events, 1)))
 		if s.Usage.ActiveUsers > 0 {

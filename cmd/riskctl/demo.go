@@ -11,17 +11,27 @@ import (
 
 var demoCmd = &command{
 	name:    "demo",
-	args:    "[--customers N] [--days N] [--seed N] [--end DATE] [-o FILE]",
+	args:    "[--base realistic|sparse] [--customers N] [--days N] [--seed N] [--end DATE] [-o FILE]",
 	summary: "write a simulated customer base's history, outcomes included, as NDJSON",
-	help: `Writes the history of a simulated customer base (the one of 'riskd --demo')
-as the NDJSON of 'riskctl replay', 'backtest' and 'send': the profiles,
-then every day's signals in time order. Unlike the live demo it spans
---days, spreads the customers' drifts toward churn over the whole span,
-and records outcomes: most drifting customers churn three to nine weeks
-after their drift began (an outcome signal {"type": "churned"}), the others
-renew; a few customers fade out with no sign but their usage. The same
-seed gives the same history, so it is a fixture to try backtests and
-rule changes on before your own history is at hand.`,
+	help: `Writes the history of a simulated customer base as the NDJSON of
+'riskctl replay', 'backtest', 'fit', 'churn' and 'send': the profiles, then
+every day's signals in time order, with the outcomes (renewed, expanded,
+downgraded, churned) among them. The same seed gives the same history, so
+it is a fixture to try backtests and rule changes on before your own
+history is at hand. Two bases:
+
+  realistic  regular users, about one in five leaving within the year:
+             quiet fades (usage alone), unhappy customers (tickets,
+             detractor answers, mentions), price pressure before renewal,
+             a lost champion, payments that keep failing; and healthy
+             customers that look like churners for a while: a dip the
+             whole segment shares, urgent tickets solved within the day,
+             onboarding bursts that settle, detractors whose usage grows,
+             failed payments retried with success, discounts asked
+             mid-term, champions replaced.
+  sparse     accounts that come every one to four weeks; about 9% leave
+             within 90 days, most often those that signed up and never
+             came back.`,
 	example: `riskctl demo --customers 2000 --days 365 -o history.ndjson
 riskctl backtest history.ndjson`,
 	run: runDemo,
@@ -29,6 +39,7 @@ riskctl backtest history.ndjson`,
 
 func runDemo(e *env, c *command, args []string) int {
 	fs := e.flags(c)
+	base := fs.String("base", string(sim.Realistic), "the kind of base: realistic or sparse")
 	customers := fs.Int("customers", 1000, "customers to simulate")
 	days := fs.Int("days", 365, "days of history")
 	seed := fs.Uint64("seed", 1, "simulation seed")
@@ -41,9 +52,12 @@ func runDemo(e *env, c *command, args []string) int {
 	switch {
 	case *customers < 1 || *customers > 1_000_000:
 		return e.usageError(c, "--customers %d: want 1 to 1000000", *customers)
-	case *days < 60 || *days > 3650:
-		return e.usageError(c, "--days %d: want 60 to 3650 (six weeks of baseline, then drifts and outcomes)", *days)
+	case *days < 90 || *days > 3650:
+		return e.usageError(c, "--days %d: want 90 to 3650 (three months of baseline, then declines and outcomes)", *days)
+	case *base != string(sim.Realistic) && *base != string(sim.Sparse):
+		return e.usageError(c, "--base %q: want realistic or sparse", *base)
 	}
+
 	last := e.now().UTC().Truncate(24 * time.Hour)
 	if *end != "" {
 		t, err := time.Parse(time.DateOnly, *end)
@@ -61,7 +75,10 @@ func runDemo(e *env, c *command, args []string) int {
 		}
 		w = bufio.NewWriterSize(f, 1<<16)
 	}
-	err := sim.NewHistory(*customers, *days, last, *seed).WriteHistory(w)
+	h, err := sim.NewBase(sim.Base(*base), *customers, *days, last, *seed)
+	if err == nil {
+		err = h.WriteHistory(w)
+	}
 	if err == nil {
 		err = w.Flush()
 	}

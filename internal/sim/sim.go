@@ -56,9 +56,6 @@ type simCustomer struct {
 	driftDay  int
 	promoter  bool
 	ticketSeq int
-	// churnDay and renewDay are the days of its outcome signals, -1 for
-	// none (the demo has none: see NewHistory).
-	churnDay, renewDay int
 }
 
 var (
@@ -73,7 +70,7 @@ func New(n, days int, end time.Time, seed uint64) *Simulation {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	sim := &Simulation{end: end, days: days, start: end.AddDate(0, 0, -days), rng: rng}
 	for i := range n {
-		c := &simCustomer{churnDay: -1, renewDay: -1}
+		c := &simCustomer{}
 		id := fmt.Sprintf("cust-%04d", i+1)
 		segment, arr := "smb", 5_000+rng.Float64()*25_000
 		switch r := rng.Float64(); {
@@ -146,10 +143,6 @@ func (s *Simulation) Day(d int) []Envelope {
 // day simulates one day of the customer: d is its number, base its
 // midnight.
 func (c *simCustomer) day(rng *rand.Rand, d int, base time.Time) []Envelope {
-	o, gone := c.outcome(d, base)
-	if gone {
-		return nil
-	}
 	s := &simDay{c: c, rng: rng, d: d, base: base, id: c.profile.ID,
 		drifting: c.drift != steady && d >= c.driftDay, since: d - c.driftDay}
 	s.emitUsage()
@@ -159,9 +152,6 @@ func (c *simCustomer) day(rng *rand.Rand, d int, base time.Time) []Envelope {
 	// The CSM touches base now and then.
 	if (d+3*len(s.id)+int(c.dailyUse))%21 == 0 && !s.is(everything) {
 		s.emit("contact", s.at(14), "k", map[string]any{"type": "csm_touch", "by": c.profile.Owner})
-	}
-	if o != nil {
-		s.out = append(s.out, *o)
 	}
 	return s.out
 }
