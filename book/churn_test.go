@@ -35,3 +35,13 @@ func TestLifetimes(t *testing.T) {
 		assert.False(t, l.HasProbability, "no probability without a source")
 	}
 }
+
+func TestProbabilityStandsInFromTheScore(t *testing.T) {
+	for score, want := range map[float64]float64{0: 0, 43: 0.43, 100: 1, 130: 1, -5: 0} {
+		c := &book.Customer{}
+		c.Score.Score = score
+		p, ok := book.Probability(c)
+		assert.True(t, ok)
+		assert.InDelta(t, want, p, 1e-12, "score %v", score)
+	}
+}

@@ -3,16 +3,21 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/backtest"
+	"github.com/riskwatch/riskwatch/book"
 	"github.com/riskwatch/riskwatch/churn"
+	"github.com/riskwatch/riskwatch/configs"
+	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
 var churnCmd = &command{
 	name:    "churn",
-	args:    "[--by month|quarter] [--from DATE] [--to DATE] [--json | --csv FILE] [HISTORY.ndjson]",
+	args:    "[--by month|quarter] [--from DATE] [--to DATE] [--json | --csv FILE] [--predict [--rules FILE]] [HISTORY.ndjson]",
 	summary: "churn rates per month or quarter, segment and stage, from a history or from riskd",
 	help: `Measures churn period by period (calendar months or quarters, UTC), for
 all customers and per segment and stage: how many customers were there at
@@ -43,7 +48,10 @@ With HISTORY (the NDJSON of 'riskctl replay' and 'riskctl demo', "-" for
 stdin), customers are seen from their first signal and lost at their
 first churned outcome; segment, stage and ARR come from their profile, and
 outcomes with an "arr" (downgraded, expanded, renewed) move the ARR. A
-history holds no probabilities, so it has no predictive figures.
+history holds no probabilities: --predict scores it with the rules (riskd's
+own step, in this process) and predicts the last period from each
+customer's score at the end, score / 100 over 90 days standing in for a
+calibrated probability.
 
 Without HISTORY, riskctl asks riskd (risk.api.churn, over the connection
 flags) for its live customers: the predictive figures use each customer's
@@ -51,6 +59,7 @@ score / 100 over 90 days until a calibrated probability exists; riskd keeps
 no ARR changes, so its revenue churn counts churned ARR only.`,
 	example: `riskctl churn history.ndjson
 riskctl churn --by quarter --from 2026-01-01 --csv churn.csv history.ndjson
+riskctl churn --predict --rules mine.yaml history.ndjson
 riskctl churn --server nats://riskd:4222 --json`,
 	run: runChurn,
 }
@@ -64,6 +73,8 @@ func runChurn(e *env, c *command, args []string) int {
 	fs.StringVar(&req.To, "to", "", "to the period holding this `DATE` (YYYY-MM-DD; default: the data's end)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	csvFile := fs.String("csv", "", "also write the report as CSV to `FILE`")
+	predict := fs.Bool("predict", false, "with a history: score it and predict the last period")
+	rulesFile := fs.String("rules", "", "with --predict, the rule `FILE` (default: the built-in rules)")
 	pos, code, ok := e.parse(fs, c, args)
 	if !ok {
 		return code
@@ -75,12 +86,23 @@ func runChurn(e *env, c *command, args []string) int {
 	if err != nil {
 		return e.usageError(c, "%v", err)
 	}
+	if (*predict || *rulesFile != "") && len(pos) == 0 {
+		return e.usageError(c, "--predict and --rules score a history file: name one (riskd predicts its own)")
+	}
+	var set *rules.Set
+	if *predict {
+		if set, err = configs.LoadRules(*rulesFile); err != nil {
+			return e.fail(c, err)
+		}
+	} else if *rulesFile != "" {
+		return e.usageError(c, "--rules goes with --predict")
+	}
 	var (
 		rep *churn.Report
 		raw []byte
 	)
 	if len(pos) == 1 {
-		rep, err = e.churnOfHistory(pos[0], cfg)
+		rep, err = e.churnOfHistory(pos[0], cfg, set)
 	} else {
 		nc, cerr := conn.connect()
 		if cerr != nil {
@@ -113,8 +135,8 @@ func runChurn(e *env, c *command, args []string) int {
 }
 
 // churnOfHistory computes the report of a history file, as of its last
-// event.
-func (e *env) churnOfHistory(name string, cfg churn.Config) (*churn.Report, error) {
+// event; with set, it scores the history and predicts the last period.
+func (e *env) churnOfHistory(name string, cfg churn.Config, set *rules.Set) (*churn.Report, error) {
 	in, _, closeIn, err := e.openInput(name)
 	if err != nil {
 		return nil, err
@@ -129,6 +151,15 @@ func (e *env) churnOfHistory(name string, cfg churn.Config) (*churn.Report, erro
 		return nil, err
 	}
 	cfg.AsOf = h.Last
+	if set != nil {
+		b := scoreHistory(h, set)
+		for i := range customers {
+			if bc := b.Customer(customers[i].ID); bc != nil {
+				customers[i].Probability, customers[i].HasProbability = book.Probability(bc)
+			}
+		}
+		cfg.Horizon, cfg.Source = book.ProbabilityHorizon, book.ProbabilitySource
+	}
 	rep, err := churn.Compute(customers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", displayName(name), err)
@@ -164,6 +195,27 @@ func lifetimes(h *backtest.History) ([]churn.Customer, error) {
 		}
 	}
 	return out, nil
+}
+
+// scoreHistory runs a history through riskd's step, profiles first, and
+// sweeps the book at the start of the last event's day as riskd would
+// have.
+func scoreHistory(h *backtest.History, set *rules.Set) *book.Book {
+	b := book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
+	var fx book.Effects
+	var seq uint64
+	for _, msgs := range [][]book.Message{h.Profiles, h.Signals} {
+		for _, m := range msgs {
+			seq++
+			m.Seq = seq
+			b.Apply(&m, &fx)
+			fx.Reset()
+		}
+	}
+	if day := h.Last.UTC().Truncate(24 * time.Hour).Unix(); day > b.Clock().LastSweep {
+		b.Sweep(day, seq, &fx)
+	}
+	return b
 }
 
 func writeChurnCSV(name string, rep *churn.Report) error {

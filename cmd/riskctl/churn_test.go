@@ -110,11 +110,36 @@ func TestChurnGolden(t *testing.T) {
 		[]float64{q1.Rows[0].ARRStart, q1.Rows[0].ARRChurned, q1.Rows[0].ARRDowngraded, q1.Rows[0].ARRExpanded})
 }
 
+func TestChurnPredictsAHistory(t *testing.T) {
+	res := riskctl(t, "", "churn", "--predict", "--json", "testdata/churn_history.ndjson")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	var rep churn.Report
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep))
+	assert.Equal(t, 90.0, rep.HorizonDays)
+	assert.Contains(t, rep.Source, "score/100")
+	for _, p := range rep.Periods {
+		pr := p.Rows[0].Predictive
+		if !p.Open {
+			assert.Nil(t, pr, "%s is closed", p.Label)
+			continue
+		}
+		require.NotNil(t, pr)
+		assert.Equal(t, 2, pr.Customers, "a and e, still there at the end; f has left")
+		assert.True(t, pr.Rate.Valid())
+	}
+
+	plain := riskctl(t, "", "churn", "--json", "testdata/churn_history.ndjson")
+	require.Equal(t, exitOK, plain.code, plain.stderr)
+	assert.NotContains(t, plain.stdout, "predictive", "without --predict a history has no probabilities")
+}
+
 func TestChurnUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"churn", "--by", "week", "testdata/churn_history.ndjson"},
 		{"churn", "--from", "January", "testdata/churn_history.ndjson"},
 		{"churn", "a.ndjson", "b.ndjson"},
+		{"churn", "--predict"},
+		{"churn", "--rules", "configs/rules.yaml", "testdata/churn_history.ndjson"},
 	} {
 		res := riskctl(t, "", args...)
 		assert.Equal(t, exitUsage, res.code, "%v: %s", args, res.stderr)
