@@ -102,8 +102,9 @@ func ParseBy(s string) (By, error) {
 type Config struct {
 	By By
 	// From and To bound the periods: the first is the one holding From,
-	// the last the one holding To. Zero From is the earliest First; zero
-	// To, or one after AsOf, is AsOf.
+	// the last the one holding To. Zero From, or one before the earliest
+	// First, is the earliest First; zero To, or one after AsOf, is AsOf.
+	// At most MaxPeriods.
 	From, To time.Time
 	// AsOf is when the data stands: the open period holds it and the
 	// probabilities are as of it. Zero is the latest time in the input.
@@ -199,7 +200,10 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 		if !c.Churned.IsZero() && c.Churned.Before(c.First) {
 			c.Churned = c.First
 		}
-		c.Changes = slices.SortedStableFunc(slices.Values(c.Changes), func(a, b Change) int { return a.Time.Compare(b.Time) })
+		if len(c.Changes) > 1 {
+			c.Changes = slices.Clone(c.Changes) // the caller's stays as it is
+			slices.SortStableFunc(c.Changes, func(a, b Change) int { return a.Time.Compare(b.Time) })
+		}
 		cs = append(cs, c)
 	}
 	asOf := cfg.AsOf
@@ -216,8 +220,8 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 		return r, nil
 	}
 	from, to := cfg.From, cfg.To
-	if from.IsZero() {
-		from = slices.MinFunc(cs, func(a, b Customer) int { return a.First.Compare(b.First) }).First
+	if earliest := slices.MinFunc(cs, func(a, b Customer) int { return a.First.Compare(b.First) }).First; from.Before(earliest) {
+		from = earliest // the periods before the first customer are empty
 	}
 	if to.IsZero() || to.After(asOf) {
 		to = asOf
@@ -226,20 +230,67 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("churn: the periods end (%s) before they start (%s)",
 			to.Format(time.DateOnly), from.Format(time.DateOnly))
 	}
+	if n := periods(from.UTC(), to, by); n > MaxPeriods {
+		return nil, fmt.Errorf("churn: %s to %s is %d periods, more than %d: narrow it with from and to",
+			from.Format(time.DateOnly), to.Format(time.DateOnly), n, MaxPeriods)
+	}
 	segments, stages := values(cs, func(c Customer) string { return c.Segment }), values(cs, func(c Customer) string { return c.Stage })
+	// Each customer adds to three rows: all, its segment's, its stage's.
+	groups := []Row{{Group: GroupAll}}
+	index := map[[2]string]int{}
+	for _, g := range []struct {
+		name string
+		vs   []string
+	}{{GroupSegment, segments}, {GroupStage, stages}} {
+		for _, v := range g.vs {
+			index[[2]string{g.name, v}] = len(groups)
+			groups = append(groups, Row{Group: g.name, Value: v})
+		}
+	}
+	rowsOf := make([][3]int, len(cs))
+	for i, c := range cs {
+		rowsOf[i] = [3]int{0, index[[2]string{GroupSegment, or(c.Segment)}], index[[2]string{GroupStage, or(c.Stage)}]}
+	}
 	for s := periodStart(from.UTC(), by); !s.After(to); s = next(s, by) {
 		e := next(s, by)
-		p := Period{Label: label(s, by), Start: s, End: e, Open: !asOf.Before(s) && asOf.Before(e)}
-		p.Rows = append(p.Rows, measure(cs, Row{Group: GroupAll}, s, e))
-		for _, v := range segments {
-			p.Rows = append(p.Rows, measure(cs, Row{Group: GroupSegment, Value: v}, s, e))
+		p := Period{Label: label(s, by), Start: s, End: e, Open: !asOf.Before(s) && asOf.Before(e),
+			Rows: slices.Clone(groups)}
+		for i := range cs {
+			var one Row
+			if !measure(&one, &cs[i], s, e) {
+				continue
+			}
+			for _, r := range rowsOf[i] {
+				p.Rows[r].add(&one)
+			}
 		}
-		for _, v := range stages {
-			p.Rows = append(p.Rows, measure(cs, Row{Group: GroupStage, Value: v}, s, e))
+		for i := range p.Rows {
+			p.Rows[i].rates()
 		}
 		if p.Open && predict {
 			for i := range p.Rows {
-				p.Rows[i].Predictive = predictive(cs, p.Rows[i], asOf, s, e, cfg.Horizon)
+				p.Rows[i].Predictive = &Predictive{}
+			}
+			hd := cfg.Horizon.Hours() / 24
+			length, remaining := e.Sub(s).Hours()/24, e.Sub(asOf).Hours()/24
+			for i, c := range cs {
+				if !c.HasProbability || math.IsNaN(c.Probability) || c.First.After(asOf) ||
+					(!c.Churned.IsZero() && !c.Churned.After(asOf)) {
+					continue
+				}
+				d := Daily(c.Probability, hd)
+				for _, r := range rowsOf[i] {
+					pr := p.Rows[r].Predictive
+					pr.Customers++
+					pr.ExpectedPerDay += d
+					pr.ExpectedLosses += 1 - math.Pow(1-d, length)
+					pr.ExpectedRemaining += 1 - math.Pow(1-d, remaining)
+				}
+			}
+			for i := range p.Rows {
+				pr := p.Rows[i].Predictive
+				pr.DailyRate = ratio(pr.ExpectedPerDay, float64(pr.Customers))
+				pr.Rate = ratio(pr.ExpectedLosses, float64(pr.Customers))
 			}
 		}
 		r.Periods = append(r.Periods, p)
@@ -247,76 +298,68 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-// measure fills row, naming its group, with the figures of the customers
-// of cs in that group over [s, e).
-func measure(cs []Customer, row Row, s, e time.Time) Row {
-	for _, c := range cs {
-		if !inRow(c, row) {
-			continue
-		}
-		lostBefore := func(t time.Time) bool { return !c.Churned.IsZero() && c.Churned.Before(t) }
-		atStart := c.First.Before(s) && !lostBefore(s)
-		isNew := !c.First.Before(s) && c.First.Before(e)
-		lost := (atStart || isNew) && lostBefore(e)
-		if atStart {
-			row.Start++
-			row.ARRStart += arrAt(c, s)
-			for i, ch := range c.Changes {
-				if ch.Time.Before(s) || !ch.Time.Before(e) || (lost && !ch.Time.Before(c.Churned)) {
-					continue
-				}
-				prev := c.ARR
-				if i > 0 {
-					prev = c.Changes[i-1].ARR
-				}
-				if d := ch.ARR - prev; d < 0 {
-					row.ARRDowngraded -= d
-				} else {
-					row.ARRExpanded += d
-				}
+// measure puts customer c's figures over [s, e) in row; false when c is
+// neither there at the start nor new.
+func measure(row *Row, c *Customer, s, e time.Time) bool {
+	lostBefore := func(t time.Time) bool { return !c.Churned.IsZero() && c.Churned.Before(t) }
+	atStart := c.First.Before(s) && !lostBefore(s)
+	isNew := !c.First.Before(s) && c.First.Before(e)
+	if !atStart && !isNew {
+		return false
+	}
+	lost := lostBefore(e)
+	if atStart {
+		row.Start++
+		row.ARRStart += arrAt(c, s)
+		for i, ch := range c.Changes {
+			if ch.Time.Before(s) || !ch.Time.Before(e) || (lost && !ch.Time.Before(c.Churned)) {
+				continue
 			}
-			if lost {
-				row.ARRChurned += arrAt(c, c.Churned)
+			prev := c.ARR
+			if i > 0 {
+				prev = c.Changes[i-1].ARR
 			}
-		}
-		if isNew {
-			row.New++
+			if d := ch.ARR - prev; d < 0 {
+				row.ARRDowngraded -= d
+			} else {
+				row.ARRExpanded += d
+			}
 		}
 		if lost {
-			row.Lost++
-			if isNew {
-				row.LostNew++
-			}
+			row.ARRChurned += arrAt(c, c.Churned)
 		}
 	}
-	row.End = row.Start + row.New - row.Lost
-	row.Simple = ratio(float64(row.Lost-row.LostNew), float64(row.Start))
-	row.Adjusted = ratio(float64(row.Lost), float64(row.Start+row.End)/2)
-	row.Revenue = ratio(row.ARRChurned+row.ARRDowngraded, row.ARRStart)
-	row.NetRevenue = ratio(row.ARRChurned+row.ARRDowngraded-row.ARRExpanded, row.ARRStart)
-	return row
+	if isNew {
+		row.New++
+	}
+	if lost {
+		row.Lost++
+		if isNew {
+			row.LostNew++
+		}
+	}
+	return true
 }
 
-// predictive is the row's prediction: its customers with a probability
-// that are not lost at asOf.
-func predictive(cs []Customer, row Row, asOf, s, e time.Time, horizon time.Duration) *Predictive {
-	hd := horizon.Hours() / 24
-	length, remaining := e.Sub(s).Hours()/24, e.Sub(asOf).Hours()/24
-	p := &Predictive{}
-	for _, c := range cs {
-		if !c.HasProbability || math.IsNaN(c.Probability) || c.First.After(asOf) ||
-			(!c.Churned.IsZero() && !c.Churned.After(asOf)) || !inRow(c, row) {
-			continue
-		}
-		d := Daily(c.Probability, hd)
-		p.Customers++
-		p.ExpectedPerDay += d
-		p.ExpectedLosses += 1 - math.Pow(1-d, length)
-		p.ExpectedRemaining += 1 - math.Pow(1-d, remaining)
-	}
-	p.DailyRate = ratio(p.ExpectedPerDay, float64(p.Customers))
-	p.Rate = ratio(p.ExpectedLosses, float64(p.Customers))
-	return p
+// add adds the counts and amounts of o to r.
+func (r *Row) add(o *Row) {
+	r.Start += o.Start
+	r.New += o.New
+	r.Lost += o.Lost
+	r.LostNew += o.LostNew
+	r.ARRStart += o.ARRStart
+	r.ARRChurned += o.ARRChurned
+	r.ARRDowngraded += o.ARRDowngraded
+	r.ARRExpanded += o.ARRExpanded
+}
+
+// rates computes r's end and rates from its counts and amounts.
+func (r *Row) rates() {
+	r.End = r.Start + r.New - r.Lost
+	r.Simple = ratio(float64(r.Lost-r.LostNew), float64(r.Start))
+	r.Adjusted = ratio(float64(r.Lost), float64(r.Start+r.End)/2)
+	r.Revenue = ratio(r.ARRChurned+r.ARRDowngraded, r.ARRStart)
+	r.NetRevenue = ratio(r.ARRChurned+r.ARRDowngraded-r.ARRExpanded, r.ARRStart)
 }
 
 // Daily turns p, a probability of churning within horizonDays, into the
@@ -327,19 +370,9 @@ func Daily(p, horizonDays float64) float64 {
 	return 1 - math.Pow(1-p, 1/horizonDays)
 }
 
-func inRow(c Customer, row Row) bool {
-	switch row.Group {
-	case GroupSegment:
-		return or(c.Segment) == row.Value
-	case GroupStage:
-		return or(c.Stage) == row.Value
-	}
-	return true
-}
-
 // arrAt is c's ARR just before t: its first ARR moved by the changes
 // before t.
-func arrAt(c Customer, t time.Time) float64 {
+func arrAt(c *Customer, t time.Time) float64 {
 	arr := c.ARR
 	for _, ch := range c.Changes {
 		if !ch.Time.Before(t) {
@@ -392,6 +425,19 @@ func or(v string) string {
 		return None
 	}
 	return v
+}
+
+// MaxPeriods bounds the periods of a report: a hundred years of months.
+const MaxPeriods = 1200
+
+// periods counts the periods from the one holding from to the one holding
+// to.
+func periods(from, to time.Time, by By) int {
+	months := (to.Year()-from.Year())*12 + int(to.Month()) - int(from.Month())
+	if by == Quarter {
+		return (to.Year()*12+int(to.Month())-1)/3 - (from.Year()*12+int(from.Month())-1)/3 + 1
+	}
+	return months + 1
 }
 
 func periodStart(t time.Time, by By) time.Time {

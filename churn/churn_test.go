@@ -322,3 +322,51 @@ func TestGolden(t *testing.T) {
 	assert.Equal(t, len(r.Periods), len(back.Periods), "the JSON reads back")
 	assert.False(t, row(t, &back, "2026-01", GroupSegment, None).Simple.Valid(), "null reads back as undefined")
 }
+
+func TestPeriodBounds(t *testing.T) {
+	r, err := Compute(base(), Config{From: at("1990-01-01T00:00:00Z"), AsOf: asOf})
+	require.NoError(t, err)
+	assert.Equal(t, "2025-10", r.Periods[0].Label, "nothing before the first customer")
+
+	for _, tc := range []struct {
+		from, to string
+		by       By
+		want     int
+	}{
+		{"2026-01-31T00:00:00Z", "2026-01-01T00:00:00Z", Month, 1},
+		{"2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z", Month, 2},
+		{"2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z", Quarter, 2},
+		{"2026-01-01T00:00:00Z", "2026-03-31T00:00:00Z", Quarter, 1},
+		{"2025-01-15T00:00:00Z", "2026-12-01T00:00:00Z", Quarter, 8},
+	} {
+		assert.Equal(t, tc.want, periods(at(tc.from), at(tc.to), tc.by), "%s to %s by %s", tc.from, tc.to, tc.by)
+	}
+
+	far := []Customer{{ID: "old", First: at("1900-01-01T00:00:00Z")}, {ID: "new", First: at("2026-01-01T00:00:00Z")}}
+	_, err = Compute(far, Config{})
+	assert.ErrorContains(t, err, "more than 1200")
+	r, err = Compute(far, Config{From: at("2025-01-01T00:00:00Z")})
+	require.NoError(t, err, "from narrows it")
+	assert.Len(t, r.Periods, 13)
+}
+
+func BenchmarkCompute(b *testing.B) {
+	// 100,000 customers over two years, three segments and four stages.
+	cs := make([]Customer, 100_000)
+	t0 := at("2025-01-01T00:00:00Z")
+	for i := range cs {
+		c := &cs[i]
+		c.ID, c.Segment, c.Stage, c.ARR = "c", []string{"smb", "mid", "ent"}[i%3], []string{"a", "b", "c", ""}[i%4], float64(1000+i%5000)
+		c.First = t0.Add(time.Duration(i%500) * day)
+		if i%7 == 0 {
+			c.Churned = c.First.Add(time.Duration(30+i%200) * day)
+		}
+		c.Probability, c.HasProbability = float64(i%100)/100, true
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compute(cs, Config{AsOf: at("2026-12-15T00:00:00Z"), Horizon: 90 * day}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
