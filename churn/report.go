@@ -23,7 +23,7 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "Churn by %s, %s to %s, as of %s: %s customers\n", r.By, first.Label, last.Label,
 		r.AsOf.Format("2006-01-02 15:04 MST"), thousands(float64(r.Customers)))
 	fmt.Fprintln(w, "simple = lost of those at the start / start; adjusted = all lost / mean of start and end;")
-	fmt.Fprintln(w, "revenue = churned + downgraded ARR / ARR at the start; net revenue subtracts expansions.")
+	fmt.Fprintln(w, "revenue = (churned + downgraded ARR) / ARR at the start; net revenue subtracts expansions.")
 
 	table := func(title, group, col string) error {
 		fmt.Fprintf(w, "\n%s\n", title)
