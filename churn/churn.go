@@ -226,11 +226,12 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 	if to.IsZero() || to.After(asOf) {
 		to = asOf
 	}
+	from, to = from.UTC(), to.UTC()
 	if to.Before(from) {
 		return nil, fmt.Errorf("churn: the periods end (%s) before they start (%s)",
 			to.Format(time.DateOnly), from.Format(time.DateOnly))
 	}
-	if n := periods(from.UTC(), to, by); n > MaxPeriods {
+	if n := periods(from, to, by); n > MaxPeriods {
 		return nil, fmt.Errorf("churn: %s to %s is %d periods, more than %d: narrow it with from and to",
 			from.Format(time.DateOnly), to.Format(time.DateOnly), n, MaxPeriods)
 	}
@@ -251,7 +252,7 @@ func Compute(customers []Customer, cfg Config) (*Report, error) {
 	for i, c := range cs {
 		rowsOf[i] = [3]int{0, index[[2]string{GroupSegment, or(c.Segment)}], index[[2]string{GroupStage, or(c.Stage)}]}
 	}
-	for s := periodStart(from.UTC(), by); !s.After(to); s = next(s, by) {
+	for s := periodStart(from, by); !s.After(to); s = next(s, by) {
 		e := next(s, by)
 		p := Period{Label: label(s, by), Start: s, End: e, Open: !asOf.Before(s) && asOf.Before(e),
 			Rows: slices.Clone(groups)}

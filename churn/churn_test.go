@@ -370,3 +370,14 @@ func BenchmarkCompute(b *testing.B) {
 		}
 	}
 }
+
+func TestTimeZones(t *testing.T) {
+	// 2026-01-31 23:30 in New York is 2026-02-01 04:30 UTC: February's.
+	ny := time.FixedZone("EST", -5*3600)
+	cs := []Customer{{ID: "x", First: time.Date(2026, 1, 31, 23, 30, 0, 0, ny)}}
+	r, err := Compute(cs, Config{To: time.Date(2026, 2, 28, 20, 0, 0, 0, ny)})
+	require.NoError(t, err)
+	require.Len(t, r.Periods, 1)
+	assert.Equal(t, "2026-02", r.Periods[0].Label)
+	assert.Equal(t, 1, r.Periods[0].Rows[0].New)
+}
