@@ -14,7 +14,7 @@ import (
 // server.
 func TestThePureCoreImportsNoRuntime(t *testing.T) {
 	pure := []string{"signals", "rules", "scorer", "alerting", "binrec", "book", "api", "backtest",
-		"internal/replay", "internal/ruletest", "internal/sim"}
+		"internal/replay", "internal/ruletest", "internal/sim", "churn"}
 	for _, p := range pure {
 		out, err := exec.Command("go", "list", "-deps", "github.com/riskwatch/riskwatch/"+p).Output()
 		require.NoError(t, err, p)

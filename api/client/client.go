@@ -104,3 +104,12 @@ func (c *Client) Snooze(ctx context.Context, req api.SnoozeRequest) (api.Custome
 	_, err := c.Call(ctx, api.EndpointCustomerSnooze, req, &v)
 	return v, err
 }
+
+// Churn is riskd's churn analytics, per period, segment and stage.
+func (c *Client) Churn(ctx context.Context, req api.ChurnRequest) (*api.ChurnReport, error) {
+	var r api.ChurnReport
+	if _, err := c.Call(ctx, api.EndpointChurn, req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

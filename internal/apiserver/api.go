@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/churn"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -28,6 +29,9 @@ type Engine interface {
 	CustomerOfAlert(id string) (string, bool)
 	Ready() error
 	Healthy() error
+	// Lifetimes are the customers' lifetimes for churn analytics, with
+	// the time they stand at and the horizon of their probabilities.
+	Lifetimes() ([]churn.Customer, churn.Config)
 }
 
 // Bounds of requests. Bodies carry at most a profile, which the wire
@@ -72,6 +76,22 @@ func (o *ops) list(f api.Filter) (api.ListResponse, error) {
 		views = []api.CustomerView{} // "customers":[] rather than null
 	}
 	return api.ListResponse{Customers: views}, nil
+}
+
+// churn computes the churn report the request asks for over the
+// engine's customers, outside the engine's lock.
+func (o *ops) churn(req api.ChurnRequest) (*api.ChurnReport, error) {
+	cfg, err := req.Config()
+	if err != nil {
+		return nil, err
+	}
+	customers, at := o.e.Lifetimes()
+	cfg.AsOf, cfg.Horizon, cfg.Source = at.AsOf, at.Horizon, at.Source
+	r, err := churn.Compute(customers, cfg)
+	if err != nil {
+		return nil, api.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return r, nil
 }
 
 // putProfile stores a profile. pathID, when not empty, is the id the

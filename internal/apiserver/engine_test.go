@@ -187,6 +187,28 @@ func TestAPIWithRealEngine(t *testing.T) {
 			subjects = append(subjects, ep.Subject)
 		}
 		assert.ElementsMatch(t, []string{"risk.api.customer.get", "risk.api.explain", "risk.api.customer.list",
-			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.customer.snooze"}, subjects)
+			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.customer.snooze", "risk.api.churn"}, subjects)
+	})
+
+	t.Run("churn", func(t *testing.T) {
+		publishSignal(t, js, "crm-9-churned", "outcome", odd, base.Add(4*time.Hour), `{"type":"churned"}`)
+		var r api.ChurnReport
+		require.Eventually(t, func() bool {
+			rec := do(t, h, "GET", "/v1/churn", "")
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &r) != nil {
+				return false
+			}
+			lost := 0
+			for _, p := range r.Periods {
+				lost += p.Rows[0].Lost
+			}
+			return lost == 1
+		}, 20*time.Second, 20*time.Millisecond, "the churn outcome is counted")
+		assert.Equal(t, 2, r.Customers)
+		open := r.Periods[len(r.Periods)-1]
+		require.True(t, open.Open, "the last period holds the engine's time")
+		require.NotNil(t, open.Rows[0].Predictive)
+		assert.Equal(t, 1, open.Rows[0].Predictive.Customers, "acme-corp, scored; the churned one is gone")
+		assert.Positive(t, open.Rows[0].Predictive.ExpectedLosses, "acme-corp is at risk")
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/churn"
 	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
@@ -23,6 +24,9 @@ type fakeEngine struct {
 	healthy   error
 	submitErr error
 	putErr    error
+
+	lifetimes []churn.Customer
+	asOf      time.Time
 
 	filters  []api.Filter
 	actions  []api.Command
@@ -100,6 +104,12 @@ func (f *fakeEngine) CustomerOfAlert(id string) (string, bool) {
 	defer f.mu.Unlock()
 	c, ok := f.alerts[id]
 	return c, ok
+}
+
+func (f *fakeEngine) Lifetimes() ([]churn.Customer, churn.Config) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lifetimes, churn.Config{AsOf: f.asOf, Horizon: 90 * 24 * time.Hour, Source: "fake"}
 }
 
 func (f *fakeEngine) Ready() error   { return f.ready }

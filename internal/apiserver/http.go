@@ -49,6 +49,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 	mux.HandleFunc("PUT /v1/customers/{id}", h.putProfile)
 	mux.HandleFunc("POST /v1/customers/{id}/snooze", h.snooze)
 	mux.HandleFunc("POST /v1/alerts/{id}/ack", h.ack)
+	mux.HandleFunc("GET /v1/churn", h.churn)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if gatherer != nil {
@@ -62,6 +63,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 		"/v1/customers/{id}":        "GET, PUT",
 		"/v1/customers/{id}/snooze": "POST",
 		"/v1/alerts/{id}/ack":       "POST",
+		"/v1/churn":                 "GET",
 		"/healthz":                  "GET",
 		"/readyz":                   "GET",
 		"/metrics":                  "GET",
@@ -133,6 +135,29 @@ func listQuery(r *http.Request) (api.Filter, error) {
 		}
 	}
 	return q, nil
+}
+
+func (h *handler) churn(w http.ResponseWriter, r *http.Request) {
+	var req api.ChurnRequest
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 1 {
+			h.reply(w, r, nil, api.Errorf(http.StatusBadRequest, "query parameter %q given %d times", k, len(vs)))
+			return
+		}
+		switch k {
+		case "by":
+			req.By = vs[0]
+		case "from":
+			req.From = vs[0]
+		case "to":
+			req.To = vs[0]
+		default:
+			h.reply(w, r, nil, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want by, from or to)", k))
+			return
+		}
+	}
+	resp, err := h.ops.churn(req)
+	h.reply(w, r, resp, err)
 }
 
 func (h *handler) putProfile(w http.ResponseWriter, r *http.Request) {

@@ -99,6 +99,15 @@ func (o *ops) endpoints() []endpoint {
 				}
 				return o.snooze(ctx, req)
 			}},
+		{name: "churn", subject: api.EndpointChurn,
+			description: `Churn analytics per period, segment and stage. Request {"by":"month"|"quarter","from","to"}, all optional.`,
+			handle: func(_ context.Context, data []byte) (any, error) {
+				var req api.ChurnRequest
+				if err := decodeStrict(data, &req); err != nil {
+					return nil, err
+				}
+				return o.churn(req)
+			}},
 	}
 }
 
