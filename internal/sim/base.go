@@ -95,7 +95,6 @@ type baseCustomer struct {
 	look       lookAlike
 	lookDay    int
 	ticketSeq  int
-	openTicket []string
 }
 
 // NewBase simulates a base of kind over days days ending at end.
@@ -248,6 +247,13 @@ func (h *History) sparse(i int) *baseCustomer {
 	if rng.Float64() < 0.25 {
 		c.join = rng.IntN(h.days - 60)
 	}
+	// Detractors leave twice as often as the others, as survey answers
+	// do predict churn; the rest of what tells leavers apart is their
+	// visits.
+	fade := 0.15
+	if c.nps < 7 {
+		fade = 0.3
+	}
 	switch r := rng.Float64(); {
 	case r < 0.12:
 		// Signed up, came a day or two, never again.
@@ -256,7 +262,7 @@ func (h *History) sparse(i int) *baseCustomer {
 		if rng.Float64() < 0.45 {
 			c.churn = c.join + 30 + rng.IntN(150)
 		}
-	case r < 0.12+0.18:
+	case r < 0.12+fade:
 		// A regular that drifts away: its visits thin out, then stop.
 		c.fate = quietFade
 		c.churn = c.join + 60 + rng.IntN(max(h.days-c.join-60, 1))
