@@ -224,7 +224,7 @@ func observe(b *book.Book, fx *book.Effects, seq uint64, i int, date time.Time, 
 			o.arr, o.owner, o.segment, o.stage = p.ARR, p.Owner, p.Segment, p.Stage
 		}
 		if weights != nil {
-			o.activation = activation(weights, s.Contributions, o.segment, o.stage)
+			o.activation = activation(weights, s.Contributions)
 		}
 		out = append(out, o)
 	}

@@ -169,7 +169,8 @@ func TestReportGolden(t *testing.T) {
 }
 
 // Observe sees what Run measures: the same observations, each with the
-// rules' activations, 1 for a firing rule and less for a fading one, with
+// rules' activations, 1 for a firing rule (its override over its weight
+// where one applies) and less for a fading one, with
 // weight × activation summing to the raw score.
 func TestObserveGivesActivations(t *testing.T) {
 	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -187,11 +188,12 @@ func TestObserveGivesActivations(t *testing.T) {
 		active += len(o.Activation)
 		sum := 0.0
 		for r, a := range o.Activation {
-			assert.True(t, a > 0 && a <= 1, "%s: %v", r, a)
-			sum += a * m.Rules.Rule(r).WeightFor(o.Segment, o.Stage)
+			assert.Positive(t, a, r)
+			sum += a * m.Rules.Rule(r).Weight
 		}
 		for _, r := range o.Firing {
-			assert.Equal(t, 1.0, o.Activation[r], r)
+			rule := m.Rules.Rule(r)
+			assert.InDelta(t, rule.WeightFor(o.Segment, o.Stage)/rule.Weight, o.Activation[r], 1e-9, r)
 		}
 		assert.InDelta(t, o.Raw, sum, 0.05*float64(len(o.Activation))+1e-9)
 		assert.InDelta(t, rules.DefaultCalibration.Probability(o.Raw), o.Probability, 1e-12)

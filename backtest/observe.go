@@ -27,10 +27,12 @@ type Observation struct {
 	Stage   string
 	// Firing are the rules whose condition holds.
 	Firing []string
-	// Activation is, for each rule that contributes, its points over its
-	// weight for the customer: 1 while it fires, less as it fades with
-	// its half-life. The score is the sum of weight × activation, so a
-	// linear model of the activations is a model of the score.
+	// Activation is, for each rule that contributes, its points over the
+	// rule's weight: 1 while it fires, less as it fades with its
+	// half-life, scaled by its segment or stage override over the weight
+	// where one applies. The raw score is the sum of weight × activation,
+	// so a linear model of the activations is a model of the score (with
+	// the overrides scaled as the weights are).
 	Activation map[string]float64
 }
 
@@ -64,18 +66,12 @@ func Observe(ctx context.Context, h *History, set *rules.Set, cfg Config) ([]Obs
 	return out, dates, nil
 }
 
-// activation is each contribution's points over its rule's weight for
-// segment and stage. A rule switched off there (weight 0) contributes
-// nothing, so it has no activation.
-func activation(set *rules.Set, cs []scorer.Contribution, segment, stage string) map[string]float64 {
+// activation is each contribution's points over its rule's weight.
+func activation(set *rules.Set, cs []scorer.Contribution) map[string]float64 {
 	out := make(map[string]float64, len(cs))
 	for _, c := range cs {
-		r := set.Rule(c.Rule)
-		if r == nil {
-			continue
-		}
-		if w := r.WeightFor(segment, stage); w != 0 {
-			out[c.Rule] = min(c.Contribution/w, 1)
+		if r := set.Rule(c.Rule); r != nil && r.Weight != 0 {
+			out[c.Rule] = c.Contribution / r.Weight
 		}
 	}
 	return out
