@@ -271,12 +271,15 @@ func allZero(xs []float64) bool {
 // L2Grid are the penalties a fit chooses from.
 var L2Grid = []float64{1, 3, 10, 30, 100, 300, 1000}
 
-// chooseL2 picks the penalty whose fit on the earlier two thirds of the
-// fitting dates ranks the later third best (AUC of the log-odds), the
-// larger penalty on a tie. Only the fitting period is read: the
-// validation period stays unseen. The inner labels overlap the inner
-// fit's horizon, a leak within the fitting period that only sways the
-// choice of penalty.
+// chooseL2 picks the penalty for a fit: each of L2Grid is fitted on the
+// earlier two thirds of the fitting dates and ranks the later third (AUC
+// of the log-odds); of those within one standard error of the best AUC,
+// the largest penalty wins (the one-standard-error rule). On the few
+// churners of one season the AUCs differ by noise more than by skill, and
+// then the input's weights, which the penalty pulls toward, are the safer
+// bet. Only the fitting period is read: the validation period stays
+// unseen. The inner labels overlap the inner fit's horizon, a leak within
+// the fitting period that only sways the choice of penalty.
 func chooseL2(obs []backtest.Observation, x [][]float64, y []bool, prior []float64) float64 {
 	first, last := obs[0].Date, obs[len(obs)-1].Date
 	cut := first + (last-first+1)*2/3
@@ -289,19 +292,47 @@ func chooseL2(obs []backtest.Observation, x [][]float64, y []bool, prior []float
 			vx, vy = append(vx, x[i]), append(vy, y[i])
 		}
 	}
-	best, bestAUC := L2Grid[len(L2Grid)-1], math.Inf(-1)
-	for _, l2 := range L2Grid {
+	aucs := make([]float64, len(L2Grid))
+	best := -1
+	for i, l2 := range L2Grid {
+		aucs[i] = math.NaN()
 		_, beta, err := LogisticPrior(fx, fy, l2, prior)
 		if err != nil {
 			continue
 		}
 		lin := make([]float64, len(vx))
-		for i, row := range vx {
-			lin[i] = dot(beta, row)
+		for k, row := range vx {
+			lin[k] = dot(beta, row)
 		}
-		if auc := backtest.AUC(lin, vy); auc >= bestAUC {
-			best, bestAUC = l2, auc
+		aucs[i] = backtest.AUC(lin, vy)
+		if !math.IsNaN(aucs[i]) && (best < 0 || aucs[i] > aucs[best]) {
+			best = i
 		}
 	}
-	return best
+	if best < 0 {
+		return L2Grid[len(L2Grid)-1] // nothing to choose on: trust the input
+	}
+	se := aucSE(aucs[best], vy)
+	choice := best
+	for i := range L2Grid {
+		if aucs[i] >= aucs[best]-se {
+			choice = i // the grid ascends: the last within reach is the largest
+		}
+	}
+	return L2Grid[choice]
+}
+
+// aucSE is the standard error of an AUC over labels y (Hanley and
+// McNeil, 1982).
+func aucSE(a float64, y []bool) float64 {
+	var np, nn float64
+	for _, v := range y {
+		if v {
+			np++
+		} else {
+			nn++
+		}
+	}
+	q1, q2 := a/(2-a), 2*a*a/(1+a)
+	return math.Sqrt((a*(1-a) + (np-1)*(q1-a*a) + (nn-1)*(q2-a*a)) / (np * nn))
 }
