@@ -45,22 +45,27 @@ func Points(beta, linear []float64) (k float64, weights []float64) {
 	return k, weights
 }
 
-// Volumes are the shares of the fitting observations that the tiers
-// flag: watch and above, at_risk and above, critical. Cut points by
-// alert volume keep the CSMs' workload what the team chose, whatever the
-// base rate; the header gives the probability at each cut.
-var Volumes = [3]float64{0.20, 0.10, 0.03}
+// Lifts are the churn rates, as multiples of the fitting period's base
+// rate, at which the tiers start: watch where a customer is twice as
+// likely to churn as the average one, at_risk four times, critical eight
+// times (each capped at 95%). Cut points on the probability mean the same
+// in every base, whatever its churn rate; the alert volume they give is
+// measured on the validation period.
+var Lifts = [3]float64{2, 4, 8}
 
-// Tiers are the thresholds flagging the Volumes of raw (the fitted raw
-// scores of the fitting observations), each at least a point above the
-// one below and within (hysteresis, 100].
-func Tiers(raw []float64, hysteresis float64) rules.Thresholds {
+// Tiers are the raw scores at which c gives the Lifts over base, each at
+// least a point above the one below and within (hysteresis, 100].
+func Tiers(c rules.Calibration, base, hysteresis float64) rules.Thresholds {
 	th := rules.Thresholds{Hysteresis: hysteresis}
 	lo := hysteresis + 1
 	cuts := [3]*float64{&th.Watch, &th.AtRisk, &th.Critical}
-	for i, v := range Volumes {
-		c := math.Ceil(quantile(raw, 1-v))
-		*cuts[i] = max(lo, min(c, 98+float64(i)))
+	for i, lift := range Lifts {
+		p := min(lift*base, 0.95)
+		raw := math.Inf(1)
+		if c.Slope > 0 {
+			raw = (math.Log(p/(1-p)) - c.Intercept) / c.Slope
+		}
+		*cuts[i] = max(lo, min(math.Ceil(raw), 98+float64(i)))
 		lo = *cuts[i] + 1
 	}
 	return th
