@@ -172,7 +172,7 @@ func Fit(ctx context.Context, h *backtest.History, input *rules.Set, src []byte,
 	if r.Calibration, err = Platt(raw, y, cfg.Horizon); err != nil {
 		return nil, fmt.Errorf("fit: calibrating the fitted score: %w", err)
 	}
-	r.Tiers = Tiers(r.Calibration, float64(r.Fit.Churned)/float64(r.Fit.Observations), input.Tiers.Hysteresis)
+	r.Tiers = Tiers(r.Calibration, float64(r.Fit.Churned)/float64(r.Fit.Observations), raw, input.Tiers.Hysteresis)
 
 	if r.body, err = rewrite(src, r); err != nil {
 		return nil, err

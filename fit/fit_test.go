@@ -234,19 +234,39 @@ func TestPoints(t *testing.T) {
 	}
 }
 
-func TestTiersFromTheProbability(t *testing.T) {
+func TestTiers(t *testing.T) {
 	c := rules.Calibration{Method: rules.MethodPlatt, Intercept: -4, Slope: 0.05}
-	th := fit.Tiers(c, 0.03, 5)
-	require.NoError(t, th.Validate())
-	for i, bound := range []float64{th.Watch, th.AtRisk, th.Critical} {
-		// The bound is the first whole point at or past the lift.
+	// p = 3% base: the lifts 1.5, 2 and 3 are reached at raw 27, 36 and 45.
+	liftCut := func(i int) float64 {
 		p := fit.Lifts[i] * 0.03
-		assert.GreaterOrEqual(t, c.Probability(bound), p-1e-12, "tier %d", i)
-		assert.Less(t, c.Probability(bound-1), p, "tier %d", i)
+		return math.Ceil((math.Log(p/(1-p)) + 4) / 0.05)
+	}
+	spread := make([]float64, 100) // 0 … 99
+	for i := range spread {
+		spread[i] = float64(i)
+	}
+	zeros := make([]float64, 100) // most score nothing
+	zeros[99] = 70
+	tests := []struct {
+		name string
+		raw  []float64
+		want [3]float64
+	}{
+		// The volumes' cuts (80, 90, 97) are above the lifts'.
+		{"by volume", spread, [3]float64{80, 90, 97}},
+		// 0 would flag everyone: the lifts hold the cuts.
+		{"by lift", zeros, [3]float64{liftCut(0), liftCut(1), liftCut(2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			th := fit.Tiers(c, 0.03, tt.raw, 5)
+			require.NoError(t, th.Validate())
+			assert.Equal(t, tt.want, [3]float64{th.Watch, th.AtRisk, th.Critical})
+		})
 	}
 	// A flat calibration cannot separate anyone: the tiers stay valid,
 	// at the top of the scale.
-	th = fit.Tiers(rules.Calibration{Intercept: -4}, 0.03, 5)
+	th := fit.Tiers(rules.Calibration{Intercept: -4}, 0.03, zeros, 5)
 	require.NoError(t, th.Validate())
 	assert.Equal(t, 100.0, th.Critical)
 }

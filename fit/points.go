@@ -45,27 +45,35 @@ func Points(beta, linear []float64) (k float64, weights []float64) {
 	return k, weights
 }
 
-// Lifts are the churn rates, as multiples of the fitting period's base
-// rate, at which the tiers start: watch where a customer is twice as
-// likely to churn as the average one, at_risk four times, critical eight
-// times (each capped at 95%). Cut points on the probability mean the same
-// in every base, whatever its churn rate; the alert volume they give is
-// measured on the validation period.
-var Lifts = [3]float64{2, 4, 8}
+// Volumes are the shares of the fitting observations each tier flags at
+// most (watch and above, at_risk and above, critical), and Lifts the
+// churn rate, as multiples of the fitting period's base rate, below
+// which a tier flags no one. Volume keeps the CSMs' workload what a team
+// can work; the lift keeps a tier from flagging customers no likelier to
+// churn than most, when most score nothing and a volume cut would fall
+// on 0. A weak model reaches high lifts only at the cap, so the lifts are
+// modest; the header gives the probability at each cut.
+var (
+	Volumes = [3]float64{0.20, 0.10, 0.03}
+	Lifts   = [3]float64{1.5, 2, 3}
+)
 
-// Tiers are the raw scores at which c gives the Lifts over base, each at
-// least a point above the one below and within (hysteresis, 100].
-func Tiers(c rules.Calibration, base, hysteresis float64) rules.Thresholds {
+// Tiers are, for each tier, the higher of the raw score flagging its
+// volume of raw (the fitting observations' fitted raw scores) and the one
+// where c reaches its lift over base; each at least a point above the
+// one below and within (hysteresis, 100].
+func Tiers(c rules.Calibration, base float64, raw []float64, hysteresis float64) rules.Thresholds {
 	th := rules.Thresholds{Hysteresis: hysteresis}
 	lo := hysteresis + 1
 	cuts := [3]*float64{&th.Watch, &th.AtRisk, &th.Critical}
-	for i, lift := range Lifts {
-		p := min(lift*base, 0.95)
-		raw := math.Inf(1)
+	for i := range cuts {
+		cut := math.Floor(quantile(raw, 1-Volumes[i])) + 1 // above the volume's last score
+		p := min(Lifts[i]*base, 0.95)
+		lift := math.Inf(1)
 		if c.Slope > 0 {
-			raw = (math.Log(p/(1-p)) - c.Intercept) / c.Slope
+			lift = math.Ceil((math.Log(p/(1-p)) - c.Intercept) / c.Slope)
 		}
-		*cuts[i] = max(lo, min(math.Ceil(raw), 98+float64(i)))
+		*cuts[i] = max(lo, min(max(cut, lift), 98+float64(i)))
 		lo = *cuts[i] + 1
 	}
 	return th
