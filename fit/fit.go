@@ -53,9 +53,10 @@ type Period struct {
 
 // Figures are a rule set's validation figures.
 type Figures struct {
-	// AUC of the score, as riskctl backtest measures it; RankAUC of the
-	// raw score, the order of the probability (no ties at the cap).
-	AUC, RankAUC float64
+	// AUC of the raw score, as riskctl backtest measures it (the order
+	// of the probability, no ties at the cap); ScoreAUC of the score
+	// clamped to 0..100.
+	AUC, ScoreAUC float64
 	// At at_risk and above.
 	Recall, Precision, FalseAlertRate float64
 	// Of the probability against the outcomes.
@@ -93,7 +94,8 @@ type Result struct {
 }
 
 // Worse reports whether the fitted set validates worse than its input:
-// a lower AUC of the score on the validation period.
+// a lower AUC (of the raw score, as riskctl backtest measures it) on the
+// validation period.
 func (r *Result) Worse() bool { return r.FittedFigures.AUC < r.InputFigures.AUC }
 
 // Fit learns weights, tiers and a calibration for input (parsed from
@@ -246,7 +248,7 @@ func figures(obs []backtest.Observation) Figures {
 		scores[i], raw[i], prob[i], labels[i] = o.Score, o.Raw, o.Probability, o.Churned
 		c.Add(o.Tier >= rules.AtRisk, o.Churned, o.ARR)
 	}
-	return Figures{AUC: backtest.AUC(scores, labels), RankAUC: backtest.AUC(raw, labels),
+	return Figures{AUC: backtest.AUC(raw, labels), ScoreAUC: backtest.AUC(scores, labels),
 		Recall: c.Recall(), Precision: c.Precision(), FalseAlertRate: c.FalseAlertRate(),
 		Brier: Brier(prob, labels), CalibrationError: CalibrationError(prob, labels)}
 }

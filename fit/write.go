@@ -183,8 +183,8 @@ func (r *Result) File(history string) []byte {
 		in   float64
 		out  float64
 	}{
-		{"AUC (score)", r.InputFigures.AUC, r.FittedFigures.AUC},
-		{"AUC (raw, probability)", r.InputFigures.RankAUC, r.FittedFigures.RankAUC},
+		{"AUC (raw score, as backtest)", r.InputFigures.AUC, r.FittedFigures.AUC},
+		{"AUC (score clamped 0..100)", r.InputFigures.ScoreAUC, r.FittedFigures.ScoreAUC},
 		{"recall", r.InputFigures.Recall, r.FittedFigures.Recall},
 		{"precision", r.InputFigures.Precision, r.FittedFigures.Precision},
 		{"false alert rate", r.InputFigures.FalseAlertRate, r.FittedFigures.FalseAlertRate},
