@@ -51,11 +51,12 @@ func Points(beta, linear []float64) (k float64, weights []float64) {
 // which a tier flags no one. Volume keeps the CSMs' workload what a team
 // can work; the lift keeps a tier from flagging customers no likelier to
 // churn than most, when most score nothing and a volume cut would fall
-// on 0. A weak model reaches high lifts only at the cap, so the lifts are
-// modest; the header gives the probability at each cut.
+// on 0. at_risk, the tier CSMs act on, starts where a customer is three
+// times as likely to churn as the average one. A weak model reaches high
+// lifts only near the cap; the header gives the probability at each cut.
 var (
-	Volumes = [3]float64{0.20, 0.10, 0.03}
-	Lifts   = [3]float64{1.5, 2, 3}
+	Volumes = [3]float64{0.15, 0.07, 0.02}
+	Lifts   = [3]float64{1.5, 3, 6}
 )
 
 // Tiers are, for each tier, the higher of the raw score flagging its

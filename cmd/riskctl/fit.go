@@ -43,8 +43,9 @@ the activations, each coefficient shrunk toward the input rule's weight
 coefficients times a scale that puts the 99th percentile of the scores at
 100 (a rule that adds nothing is dropped; one that lowers churn gets a
 negative weight); a Platt calibration of the raw score (p(churn within the
-horizon)); tiers flagging 20%, 10% and 3% of the customers (watch+,
-at_risk+, critical).
+horizon)); tiers flagging at most 15%, 7% and 2% of the customers (watch+,
+at_risk+, critical), and none whose churn rate is below 1.5, 3 and 6 times
+the average.
 
 The file keeps each rule's condition, detail, playbook and the input's
 comments; only weights (and segment and stage weights, in proportion),
