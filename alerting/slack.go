@@ -68,7 +68,7 @@ func Slack(a *Alert) ([]byte, error) {
 		var b strings.Builder
 		b.WriteString("*Why*")
 		for _, r := range a.Reasons {
-			fmt.Fprintf(&b, "\n• *+%.1f* %s (%s)", r.Contribution, escape(r.Rule), escape(r.Category))
+			fmt.Fprintf(&b, "\n• *%+.1f* %s (%s)", r.Contribution, escape(r.Rule), escape(r.Category))
 			if r.Detail != "" {
 				b.WriteString(": " + escape(truncate(r.Detail, slackDetailMax)))
 			}

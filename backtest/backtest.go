@@ -97,6 +97,8 @@ type observation struct {
 	date     int // index into the dates
 	customer string
 	score    float64 // the raw sum, which ranks what the capped score ties
+	clamped  float64 // the score, in [0, 100]
+	prob     float64
 	tier     rules.Tier
 	baseline float64
 	churned  bool // within the horizon after the date
@@ -105,6 +107,8 @@ type observation struct {
 	segment  string
 	stage    string
 	firing   []string
+	// activation is each contributing rule's points over its weight.
+	activation map[string]float64
 }
 
 // run is one model's pass over the history.
@@ -131,7 +135,7 @@ func Run(ctx context.Context, h *History, cfg Config) (*Report, error) {
 				cfg.Progress(i*len(h.Signals)+done, len(cfg.Models)*len(h.Signals))
 			}
 		}
-		r, err := replay(ctx, h, cfg, m.Rules, dates, progress)
+		r, err := replay(ctx, h, cfg, m.Rules, dates, false, progress)
 		if err != nil {
 			return nil, fmt.Errorf("backtest: %s: %w", m.Name, err)
 		}
@@ -150,7 +154,8 @@ const BaselineName = "baseline"
 // replay applies h to a fresh book of set, and observes every customer at
 // each date: after every signal before it, at the sweep riskd makes at
 // the start of that day.
-func replay(ctx context.Context, h *History, cfg Config, set *rules.Set, dates []time.Time, progress func(int)) (run, error) {
+func replay(ctx context.Context, h *History, cfg Config, set *rules.Set, dates []time.Time, activations bool,
+	progress func(int)) (run, error) {
 	b := book.New(book.Config{Rules: set, Policy: cfg.Policy})
 	var fx book.Effects
 	var r run
@@ -172,9 +177,13 @@ func replay(ctx context.Context, h *History, cfg Config, set *rules.Set, dates [
 	}
 	act := activity{}
 	next := 0
+	var weights *rules.Set // activations are read against it
+	if activations {
+		weights = set
+	}
 	for i, m := range h.Signals {
 		for next < len(dates) && !m.Signal.Time.Before(dates[next]) {
-			r.obs = observe(b, &fx, seq, next, dates[next], h, cfg.Horizon, act, r.obs)
+			r.obs = observe(b, &fx, seq, next, dates[next], h, cfg.Horizon, act, weights, r.obs)
 			drain()
 			next++
 		}
@@ -188,7 +197,7 @@ func replay(ctx context.Context, h *History, cfg Config, set *rules.Set, dates [
 		}
 	}
 	for ; next < len(dates); next++ {
-		r.obs = observe(b, &fx, seq, next, dates[next], h, cfg.Horizon, act, r.obs)
+		r.obs = observe(b, &fx, seq, next, dates[next], h, cfg.Horizon, act, weights, r.obs)
 		drain()
 	}
 	progress(len(h.Signals))
@@ -198,7 +207,7 @@ func replay(ctx context.Context, h *History, cfg Config, set *rules.Set, dates [
 // observe sweeps the book at date and records every customer that exists
 // then and has not churned yet.
 func observe(b *book.Book, fx *book.Effects, seq uint64, i int, date time.Time, h *History, horizon time.Duration,
-	act activity, out []observation) []observation {
+	act activity, weights *rules.Set, out []observation) []observation {
 	if date.Unix() > b.Clock().LastSweep {
 		b.Sweep(date.Unix(), seq, fx) // the sweep riskd makes as the day starts
 	}
@@ -209,10 +218,13 @@ func observe(b *book.Book, fx *book.Effects, seq uint64, i int, date time.Time, 
 		if churned && !churn.After(date) {
 			continue // gone already
 		}
-		o := observation{date: i, customer: s.Customer, score: s.Raw, tier: s.Tier,
+		o := observation{date: i, customer: s.Customer, score: s.Raw, clamped: s.Score, prob: s.Probability, tier: s.Tier,
 			baseline: act.baseline(s.Customer, date), churned: churned && !churn.After(end), firing: s.Firing}
 		if p := s.Profile; p != nil {
 			o.arr, o.owner, o.segment, o.stage = p.ARR, p.Owner, p.Segment, p.Stage
+		}
+		if weights != nil {
+			o.activation = activation(weights, s.Contributions)
 		}
 		out = append(out, o)
 	}

@@ -167,3 +167,36 @@ func TestReportGolden(t *testing.T) {
 		assert.Equal(t, string(want), string(got), "%s differs; rerun with -update if the change is intended", name)
 	}
 }
+
+// Observe sees what Run measures: the same observations, each with the
+// rules' activations, 1 for a firing rule (its override over its weight
+// where one applies) and less for a fading one, with
+// weight × activation summing to the raw score.
+func TestObserveGivesActivations(t *testing.T) {
+	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	h, err := backtest.Read(bytes.NewReader(base(7, 60, 200, end)), nil)
+	require.NoError(t, err)
+	m := defaultModel(t)
+	obs, dates, err := backtest.Observe(context.Background(), h, m.Rules, backtest.Config{})
+	require.NoError(t, err)
+	rep, err := backtest.Run(context.Background(), h, backtest.Config{Models: []backtest.Model{m}})
+	require.NoError(t, err)
+	require.Len(t, obs, rep.Models[0].Observations)
+	assert.Len(t, dates, len(rep.Dates))
+	active := 0
+	for _, o := range obs {
+		active += len(o.Activation)
+		sum := 0.0
+		for r, a := range o.Activation {
+			assert.Positive(t, a, r)
+			sum += a * m.Rules.Rule(r).Weight
+		}
+		for _, r := range o.Firing {
+			rule := m.Rules.Rule(r)
+			assert.InDelta(t, rule.WeightFor(o.Segment, o.Stage)/rule.Weight, o.Activation[r], 1e-9, r)
+		}
+		assert.InDelta(t, o.Raw, sum, 0.05*float64(len(o.Activation))+1e-9)
+		assert.InDelta(t, rules.DefaultCalibration.Probability(o.Raw), o.Probability, 1e-12)
+	}
+	assert.Positive(t, active, "no rule contributed")
+}

@@ -13,7 +13,7 @@ import (
 // the runtime: the scoring core is replayable and testable without a
 // server.
 func TestThePureCoreImportsNoRuntime(t *testing.T) {
-	pure := []string{"signals", "rules", "scorer", "alerting", "binrec", "book", "api", "backtest",
+	pure := []string{"signals", "rules", "scorer", "alerting", "binrec", "book", "api", "backtest", "fit",
 		"internal/replay", "internal/ruletest", "internal/sim", "churn"}
 	for _, p := range pure {
 		out, err := exec.Command("go", "list", "-deps", "github.com/riskwatch/riskwatch/"+p).Output()

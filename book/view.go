@@ -73,12 +73,17 @@ type Standing struct {
 	Customer string
 	Score    float64
 	// Raw is the sum of the contributions, below 0 and past 100 too:
-	// what ranks customers the score ties.
-	Raw     float64
-	Tier    rules.Tier
-	Profile *signals.Profile
+	// what ranks customers the score ties. Probability is p(churn) from
+	// it, through the rule set's calibration.
+	Raw         float64
+	Probability float64
+	Tier        rules.Tier
+	Profile     *signals.Profile
 	// Firing are the rules whose condition holds.
 	Firing []string
+	// Contributions are every contributing rule's points, firing or
+	// fading: what a fit reads each rule's activation from.
+	Contributions []scorer.Contribution
 }
 
 // Standings yields every customer's standing, in no order.
@@ -87,7 +92,7 @@ func (b *Book) Standings() iter.Seq[Standing] {
 		for id, c := range b.customers {
 			s := Standing{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier, Profile: c.Profile}
 			res := b.model.Explain(&c.Score, c.Profile, time.Unix(c.Score.Evaluated, 0), &b.clocks)
-			s.Raw = res.Raw
+			s.Raw, s.Probability, s.Contributions = res.Raw, res.Probability, res.Contributions
 			for _, r := range res.Contributions {
 				if r.Firing {
 					s.Firing = append(s.Firing, r.Rule)

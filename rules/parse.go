@@ -43,7 +43,7 @@ var (
 	categoryRE = regexp.MustCompile(`^[a-z_]{1,32}$`)
 	yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-	topKeys   = []string{"cost_limit", "lateness", "backfill_window", "tiers", "segment_tiers", "rules"}
+	topKeys   = []string{"cost_limit", "lateness", "backfill_window", "tiers", "segment_tiers", "calibration", "rules"}
 	ruleKeys  = []string{"name", "category", "kind", "when", "weight", "half_life", "segments", "stages", "detail", "playbook"}
 	tierKeys  = []string{"watch", "at_risk", "critical", "hysteresis"}
 	required  = []string{"name", "category", "when", "weight", "half_life"}
@@ -154,6 +154,7 @@ func (p *parser) parse(data []byte) *Set {
 		Lateness:       DefaultLateness,
 		BackfillWindow: DefaultBackfillWindow,
 		CostLimit:      DefaultCostLimit,
+		Calibration:    DefaultCalibration,
 		Source:         p.file,
 	}
 	if n := keys["cost_limit"]; n != nil {
@@ -190,6 +191,11 @@ func (p *parser) parse(data []byte) *Set {
 	}
 	if n := keys["segment_tiers"]; n != nil {
 		s.SegmentTiers = p.segmentTiers(n, s.Tiers)
+	}
+	if n := keys["calibration"]; n != nil {
+		if c, ok := p.calibration(n); ok {
+			s.Calibration, s.Calibrated = c, true
+		}
 	}
 	n := keys["rules"]
 	if n == nil {
@@ -515,7 +521,8 @@ func (p *parser) ruleText(r *Rule, f map[string]*yaml.Node, a at) {
 }
 
 // overrides reads a map of segment or stage to weight. A weight of 0 is
-// allowed: it switches the rule off for that segment or stage.
+// allowed: it switches the rule off for that segment or stage; a negative
+// one makes the rule protective there, as a negative weight does.
 func (p *parser) overrides(n *yaml.Node, a at, allowedKeys []string) map[string]float64 {
 	m, ok := p.mapping(n, a, "a mapping of name to weight")
 	if !ok {

@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing weight", rule(with("weight", "")...), 2, "r1", "weight: required"},
 		{"weight too high", rule(with("weight", "    weight: 150")...), 5, "r1", "weight: 150 must be in [-100, 100] and not 0 (a negative weight protects)"},
 		{"weight zero", rule(with("weight", "    weight: 0")...), 5, "r1", "weight: 0 must be in [-100, 100] and not 0 (a negative weight protects)"},
+		{"weight too low", rule(with("weight", "    weight: -101")...), 5, "r1", "weight: -101 must be in [-100, 100] and not 0"},
 		{"weight not a number", rule(with("weight", "    weight: heavy")...), 5, "r1", `weight: want a number, got "heavy"`},
 		{"weight NaN", rule(with("weight", "    weight: .nan")...), 5, "r1", "weight: want a finite number"},
 		{"missing half_life", rule(with("half_life", "")...), 2, "r1", "half_life: required"},
@@ -144,6 +146,20 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed placeholder", rule(append(validRule, `    detail: "{usage.drop_pct"`)...), 7, "r1", "unclosed {"},
 		{"segments not a map", rule(append(validRule, "    segments: [smb]")...), 7, "r1", "segments: want a mapping of name to weight"},
 		{"segment weight out of range", rule(append(validRule, "    segments: {smb: 101}")...), 7, "r1", "segments: smb: 101 must be in [-100, 100]"},
+		{"calibration not a map", "calibration: platt\n" + rule(validRule...), 1, "", "calibration: want a mapping with keys method, intercept, slope, horizon"},
+		{"calibration unknown method", "calibration: {method: isotonic, intercept: -3, slope: 0.05, horizon: 90d}\n" + rule(validRule...), 1, "",
+			`calibration: method: unknown method "isotonic" (want platt)`},
+		{"calibration missing slope", "calibration: {method: platt, intercept: -3, horizon: 90d}\n" + rule(validRule...), 1, "", "calibration: slope: required"},
+		{"calibration unknown key", "calibration: {method: platt, intercept: -3, slope: 0.05, horizon: 90d, scale: 2}\n" + rule(validRule...), 1, "",
+			`calibration: unknown key "scale"`},
+		{"calibration slope not a number", "calibration: {method: platt, intercept: -3, slope: steep, horizon: 90d}\n" + rule(validRule...), 1, "",
+			`calibration: slope: want a number, got "steep"`},
+		{"calibration negative slope", "calibration: {method: platt, intercept: -3, slope: -0.1, horizon: 90d}\n" + rule(validRule...), 1, "",
+			"calibration: slope: -0.1 must not be negative"},
+		{"calibration huge intercept", "calibration: {method: platt, intercept: -300, slope: 0.1, horizon: 90d}\n" + rule(validRule...), 1, "",
+			"calibration: intercept: -300 must be in [-50, 50]"},
+		{"calibration bad horizon", "calibration: {method: platt, intercept: -3, slope: 0.1, horizon: 2h}\n" + rule(validRule...), 1, "",
+			"calibration: horizon: 2h0m0s must be between 1d and 365d"},
 		{"unknown stage", rule(append(validRule, "    stages: {onbording: 20}")...), 7, "r1", `stages: unknown "onbording"`},
 		{"playbook not a list", rule(append(validRule, "    playbook: call them")...), 7, "r1", "playbook: want a list of steps"},
 		{"tiers out of order", "tiers: {watch: 50, at_risk: 40}\n" + rule(validRule...), 1, "", "tiers.at_risk 40 must be above watch 50"},
@@ -308,4 +324,37 @@ func TestParseLoad(t *testing.T) {
 
 	_, err = rules.Load(filepath.Join(dir, "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestParseNegativeWeights(t *testing.T) {
+	s, err := rules.Parse("ok.yaml", []byte(rule(append(with("weight", "    weight: -12.5"), "    segments: {smb: -20, enterprise: 0}")...)))
+	require.NoError(t, err)
+	r := s.Rules[0]
+	assert.Equal(t, -12.5, r.Weight)
+	assert.Equal(t, -20.0, r.WeightFor("smb", ""))
+	assert.Equal(t, 0.0, r.WeightFor("enterprise", ""))
+	assert.Equal(t, -12.5, r.WeightFor("mid", ""))
+}
+
+func TestParseCalibration(t *testing.T) {
+	s, err := rules.Parse("ok.yaml", []byte(rule(validRule...)))
+	require.NoError(t, err)
+	assert.False(t, s.Calibrated)
+	assert.Equal(t, rules.DefaultCalibration, s.Calibration)
+
+	s, err = rules.Parse("ok.yaml", []byte("calibration:\n  method: platt\n  intercept: -3.25\n  slope: 0.04\n  horizon: 60d\n"+rule(validRule...)))
+	require.NoError(t, err)
+	assert.True(t, s.Calibrated)
+	assert.Equal(t, rules.Calibration{Method: "platt", Intercept: -3.25, Slope: 0.04, Horizon: 60 * 24 * time.Hour}, s.Calibration)
+	// p = 1/(1+e^-(A+B*raw)): one half where A+B*raw = 0.
+	assert.InDelta(t, 0.5, s.Calibration.Probability(3.25/0.04), 1e-12)
+	assert.InDelta(t, 1/(1+math.Exp(3.25)), s.Calibration.Probability(0), 1e-12)
+	assert.Greater(t, s.Calibration.Probability(150), s.Calibration.Probability(100), "no plateau above the cap")
+}
+
+func TestDefaultCalibrationAsDocumented(t *testing.T) {
+	c := rules.DefaultCalibration
+	for raw, want := range map[float64]float64{0: 0.018, 40: 0.119, 60: 0.269, 80: 0.5, 100: 0.731} {
+		assert.InDelta(t, want, c.Probability(raw), 0.001, "raw %v", raw)
+	}
 }

@@ -45,6 +45,11 @@ type Set struct {
 	BackfillWindow time.Duration
 	// CostLimit caps the runtime cost of one evaluation of one rule.
 	CostLimit uint64
+	// Calibration maps the raw score to p(churn within its horizon): the
+	// file's calibration block, or DefaultCalibration when it has none
+	// (Calibrated false).
+	Calibration Calibration
+	Calibrated  bool
 	// Source is the file name the set was parsed from.
 	Source string
 }
@@ -79,7 +84,8 @@ type Rule struct {
 	When string
 	// Detail is the template as written; see Render.
 	Detail string
-	// Weight is the contribution, in score points, while the rule fires.
+	// Weight is the contribution, in score points, while the rule fires:
+	// negative for a protective rule, which lowers the score.
 	Weight float64
 	// HalfLife is how fast the contribution decays once the rule stops firing.
 	HalfLife time.Duration

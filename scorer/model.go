@@ -233,8 +233,12 @@ func (m *Model) closedScore(st *State, f *rules.Features, d int64) float64 {
 		}
 		raw += rulePoints(r, last == d, last, d, f.Profile.Segment, f.Profile.Stage)
 	}
-	return min(max(math.Round(raw*10)/10, 0), 100)
+	return clampScore(math.Round(raw*10) / 10)
 }
+
+// clampScore is the score of a raw sum: protective rules cannot take it
+// below 0, nor can many rules take it above 100.
+func clampScore(raw float64) float64 { return min(max(raw, 0), 100) }
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
@@ -257,9 +261,14 @@ type Contribution struct {
 type Result struct {
 	Customer string    `json:"customer"`
 	Time     time.Time `json:"time"`
-	// Score is capped at 100; Raw is the sum of Contributions before the cap.
-	Score         float64        `json:"score"`
-	Raw           float64        `json:"raw_score"`
+	// Score is clamped to [0, 100]; Raw is the signed sum of
+	// Contributions before the clamp.
+	Score float64 `json:"score"`
+	Raw   float64 `json:"raw_score"`
+	// Probability is p(churn within the calibration's horizon), from Raw
+	// through the rule set's calibration (rules.DefaultCalibration when
+	// the file has none): above the cap, customers still rank by it.
+	Probability   float64        `json:"probability"`
 	Tier          rules.Tier     `json:"tier"`
 	PreviousScore float64        `json:"previous_score"`
 	PreviousTier  rules.Tier     `json:"previous_tier"`
@@ -455,7 +464,7 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		}
 		points := rulePoints(r, fired, lastFired, now, segment, stage)
 		if points == 0 {
-			continue
+			continue // negative points are a protective rule's
 		}
 		shares = append(shares, share{rule: i, points: points, last: lastFired, firing: fired})
 		res.Raw += points
@@ -464,8 +473,10 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	m.setContributions(res, shares)
 	res.Raw = math.Round(res.Raw*10) / 10
 	// Protective rules (negative weights) lower the sum; the score stays
-	// in [0, 100], the raw sum keeps the rest for the ranking.
-	res.Score = min(max(res.Raw, 0), 100)
+	// in [0, 100], the raw sum keeps the rest for the ranking and the
+	// probability.
+	res.Score = clampScore(res.Raw)
+	res.Probability = m.Rules.Calibration.Probability(res.Raw)
 	// Against the tier the last closed day ended in, not the last
 	// evaluation's: the tier then depends on the history, not on when and
 	// in which order it was evaluated.
@@ -498,7 +509,8 @@ func rulePoints(r *rules.Rule, fired bool, lastFired, now int64, segment, stage 
 
 // sortShares orders shares as the contributions of a result are listed.
 func sortShares(shares []share) {
-	// Largest first, ties in rule order: an insertion sort, stable, and
+	// Largest first (a protective rule's negative points last), ties in
+	// rule order: an insertion sort, stable, and
 	// for a handful of shares cheaper than a general sort's calls.
 	for i := 1; i < len(shares); i++ {
 		for j := i; j > 0 && shares[j].points > shares[j-1].points; j-- {

@@ -100,17 +100,19 @@ func rulesOf(r scorer.Result) []string {
 }
 
 // assertAddsUp checks the score's arithmetic: contributions add up to Raw,
-// and Score is Raw capped at 100.
+// Score is Raw clamped to [0, 100], and the probability is the default
+// calibration's of Raw.
 func assertAddsUp(t *testing.T, r scorer.Result) {
 	t.Helper()
 	sum := 0.0
 	for _, c := range r.Contributions {
-		assert.Positive(t, c.Contribution, c.Rule)
+		assert.NotZero(t, c.Contribution, c.Rule)
 		assert.NotEmpty(t, c.Detail, c.Rule)
 		sum += c.Contribution
 	}
 	assert.InDelta(t, sum, r.Raw, 1e-6, "contributions must add up to the raw score")
-	assert.Equal(t, math.Min(r.Raw, 100), r.Score)
+	assert.Equal(t, math.Max(math.Min(r.Raw, 100), 0), r.Score)
+	assert.InDelta(t, rules.DefaultCalibration.Probability(r.Raw), r.Probability, 1e-12)
 }
 
 func TestDefaultRulesScenarios(t *testing.T) {
@@ -453,6 +455,56 @@ func TestSegmentAndStageWeights(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, tc.want, c.Contribution, "segment %q stage %q", tc.segment, tc.stage)
 	}
+}
+
+// A protective rule's negative weight lowers the score, never below 0,
+// while Raw keeps the signed sum and the probability follows Raw.
+func TestProtectiveRules(t *testing.T) {
+	src := string(configs.DefaultRules) + `
+  - name: promoter
+    category: sentiment
+    kind: nps
+    when: nps.last >= 9
+    weight: -30
+    half_life: 30d
+`
+	set, err := rules.Parse("rules.yaml", []byte(src))
+	require.NoError(t, err)
+	m := scorer.NewModel(set)
+	p := profile()
+
+	// The at-risk customer, with a promoter answer after the passive one.
+	st := build(t, m, p, append(atRiskHistory(), nps(34, 10))...)
+	r := m.Evaluate(st, p, on(35.5))
+	c, ok := contribution(r, "promoter")
+	require.True(t, ok, "%v", rulesOf(r))
+	assert.Equal(t, -30.0, c.Contribution)
+	assertAddsUp(t, r)
+	assert.Equal(t, r.Contributions[len(r.Contributions)-1].Rule, "promoter", "negative contributions last")
+
+	// The healthy customer with a promoter answer: raw -30, score 0.
+	st = build(t, m, p, healthyHistory()...)
+	r = m.Evaluate(st, p, on(35.5))
+	assert.Equal(t, -30.0, r.Raw, "%v", rulesOf(r))
+	assert.Zero(t, r.Score)
+	assert.Equal(t, rules.Healthy, r.Tier)
+	assert.Less(t, r.Probability, rules.DefaultCalibration.Probability(0))
+}
+
+// The probability comes from the uncapped raw score, so customers above
+// the cap still rank, and from the file's calibration when it has one.
+func TestProbabilityRanksAboveTheCap(t *testing.T) {
+	src := "calibration: {method: platt, intercept: -5, slope: 0.04, horizon: 90d}\n" + string(configs.DefaultRules)
+	set, err := rules.Parse("rules.yaml", []byte(src))
+	require.NoError(t, err)
+	m := scorer.NewModel(set)
+	p := profile()
+	st := build(t, m, p, criticalHistory()...)
+	r := m.Evaluate(st, p, on(35.5))
+	require.Greater(t, r.Raw, 100.0)
+	assert.Equal(t, 100.0, r.Score)
+	assert.InDelta(t, 1/(1+math.Exp(-(-5+0.04*r.Raw))), r.Probability, 1e-12)
+	assert.Greater(t, r.Probability, set.Calibration.Probability(100))
 }
 
 func TestExplainChangesNothing(t *testing.T) {

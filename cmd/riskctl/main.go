@@ -66,6 +66,7 @@ var commands = []*command{
 	rulesFeaturesCmd,
 	replayCmd,
 	backtestCmd,
+	fitCmd,
 	churnCmd,
 	demoCmd,
 }
