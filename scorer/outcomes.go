@@ -31,6 +31,9 @@ const (
 
 var outcomeNames = [numOutcomeTypes]string{"", "renewed", "churned", "downgraded", "expanded"}
 
+// OutcomeTypes lists every outcome type.
+var OutcomeTypes = []OutcomeType{OutcomeRenewed, OutcomeChurned, OutcomeDowngraded, OutcomeExpanded}
+
 func (o OutcomeType) String() string {
 	if o < numOutcomeTypes {
 		return outcomeNames[o]
