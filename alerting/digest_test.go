@@ -110,7 +110,7 @@ func TestDigestOutcomes(t *testing.T) {
 	require.Len(t, d.Outcomes, 3, "every outcome, the healthy customers' too")
 	assert.Equal(t, []string{"quiet", "gone", "kept"}, []string{d.Outcomes[0].Customer, d.Outcomes[1].Customer, d.Outcomes[2].Customer}, "oldest first")
 	assert.Equal(t, map[scorer.Fate]int{scorer.FateSaved: 1, scorer.FateChurnedAfterAlert: 1, scorer.FateChurnedWithoutAlert: 1}, d.Fates)
-	assert.Equal(t, 12.0, *d.Outcomes[1].LeadTimeDays)
+	assert.Equal(t, 13.0, *d.Outcomes[1].LeadTimeDays, "from the start of the day that ended at_risk")
 	assert.Nil(t, d.Outcomes[0].LeadTimeDays, "no warning, no lead time")
 	assert.Equal(t, -48000.0, *d.Outcomes[1].ARRChange)
 	assert.Equal(t, 10000.0, *d.Outcomes[2].ARRChange)

@@ -23,7 +23,7 @@ type OutcomeView struct {
 	ARRChange *float64 `json:"arr_change,omitempty"`
 	// Fate is how the episode this outcome closes went (scorer.Fates).
 	Fate scorer.Fate `json:"fate"`
-	// AtRiskSince is the end of the episode's first closed day that ended
+	// AtRiskSince is the start of the episode's first day that ended
 	// at_risk or worse; LeadTimeDays runs from it to the outcome.
 	AtRiskSince  *time.Time `json:"at_risk_since,omitempty"`
 	LeadTimeDays *float64   `json:"lead_time_days,omitempty"`
@@ -40,7 +40,7 @@ func NewOutcomeView(o *scorer.Outcome) OutcomeView {
 		v.ARRChange = &c
 	}
 	if o.Alert != 0 {
-		at := time.Unix(o.Alert, 0).UTC()
+		at := time.Unix(o.AtRiskSince(), 0).UTC()
 		v.AtRiskSince = &at
 		lead := Days(o.LeadTime())
 		v.LeadTimeDays = &lead
@@ -76,7 +76,7 @@ func (r OutcomesRequest) Check() error {
 	if err != nil {
 		return err
 	}
-	if to != 0 && from > to {
+	if to != 0 && from >= to {
 		return Errorf(http.StatusBadRequest, "since %s is after until %s", r.Since, r.Until)
 	}
 	return nil

@@ -39,8 +39,8 @@ type CustomerView struct {
 	LastAlert     *alerting.Alert       `json:"last_alert,omitempty"`
 	// Fate is what became of the customer's warnings (scorer.Fate):
 	// open while warned since the last outcome, else the last outcome's;
-	// absent when there is neither. AtRiskSince is the end of the first
-	// closed day since the last outcome that ended at_risk or worse.
+	// absent when there is neither. AtRiskSince, while open, is the start
+	// of the first day since the last outcome that ended at_risk or worse.
 	Fate        scorer.Fate `json:"fate,omitempty"`
 	AtRiskSince *time.Time  `json:"at_risk_since,omitempty"`
 	// Outcomes are the customer's latest outcome signals, oldest first

@@ -41,7 +41,7 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	}
 	v.Fate = c.Score.Fate()
 	if c.Score.AtRisk != 0 && v.Fate == scorer.FateOpen {
-		at := time.Unix(c.Score.AtRisk, 0).UTC()
+		at := time.Unix(c.Score.AtRiskSince(), 0).UTC()
 		v.AtRiskSince = &at
 	}
 	if prev, ok := c.Score.ScoreOn(c.Score.Evaluated - daySeconds); ok {

@@ -140,13 +140,34 @@ func (o *Outcome) Fate() Fate {
 	return FateRenewedWithoutAlert
 }
 
-// LeadTime is the time from the first at_risk-or-worse day of the
-// episode to the outcome, 0 when it was not alerted.
+// AtRiskSince is the start (Unix seconds) of the episode's first day
+// that ended at_risk or worse, 0 when none did. The alert was raised
+// that day, or the day before when the score crossed into at_risk late
+// in a day and ended the next one there.
+func (o *Outcome) AtRiskSince() int64 { return dayStart(o.Alert) }
+
+// LeadTime is the time from the start of the episode's first day that
+// ended at_risk or worse to the outcome, 0 when none did: it counts
+// from that day's start, so it is longer than from the alert by up to a
+// day.
 func (o *Outcome) LeadTime() time.Duration {
 	if o.Alert == 0 {
 		return 0
 	}
-	return time.Duration(o.T-o.Alert) * time.Second
+	return time.Duration(o.T-dayStart(o.Alert)) * time.Second
+}
+
+// AtRiskSince is the start of the first day since the last outcome that
+// ended at_risk or worse, 0 when none did.
+func (st *State) AtRiskSince() int64 { return dayStart(st.AtRisk) }
+
+// dayStart is the start of the closed day that ends at boundary d, 0 for
+// none.
+func dayStart(d int64) int64 {
+	if d == 0 {
+		return 0
+	}
+	return d - day
 }
 
 // Change is the outcome's change of ARR: the new ARR less the prior one,

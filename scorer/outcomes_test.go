@@ -77,7 +77,8 @@ func TestFateOfEachOutcome(t *testing.T) {
 			lead := last.LeadTime()
 			if tc.alerted {
 				assert.Positive(t, lead, "a warning came before the outcome")
-				assert.Equal(t, last.T-last.Alert, int64(lead/time.Second))
+				assert.Equal(t, last.T-last.AtRiskSince(), int64(lead/time.Second))
+				assert.Equal(t, int64(24*3600), last.Alert-last.AtRiskSince(), "from the start of the day that ended at_risk")
 				assert.LessOrEqual(t, lead, 10*24*time.Hour, "the warning comes within the episode's last ten days")
 				if len(st.Outcomes) > 1 {
 					assert.Greater(t, last.Alert, st.Outcomes[len(st.Outcomes)-2].T, "each episode has its own warning")

@@ -82,7 +82,7 @@ func (f *fakeEngine) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {
 	defer f.mu.Unlock()
 	f.outcomes = append(f.outcomes, r)
 	b := api.NewOutcomesBuilder(r)
-	b.Add(&scorer.Outcome{T: 1795000000, ID: "crm-1", Type: scorer.OutcomeChurned, Prior: 120000, Alert: 1795000000 - 9*86400},
+	b.Add(&scorer.Outcome{T: 1795000000, ID: "crm-1", Type: scorer.OutcomeChurned, Prior: 120000, Alert: 1795000000 - 8*86400},
 		&signals.Profile{ID: "acme", Owner: "alice"})
 	return b.Summary()
 }
