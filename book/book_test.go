@@ -376,7 +376,17 @@ func TestOutcomesAndFates(t *testing.T) {
 	f.profile(`{"id":"calm","owner":"alice","arr":20000}`)
 	f.profile(`{"id":"kept","owner":"bob","arr":10000}`)
 	end := f.now
-	f.churn("acme", end)
+	// acme: a cancellation inquiry, its champion gone and a detractor
+	// three days before end, at_risk or worse since; usage every day.
+	for d := 10; d >= 0; d-- {
+		f.signal(signals.KindUsage, fmt.Sprintf("acme-u%d", d), "acme", end.AddDate(0, 0, -d).Add(-time.Hour), `{"events":10}`)
+		if d == 3 {
+			at := end.AddDate(0, 0, -3)
+			f.signal(signals.KindCommercial, "acme-crm-1", "acme", at, `{"type":"cancellation_inquiry"}`)
+			f.signal(signals.KindChampion, "acme-crm-2", "acme", at.Add(time.Minute), `{"type":"left","contact":"Jo"}`)
+			f.signal(signals.KindNPS, "acme-nps-1", "acme", at.Add(2*time.Minute), `{"score":2}`)
+		}
+	}
 	f.now = end.AddDate(0, 0, 10) // the decoder's clock: no signal is in the far future
 	for d := 1; d <= 3; d++ {
 		f.signal(signals.KindUsage, fmt.Sprintf("acme-after-%d", d), "acme", end.AddDate(0, 0, d), `{"events":40}`)

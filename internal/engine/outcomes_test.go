@@ -22,7 +22,17 @@ func TestFatesSurviveARestart(t *testing.T) {
 	f := startEngine(t, nc)
 	end := time.Now().UTC().Add(-6 * 24 * time.Hour).Truncate(time.Second)
 	f.publish(signals.CustomerPrefix+"acme", []byte(`{"id":"acme","arr":90000,"owner":"alice"}`), "")
-	churnScenario(f, "acme", end)
+	// A cancellation inquiry, the champion gone and a detractor: at_risk
+	// or worse from then on; usage every day.
+	for d := 10; d >= 0; d-- {
+		f.signal(signals.KindUsage, fmt.Sprintf("acme-u%d", d), "acme", end.AddDate(0, 0, -d).Add(-time.Hour), `{"events":10}`)
+		if d == 3 {
+			at := end.AddDate(0, 0, -3)
+			f.signal(signals.KindCommercial, "acme-crm-1", "acme", at, `{"type":"cancellation_inquiry"}`)
+			f.signal(signals.KindChampion, "acme-crm-2", "acme", at.Add(time.Minute), `{"type":"left","contact":"Jo"}`)
+			f.signal(signals.KindNPS, "acme-nps-1", "acme", at.Add(2*time.Minute), `{"score":2}`)
+		}
+	}
 	for d := 1; d <= 4; d++ {
 		f.signal(signals.KindUsage, fmt.Sprintf("acme-after-%d", d), "acme", end.AddDate(0, 0, d), `{"events":40}`)
 	}
