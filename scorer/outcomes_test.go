@@ -237,3 +237,44 @@ func TestStateBinaryReadsVersions2And3(t *testing.T) {
 	}
 	assert.Equal(t, states[0], states[1], "version 3 holds what version 2 gave, ActiveDays as derived")
 }
+
+// A state with outcomes survives a checkpoint midway through its history:
+// binary and JSON give it back whole, and the restored state ends like
+// the one that never stopped.
+func TestOutcomesSurviveACheckpoint(t *testing.T) {
+	m := defaultModel(t)
+	for seed := uint64(1); seed <= 10; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+			r := rand.New(rand.NewPCG(seed, 0xc0de))
+			sigs := randomHistory(r, fmt.Sprintf("cust%d", seed), start, false)
+			for i := range 3 {
+				sigs = append(sigs, signals.Signal{ID: fmt.Sprintf("out-%d", i), Customer: sigs[0].Customer, Kind: signals.KindOutcome,
+					Time:    start.Add(time.Duration(15+15*i)*24*time.Hour + time.Duration(r.IntN(86400))*time.Second),
+					Outcome: signals.Outcome{Type: []string{"renewed", "downgraded", "churned"}[i], ARR: ptr(float64(1000 * (3 - i)))}})
+			}
+			slices.SortStableFunc(sigs, func(a, b signals.Signal) int { return a.Time.Compare(b.Time) })
+			p := &signals.Profile{ID: sigs[0].Customer, ARR: 5000}
+			st := scorer.NewState(p.ID)
+			half := len(sigs) * 2 / 3
+			for i := range sigs[:half] {
+				require.NoError(t, m.Apply(st, &sigs[i], p))
+			}
+			require.NotEmpty(t, st.Outcomes)
+			data, err := st.MarshalBinary()
+			require.NoError(t, err)
+			var back scorer.State
+			require.NoError(t, back.UnmarshalBinary(data))
+			require.Equal(t, st.Outcomes, back.Outcomes)
+			require.Equal(t, jsonRoundTrip(t, st), &back, "binary and JSON agree")
+			for i := range sigs[half:] {
+				s := sigs[half+i]
+				require.NoError(t, m.Apply(st, &s, p))
+				require.NoError(t, m.Apply(&back, &s, p))
+			}
+			assert.Equal(t, st.Outcomes, back.Outcomes)
+			assert.Equal(t, st.AtRisk, back.AtRisk)
+			assert.Equal(t, m.Explain(st, p, sigs[len(sigs)-1].Time, nil), m.Explain(&back, p, sigs[len(sigs)-1].Time, nil))
+		})
+	}
+}
