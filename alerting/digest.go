@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 )
 
 // DigestEntry is one customer of an owner, today and yesterday.
@@ -25,6 +26,37 @@ type DigestEntry struct {
 	RevenueAtRisk  float64    `json:"revenue_at_risk"`
 	// DaysToRenewal is -1 when the renewal date is unknown or past.
 	DaysToRenewal int64 `json:"days_to_renewal"`
+	// Outcomes are the customer's outcomes of the period the digest
+	// covers; the digest lists them apart, not in the entry.
+	Outcomes []DigestOutcome `json:"-"`
+}
+
+// DigestOutcome is one outcome of the period in an owner's digest, with
+// what it made of the customer's warnings.
+type DigestOutcome struct {
+	Customer string      `json:"customer"`
+	Name     string      `json:"name,omitempty"`
+	Type     string      `json:"type"`
+	Time     time.Time   `json:"time"`
+	Fate     scorer.Fate `json:"fate"`
+	// ARRChange is the change of ARR, when known (all of it for a churn).
+	ARRChange *float64 `json:"arr_change,omitempty"`
+	// LeadTimeDays runs from the first at_risk-or-worse day of the
+	// episode to the outcome, when there was one.
+	LeadTimeDays *float64 `json:"lead_time_days,omitempty"`
+}
+
+// NewDigestOutcome is o of customer (named name) in a digest.
+func NewDigestOutcome(customer, name string, o *scorer.Outcome) DigestOutcome {
+	d := DigestOutcome{Customer: customer, Name: name, Type: o.Type.String(), Time: time.Unix(o.T, 0).UTC(), Fate: o.Fate()}
+	if c, ok := o.Change(); ok {
+		d.ARRChange = &c
+	}
+	if o.Alert != 0 {
+		lead := math.Round(o.LeadTime().Hours()/24*10) / 10
+		d.LeadTimeDays = &lead
+	}
+	return d
 }
 
 // Digest is an owner's daily summary, published on risk.digest.<owner-token>.
@@ -45,6 +77,11 @@ type Digest struct {
 	// hold at most MaxDigestEntries of them, so a digest stays far below
 	// NATS's payload limit however large the book.
 	Total int `json:"total"`
+	// Outcomes are the outcome signals of the period since the last
+	// digest, oldest first, at most MaxDigestEntries; Fates counts all of
+	// them by fate (saved, churned after or without an alert, ...).
+	Outcomes []DigestOutcome     `json:"outcomes"`
+	Fates    map[scorer.Fate]int `json:"fates,omitempty"`
 }
 
 // MaxDigestEntries bounds each list of a digest: a person reads the top of
@@ -53,11 +90,12 @@ const MaxDigestEntries = 200
 
 // Digests are the day's digests, one per owner ("" for customers without
 // one), in owner order, of the customers worth a look: above healthy
-// today or yesterday. owners yields every customer's owner and entry.
+// today or yesterday, or with an outcome in the period. owners yields
+// every customer's owner and entry.
 func Digests(date time.Time, owners iter.Seq2[string, DigestEntry]) []Digest {
 	byOwner := map[string][]DigestEntry{}
 	for owner, e := range owners {
-		if e.Tier == rules.Healthy && e.TierYesterday == rules.Healthy {
+		if e.Tier == rules.Healthy && e.TierYesterday == rules.Healthy && len(e.Outcomes) == 0 {
 			continue
 		}
 		byOwner[owner] = append(byOwner[owner], e)
@@ -75,8 +113,15 @@ func Digests(date time.Time, owners iter.Seq2[string, DigestEntry]) []Digest {
 // the order is stable from one day to the next.
 func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 	d := Digest{Owner: owner, Date: date.UTC().Format(time.DateOnly),
-		Entries: []DigestEntry{}, New: []string{}, Worse: []string{}, Better: []string{}}
+		Entries: []DigestEntry{}, New: []string{}, Worse: []string{}, Better: []string{}, Outcomes: []DigestOutcome{}}
 	for _, e := range entries {
+		for _, o := range e.Outcomes {
+			d.Outcomes = append(d.Outcomes, o)
+			if d.Fates == nil {
+				d.Fates = map[scorer.Fate]int{}
+			}
+			d.Fates[o.Fate]++
+		}
 		switch {
 		case e.Tier > rules.Healthy && e.TierYesterday == rules.Healthy:
 			d.New = append(d.New, e.Customer)
@@ -105,6 +150,13 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 	})
 	d.Total = len(d.Entries)
 	d.Entries = d.Entries[:min(len(d.Entries), MaxDigestEntries)]
+	slices.SortFunc(d.Outcomes, func(a, b DigestOutcome) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Customer, b.Customer)
+	})
+	d.Outcomes = d.Outcomes[:min(len(d.Outcomes), MaxDigestEntries)]
 	for _, l := range []*[]string{&d.New, &d.Worse, &d.Better} {
 		slices.Sort(*l)
 		*l = (*l)[:min(len(*l), MaxDigestEntries)]

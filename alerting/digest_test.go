@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 )
 
 func TestBuildDigest(t *testing.T) {
@@ -44,7 +45,7 @@ func TestBuildDigest(t *testing.T) {
 	empty := BuildDigest("", day, nil)
 	body, err = json.Marshal(empty)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"owner":"","date":"2026-11-20","entries":[],"revenue_at_risk":0,"new":[],"worse":[],"better":[],"total":0}`, string(body),
+	assert.JSONEq(t, `{"owner":"","date":"2026-11-20","entries":[],"revenue_at_risk":0,"new":[],"worse":[],"better":[],"total":0,"outcomes":[]}`, string(body),
 		"empty lists, not null, for subscribers that iterate")
 }
 
@@ -75,4 +76,46 @@ func TestDigestIsBounded(t *testing.T) {
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
 	assert.Less(t, len(body), 256<<10)
+}
+
+// The period's outcomes come in the digest of the customers' owner, with
+// what became of the warnings, whatever tier their customers are in now.
+func TestDigestOutcomes(t *testing.T) {
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	at := func(h int) int64 { return day.Add(time.Duration(h-24) * time.Hour).Unix() }
+	churned := scorer.Outcome{T: at(10), ID: "crm-churn", Type: scorer.OutcomeChurned, ARR: 0, Prior: 48000, Alert: at(10) - 12*86400}
+	quiet := scorer.Outcome{T: at(9), ID: "crm-churn-2", Type: scorer.OutcomeChurned, ARR: 0, Prior: 9000}
+	saved := scorer.Outcome{T: at(14), ID: "crm-renew", Type: scorer.OutcomeRenewed, ARR: 130000, Prior: 120000, Alert: at(14) - 30*86400}
+	entries := []DigestEntry{
+		// Churned: healthy both days (a churned customer scores on), but
+		// its outcome is news.
+		{Customer: "gone", Name: "Gone Ltd", Tier: rules.Healthy, TierYesterday: rules.Healthy, DaysToRenewal: -1,
+			Outcomes: []DigestOutcome{NewDigestOutcome("gone", "Gone Ltd", &churned)}},
+		{Customer: "quiet", Tier: rules.Healthy, TierYesterday: rules.Healthy, DaysToRenewal: -1,
+			Outcomes: []DigestOutcome{NewDigestOutcome("quiet", "", &quiet)}},
+		{Customer: "kept", Name: "Kept Inc", Score: 62, ScoreYesterday: 64, Tier: rules.AtRisk, TierYesterday: rules.AtRisk,
+			ARR: 130000, RevenueAtRisk: 80600, DaysToRenewal: 365,
+			Outcomes: []DigestOutcome{NewDigestOutcome("kept", "Kept Inc", &saved)}},
+		{Customer: "nothing", Tier: rules.Healthy, TierYesterday: rules.Healthy, DaysToRenewal: -1},
+	}
+	ds := Digests(day, func(yield func(string, DigestEntry) bool) {
+		for _, e := range entries {
+			if !yield("alice", e) {
+				return
+			}
+		}
+	})
+	require.Len(t, ds, 1)
+	d := ds[0]
+	require.Len(t, d.Outcomes, 3, "every outcome, the healthy customers' too")
+	assert.Equal(t, []string{"quiet", "gone", "kept"}, []string{d.Outcomes[0].Customer, d.Outcomes[1].Customer, d.Outcomes[2].Customer}, "oldest first")
+	assert.Equal(t, map[scorer.Fate]int{scorer.FateSaved: 1, scorer.FateChurnedAfterAlert: 1, scorer.FateChurnedWithoutAlert: 1}, d.Fates)
+	assert.Equal(t, 13.0, *d.Outcomes[1].LeadTimeDays, "from the start of the day that ended at_risk")
+	assert.Nil(t, d.Outcomes[0].LeadTimeDays, "no warning, no lead time")
+	assert.Equal(t, -48000.0, *d.Outcomes[1].ARRChange)
+	assert.Equal(t, 10000.0, *d.Outcomes[2].ARRChange)
+	assert.Len(t, d.Entries, 1, "the entries are still the customers above healthy")
+	body, err := json.Marshal(d)
+	require.NoError(t, err)
+	golden(t, "digest_outcomes.json", indent(t, body))
 }

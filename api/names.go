@@ -60,4 +60,5 @@ const (
 	EndpointCustomerPut    = "customer.put"
 	EndpointAlertAck       = "alert.ack"
 	EndpointCustomerSnooze = "customer.snooze"
+	EndpointOutcomes       = "outcomes"
 )

@@ -37,6 +37,15 @@ type CustomerView struct {
 	Profile       *signals.Profile      `json:"profile,omitempty"`
 	Alerting      alerting.State        `json:"alerting"`
 	LastAlert     *alerting.Alert       `json:"last_alert,omitempty"`
+	// Fate is what became of the customer's warnings (scorer.Fate):
+	// open while warned since the last outcome, else the last outcome's;
+	// absent when there is neither. AtRiskSince, while open, is the start
+	// of the first day since the last outcome that ended at_risk or worse.
+	Fate        scorer.Fate `json:"fate,omitempty"`
+	AtRiskSince *time.Time  `json:"at_risk_since,omitempty"`
+	// Outcomes are the customer's latest outcome signals, oldest first
+	// (only when explained).
+	Outcomes []OutcomeView `json:"outcomes,omitempty"`
 }
 
 // Bounds of a list.

@@ -104,6 +104,9 @@ type Outcome struct {
 	Result Result
 	// Err is why the message was rejected or refused.
 	Err error
+	// Recorded is the outcome a scored outcome signal recorded, with its
+	// fate as known then (Type 0 otherwise).
+	Recorded scorer.Outcome
 }
 
 // Apply applies m. It may publish alerts (a signal or profile that moves
@@ -193,6 +196,13 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 	}
 	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), out)
 	o.Result = Scored
+	if s.Kind == signals.KindOutcome {
+		for i := range c.Score.Outcomes {
+			if c.Score.Outcomes[i].ID == s.ID {
+				o.Recorded = c.Score.Outcomes[i]
+			}
+		}
+	}
 	return o
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/riskwatch/riskwatch/book"
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -364,4 +365,104 @@ func TestARenewalMovesTheRenewalDateEverywhere(t *testing.T) {
 	d := f.digests[len(f.digests)-1]
 	require.NotEmpty(t, d.Entries)
 	assert.Equal(t, int64(369), d.Entries[0].DaysToRenewal)
+}
+
+// Outcomes are recorded with the fate of the customer's warnings: in the
+// step's outcome (for metrics), the view, the summary and the next
+// digest.
+func TestOutcomesAndFates(t *testing.T) {
+	f := newFeeder(t)
+	f.profile(`{"id":"acme","owner":"alice","arr":50000}`)
+	f.profile(`{"id":"calm","owner":"alice","arr":20000}`)
+	f.profile(`{"id":"kept","owner":"bob","arr":10000}`)
+	end := f.now
+	// acme: a cancellation inquiry, its champion gone and a detractor
+	// three days before end, at_risk or worse since; usage every day.
+	for d := 10; d >= 0; d-- {
+		f.signal(signals.KindUsage, fmt.Sprintf("acme-u%d", d), "acme", end.AddDate(0, 0, -d).Add(-time.Hour), `{"events":10}`)
+		if d == 3 {
+			at := end.AddDate(0, 0, -3)
+			f.signal(signals.KindCommercial, "acme-crm-1", "acme", at, `{"type":"cancellation_inquiry"}`)
+			f.signal(signals.KindChampion, "acme-crm-2", "acme", at.Add(time.Minute), `{"type":"left","contact":"Jo"}`)
+			f.signal(signals.KindNPS, "acme-nps-1", "acme", at.Add(2*time.Minute), `{"score":2}`)
+		}
+	}
+	f.now = end.AddDate(0, 0, 10) // the decoder's clock: no signal is in the far future
+	for d := 1; d <= 3; d++ {
+		f.signal(signals.KindUsage, fmt.Sprintf("acme-after-%d", d), "acme", end.AddDate(0, 0, d), `{"events":40}`)
+		f.signal(signals.KindUsage, fmt.Sprintf("calm-%d", d), "calm", end.AddDate(0, 0, d), `{"events":50}`)
+	}
+	v, ok := f.b.View("acme", true)
+	require.True(t, ok)
+	require.Equal(t, scorer.FateOpen, v.Fate, "at risk, no outcome yet")
+	require.NotNil(t, v.AtRiskSince)
+	warned := *v.AtRiskSince
+
+	churnAt := end.AddDate(0, 0, 3).Add(2 * time.Hour)
+	o := f.signal(signals.KindOutcome, "crm-acme-churn", "acme", churnAt, `{"type":"churned"}`)
+	require.Equal(t, book.Scored, o.Result)
+	assert.Equal(t, scorer.OutcomeChurned, o.Recorded.Type)
+	assert.Equal(t, scorer.FateChurnedAfterAlert, o.Recorded.Fate())
+	o = f.signal(signals.KindOutcome, "crm-calm-churn", "calm", churnAt.Add(time.Hour), `{"type":"churned"}`)
+	assert.Equal(t, scorer.FateChurnedWithoutAlert, o.Recorded.Fate())
+	f.signal(signals.KindUsage, "kept-1", "kept", churnAt, `{}`)
+	o = f.signal(signals.KindOutcome, "crm-kept-renew", "kept", churnAt.Add(2*time.Hour), `{"type":"renewed","arr":12000}`)
+	assert.Equal(t, scorer.FateRenewedWithoutAlert, o.Recorded.Fate())
+	u := f.signal(signals.KindUsage, "u-next", "acme", churnAt.Add(time.Hour), `{}`)
+	assert.Zero(t, u.Recorded.Type, "only outcome signals record an outcome")
+
+	v, ok = f.b.View("acme", true)
+	require.True(t, ok)
+	assert.Equal(t, scorer.FateChurnedAfterAlert, v.Fate)
+	assert.Nil(t, v.AtRiskSince, "the episode is closed")
+	require.Len(t, v.Outcomes, 1)
+	ov := v.Outcomes[0]
+	assert.Equal(t, "churned", ov.Type)
+	require.NotNil(t, ov.AtRiskSince)
+	assert.Equal(t, warned, *ov.AtRiskSince)
+	require.NotNil(t, ov.LeadTimeDays)
+	assert.Equal(t, api.Days(churnAt.Sub(warned)), *ov.LeadTimeDays)
+	require.NotNil(t, ov.ARRChange)
+	assert.Equal(t, -50000.0, *ov.ARRChange)
+	list, _ := f.b.View("acme", false)
+	assert.Equal(t, scorer.FateChurnedAfterAlert, list.Fate, "lists show the fate")
+	assert.Empty(t, list.Outcomes, "and leave the outcomes to the explanation")
+
+	s := f.b.Outcomes(api.OutcomesRequest{})
+	assert.Equal(t, 3, s.Outcomes)
+	assert.Equal(t, 1, s.Fates[scorer.FateChurnedAfterAlert])
+	assert.Equal(t, 1, s.Fates[scorer.FateChurnedWithoutAlert])
+	assert.Equal(t, 1, s.Fates[scorer.FateRenewedWithoutAlert])
+	assert.Equal(t, 0, s.Fates[scorer.FateSaved])
+	assert.Equal(t, 50000.0, s.ARRLostAfterAlert)
+	assert.Equal(t, 20000.0, s.ARRLostWithoutAlert)
+	assert.Equal(t, 2, s.ByType["churned"])
+	require.NotNil(t, s.ChurnWarned)
+	assert.Equal(t, 0.5, *s.ChurnWarned)
+	assert.Equal(t, 1, s.LeadTime.Count)
+	assert.Equal(t, *ov.LeadTimeDays, s.LeadTime.Median)
+	require.Len(t, s.Owners, 2)
+	assert.Equal(t, "alice", s.Owners[0].Owner)
+	assert.Equal(t, 2, s.Owners[0].Outcomes)
+	assert.Equal(t, 1, s.Owners[1].Fates[scorer.FateRenewedWithoutAlert])
+
+	assert.Equal(t, 1, f.b.Outcomes(api.OutcomesRequest{Owner: "bob"}).Outcomes)
+	assert.Zero(t, f.b.Outcomes(api.OutcomesRequest{Since: churnAt.AddDate(0, 0, 1).Format(time.DateOnly)}).Outcomes)
+	assert.Equal(t, 3, f.b.Outcomes(api.OutcomesRequest{Until: churnAt.Format(time.DateOnly)}).Outcomes)
+
+	// The next day's digests tell each owner what became of the warnings.
+	f.digests = nil
+	f.signal(signals.KindUsage, "next-day", "other", churnAt.Add(24*time.Hour), `{}`)
+	require.NotEmpty(t, f.digests)
+	var alice alerting.Digest
+	for _, d := range f.digests {
+		if d.Owner == "alice" {
+			alice = d
+		}
+	}
+	require.Len(t, alice.Outcomes, 2, "calm churned healthy, and is in the digest all the same")
+	assert.Equal(t, "acme", alice.Outcomes[0].Customer)
+	assert.Equal(t, scorer.FateChurnedAfterAlert, alice.Outcomes[0].Fate)
+	assert.Equal(t, ov.LeadTimeDays, alice.Outcomes[0].LeadTimeDays)
+	assert.Equal(t, map[scorer.Fate]int{scorer.FateChurnedAfterAlert: 1, scorer.FateChurnedWithoutAlert: 1}, alice.Fates)
 }

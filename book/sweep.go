@@ -40,7 +40,9 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 	}
 	b.clock.LastSweep = now
 	if d := int32(now / daySeconds); d > b.clock.LastDigest {
-		out.Digests = append(out.Digests, alerting.Digests(time.Unix(now, 0).UTC(), b.digestEntries(now, seq))...)
+		// The outcomes since the last digest, at most a week of them.
+		from := max(int64(b.clock.LastDigest)*daySeconds, now-7*daySeconds)
+		out.Digests = append(out.Digests, alerting.Digests(time.Unix(now, 0).UTC(), b.digestEntries(now, from, seq))...)
 		b.clock.LastDigest = d
 	}
 }
@@ -59,8 +61,8 @@ func (b *Book) ahead(c *Customer, now int64, seq uint64) bool {
 }
 
 // digestEntries yields every customer with its owner as the digest of the
-// day of now sees it.
-func (b *Book) digestEntries(now int64, seq uint64) iter.Seq2[string, alerting.DigestEntry] {
+// day of now sees it, with its outcomes from from to now.
+func (b *Book) digestEntries(now, from int64, seq uint64) iter.Seq2[string, alerting.DigestEntry] {
 	date := time.Unix(now, 0).UTC()
 	return func(yield func(string, alerting.DigestEntry) bool) {
 		for id, c := range b.customers {
@@ -81,6 +83,11 @@ func (b *Book) digestEntries(now int64, seq uint64) iter.Seq2[string, alerting.D
 				e.RevenueAtRisk = alerting.RevenueAtRisk(p.ARR, c.Score.Score)
 			}
 			e.TierYesterday = b.rules.ThresholdsFor(segment).Classify(yesterday, rules.Healthy)
+			for i := range c.Score.Outcomes {
+				if o := &c.Score.Outcomes[i]; o.T >= from && o.T < now {
+					e.Outcomes = append(e.Outcomes, alerting.NewDigestOutcome(id, e.Name, o))
+				}
+			}
 			if !yield(owner, e) {
 				return
 			}

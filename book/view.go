@@ -39,6 +39,11 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	if d := signals.DaysUntil(scorer.Renewal(&c.Score, p, c.Score.Evaluated), v.Evaluated); d >= 0 {
 		v.DaysToRenewal = &d
 	}
+	v.Fate = c.Score.Fate()
+	if c.Score.AtRisk != 0 && v.Fate == scorer.FateOpen {
+		at := time.Unix(c.Score.AtRiskSince(), 0).UTC()
+		v.AtRiskSince = &at
+	}
 	if prev, ok := c.Score.ScoreOn(c.Score.Evaluated - daySeconds); ok {
 		d := math.Round((c.Score.Score-prev)*10) / 10
 		v.Change1d = &d
@@ -46,6 +51,9 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	if explain {
 		res := b.model.Explain(&c.Score, p, v.Evaluated, &b.clocks)
 		v.Reasons, v.Playbook = res.Contributions, res.Playbook
+		for i := range c.Score.Outcomes {
+			v.Outcomes = append(v.Outcomes, api.NewOutcomeView(&c.Score.Outcomes[i]))
+		}
 		v.History = c.Score.HistoryPoints()
 		if v.History == nil {
 			v.History = []scorer.Point{}
@@ -103,4 +111,24 @@ func (b *Book) Standings() iter.Seq[Standing] {
 			}
 		}
 	}
+}
+
+// Outcomes sums up the outcomes r selects, and counts as open the
+// customers warned since their last outcome (whatever r's since says: it
+// is where they stand now).
+func (b *Book) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {
+	from, to, _ := r.Window()
+	sum := api.NewOutcomesBuilder(r)
+	for _, c := range b.customers {
+		st := &c.Score
+		for i := range st.Outcomes {
+			if r.Match(st.Outcomes[i].T, from, to, c.Profile) {
+				sum.Add(&st.Outcomes[i], c.Profile)
+			}
+		}
+		if st.Fate() == scorer.FateOpen && r.Match(st.AtRisk, 0, to, c.Profile) {
+			sum.AddOpen(c.Profile)
+		}
+	}
+	return sum.Summary()
 }

@@ -39,6 +39,13 @@ import (
 //	Score fixed 8, Tier byte, Evaluated varint, History 90 bytes, HistoryTop varint
 //	ClosedTiers fixed 8, Kinds: 10 × uvarint (0: none, else Watermark-t+1)
 //	ActiveDays uvarint (version 3)
+//	Outcomes (version 4): n uvarint, n × (T varint, ID string, Type byte,
+//	  ARR fixed 8, Prior fixed 8, Alert varint), OutcomesFloor varint,
+//	  AtRisk varint
+//
+// Version 3 ends at ActiveDays, version 2 at Kinds; they are still read,
+// with no outcome and no warning: what came before the upgrade is not
+// known.
 //
 // Version 1 (riskd 0.1) had no Mask, Prior, ClosedTiers or Kinds; it is
 // still read: each firing as its last day only, the closed tier as the
@@ -60,7 +67,7 @@ import (
 
 // binaryVersion starts every binary state. It is not '{', so a reader can
 // tell a binary checkpoint from a JSON one by its first byte.
-const binaryVersion = 3
+const binaryVersion = 4
 
 // Limits of the binary format, far above what the model keeps (rings of
 // about 60 days, 64 events, one firing per rule).
@@ -68,6 +75,7 @@ const (
 	maxBinaryDays   = 4096
 	maxBinaryEvents = 4096
 	maxBinaryFired  = 4096
+	maxBinaryOut    = 256
 )
 
 // Bits of an encoded event's field mask.
@@ -163,7 +171,12 @@ func (st *State) binarySize() int {
 			n += binrec.SizeUvarint(uint64(st.Watermark-t) + 1)
 		}
 	}
-	return n + binrec.SizeUvarint(uint64(st.ActiveDays))
+	n += binrec.SizeUvarint(uint64(st.ActiveDays)) + binrec.SizeUvarint(uint64(len(st.Outcomes)))
+	for i := range st.Outcomes {
+		o := &st.Outcomes[i]
+		n += binrec.SizeVarint(o.T) + binrec.SizeString(o.ID) + 1 + 16 + binrec.SizeVarint(o.Alert)
+	}
+	return n + binrec.SizeVarint(st.OutcomesFloor) + binrec.SizeVarint(st.AtRisk)
 }
 
 // appendBinary writes the whole state, section by section in the order
@@ -197,7 +210,63 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	if b, err = st.appendFired(b); err != nil {
 		return b, err
 	}
-	return st.appendScore(b)
+	if b, err = st.appendScore(b); err != nil {
+		return b, err
+	}
+	return st.appendOutcomes(b)
+}
+
+// appendOutcomes writes the outcomes and the current episode's warning.
+func (st *State) appendOutcomes(b []byte) ([]byte, error) {
+	if len(st.Outcomes) > maxBinaryOut {
+		return b, fmt.Errorf("outcomes: %d outcomes, over the limit of %d", len(st.Outcomes), maxBinaryOut)
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.Outcomes)))
+	for i := range st.Outcomes {
+		o := &st.Outcomes[i]
+		b = binary.AppendVarint(b, o.T)
+		var err error
+		if b, err = binrec.AppendString(b, "Outcome ID", o.ID); err != nil {
+			return b, err
+		}
+		if !o.Type.valid() {
+			return b, fmt.Errorf("outcome type %d: %w", uint8(o.Type), errBadOutcome)
+		}
+		if !binrec.Finite(o.ARR) || !binrec.Finite(o.Prior) {
+			return b, fmt.Errorf("outcome ARR: %w", binrec.ErrNotFinite(o.ARR+o.Prior))
+		}
+		b = append(b, uint8(o.Type))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(o.ARR))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(o.Prior))
+		b = binary.AppendVarint(b, o.Alert)
+	}
+	b = binary.AppendVarint(b, st.OutcomesFloor)
+	return binary.AppendVarint(b, st.AtRisk), nil
+}
+
+// decodeOutcomes reads what appendOutcomes writes. A failure stays in r.
+func (st *State) decodeOutcomes(r *binrec.Reader) {
+	n := r.Length("Outcomes", maxBinaryOut, 20)
+	if n > 0 {
+		st.Outcomes = make([]Outcome, n)
+	}
+	for i := 0; i < n && r.Err() == nil; i++ {
+		o := &st.Outcomes[i]
+		o.T = r.Varint("Outcome.T")
+		o.ID = r.String("Outcome.ID")
+		if t := r.Byte("Outcome.Type"); r.Err() == nil {
+			o.Type = OutcomeType(t)
+			if !o.Type.valid() {
+				r.Off--
+				r.Failf("Outcome.Type", "%d: %v", t, errBadOutcome)
+			}
+		}
+		o.ARR = r.Float64("Outcome.ARR")
+		o.Prior = r.Float64("Outcome.Prior")
+		o.Alert = r.Varint("Outcome.Alert")
+	}
+	st.OutcomesFloor = r.Varint("OutcomesFloor")
+	st.AtRisk = r.Varint("AtRisk")
 }
 
 // appendDays writes the daily rings and the usage fields that follow
@@ -440,6 +509,9 @@ func (st *State) decodeBinary(data []byte) error {
 	} else {
 		// Before version 3 only the ring knew: the days it still holds.
 		st.UsageDays(func(int32, uint64) { st.ActiveDays++ })
+	}
+	if version >= 4 {
+		st.decodeOutcomes(&r)
 	}
 	if r.Err() != nil {
 		return r.Err()

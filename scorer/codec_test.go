@@ -68,6 +68,11 @@ func codecStates(tb testing.TB) map[string]*scorer.State {
 		{ID: "churn", Kind: signals.KindOutcome, Time: on(34), Outcome: signals.Outcome{Type: "churned"}},
 	})...)
 
+	// Outcomes with their warnings, and a warning still open.
+	add("outcomes and fates", 45, concat(criticalHistory(), daily(35, 45, 100), []signals.Signal{
+		outcome(10.5, "renewed", nil), outcome(36.5, "expanded", ptr(150000.0)), outcome(37.5, "downgraded", ptr(90000.0)),
+	})...)
+
 	var npsCode, contactCode scorer.Code
 	require.NoError(tb, npsCode.UnmarshalText([]byte("nps")))
 	require.NoError(tb, contactCode.UnmarshalText([]byte("contact")))
@@ -83,6 +88,10 @@ func codecStates(tb testing.TB) map[string]*scorer.State {
 	require.NotNil(tb, states["values kept aside"].Before, "the list overflowed into Before")
 	every := states["every event field"]
 	require.NotZero(tb, every.Churned)
+	fates := states["outcomes and fates"]
+	require.Len(tb, fates.Outcomes, 3)
+	require.NotZero(tb, fates.Outcomes[1].Alert)
+	require.NotZero(tb, fates.AtRisk)
 	var key, v, w bool
 	for _, ev := range every.Events {
 		key, v, w = key || ev.Key != 0, v || ev.V != 0, w || ev.W != 0
@@ -280,7 +289,7 @@ func TestStateBinaryRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "version"},
-		{"unknown version", patch(good, 0, 3), "unsupported format version 3"},
+		{"unknown version", patch(good, 0, 5), "unsupported format version 5"},
 		{"a JSON checkpoint", []byte(`{"customer":"acme"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"NaN score", patch(good, at, nan...), "Score at byte"},
@@ -478,7 +487,7 @@ func TestStateBinaryReadsVersion1(t *testing.T) {
 	}
 	again, err := st.MarshalBinary()
 	require.NoError(t, err)
-	assert.Equal(t, byte(2), again[0], "written back in the current version")
+	assert.Equal(t, byte(4), again[0], "written back in the current version")
 	var back scorer.State
 	require.NoError(t, back.UnmarshalBinary(again))
 	assert.Equal(t, st.Kinds, back.Kinds)

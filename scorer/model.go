@@ -143,6 +143,9 @@ func (m *Model) apply(st *State, s *signals.Signal, p *signals.Profile) (Revisio
 		st.Kinds[k] = max(st.Kinds[k], t)
 	}
 	st.add(s, st.Watermark-m.lateness-m.backfill)
+	if s.Kind == signals.KindOutcome {
+		st.addOutcome(s, p)
+	}
 	if rev != NotRevised {
 		m.commit(st, p, st.Watermark-m.lateness)
 	}
@@ -171,6 +174,7 @@ func (m *Model) rollback(st *State, t int64) Revision {
 	}
 	st.Fired = slices.DeleteFunc(st.Fired, func(f Firing) bool { return f.At == 0 })
 	st.Committed = b
+	st.reopenEpisodes(b)
 	return rev
 }
 
@@ -204,6 +208,7 @@ func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 		score := m.closedScore(st, &f, d)
 		tier := m.Rules.ThresholdsFor(f.Profile.Segment).Classify(score, rules.Tier(st.closedTier()))
 		st.pushTiers(1, uint64(tier))
+		st.markTier(d, tier)
 	}
 	st.Committed = last
 	st.Fired = slices.DeleteFunc(st.Fired, func(f Firing) bool { return f.At < last-m.catchUp })

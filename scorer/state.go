@@ -75,6 +75,15 @@ type State struct {
 	Before *Before `json:"before,omitempty"`
 
 	Churned int64 `json:"churned,omitempty"`
+	// Outcomes are the newest outcome signals (at most MaxOutcomes), by
+	// time, each with the first warning of the episode it closes;
+	// OutcomesFloor is the time of the newest one dropped, before which
+	// nothing is attributed. AtRisk is the end of the first closed day
+	// since the last outcome that ended at_risk or worse, 0 when none
+	// did (see Fate).
+	Outcomes      []Outcome `json:"outcomes,omitempty"`
+	OutcomesFloor int64     `json:"outcomes_floor,omitempty"`
+	AtRisk        int64     `json:"at_risk,omitempty"`
 
 	// Seen holds hashes of the last signal ids, so a duplicate that slipped
 	// past JetStream's window is not counted twice.
@@ -324,10 +333,16 @@ func (st *State) seen(id string) bool {
 	return false
 }
 
-// hasEvent reports whether the event list holds id at time t.
+// hasEvent reports whether the event list holds id at time t, or the
+// outcomes hold id at any time.
 func (st *State) hasEvent(t int64, id string) bool {
 	for i := firstAfter(st.Events, t-1); i < len(st.Events) && st.Events[i].T == t; i++ {
 		if st.Events[i].ID == id {
+			return true
+		}
+	}
+	for i := range st.Outcomes {
+		if st.Outcomes[i].ID == id {
 			return true
 		}
 	}
@@ -596,7 +611,7 @@ func (st *State) Restore() {
 	// with room for 64. Restored states are most of a restarted daemon's
 	// memory, so the slices get their exact size back.
 	st.Usage.C, st.ActiveUsers.C, st.Opened.C = exact(st.Usage.C), exact(st.ActiveUsers.C), exact(st.Opened.C)
-	st.Events, st.Fired = exact(st.Events), exact(st.Fired)
+	st.Events, st.Fired, st.Outcomes = exact(st.Events), exact(st.Fired), exact(st.Outcomes)
 }
 
 // exact is s in an array of its own length, or s when it already fits.

@@ -83,6 +83,14 @@ func (c *Client) List(ctx context.Context, f api.Filter) ([]api.CustomerView, er
 	return resp.Customers, err
 }
 
+// Outcomes sums up the outcomes r selects: what became of riskd's
+// warnings, by fate, with the ARR saved and lost and the lead times.
+func (c *Client) Outcomes(ctx context.Context, r api.OutcomesRequest) (api.OutcomesSummary, error) {
+	var s api.OutcomesSummary
+	_, err := c.Call(ctx, api.EndpointOutcomes, r, &s)
+	return s, err
+}
+
 // PutProfile stores p once riskd has applied it, and returns it as stored.
 func (c *Client) PutProfile(ctx context.Context, p signals.Profile) (signals.Profile, error) {
 	var out signals.Profile

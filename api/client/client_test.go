@@ -14,6 +14,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/scorer"
 )
 
 // A stand-in for riskd's service on a real server: it answers
@@ -35,6 +36,13 @@ func startService(t *testing.T) *client.Client {
 		}
 		_ = r.RespondJSON(api.CustomerView{Customer: "acme", Score: 63})
 	}), micro.WithEndpointSubject(api.EndpointCustomerGet)))
+	require.NoError(t, g.AddEndpoint("outcomes", micro.HandlerFunc(func(r micro.Request) {
+		var req api.OutcomesRequest
+		_ = json.Unmarshal(r.Data(), &req)
+		b := api.NewOutcomesBuilder(req)
+		b.Add(&scorer.Outcome{T: 1795000000, ID: "o1", Type: scorer.OutcomeRenewed, ARR: 50000, Prior: 40000, Alert: 1794000000}, nil)
+		_ = r.RespondJSON(b.Summary())
+	}), micro.WithEndpointSubject(api.EndpointOutcomes)))
 	require.NoError(t, nc.Flush())
 	return client.New(nc)
 }
@@ -56,4 +64,17 @@ func TestClientAnswersAndRefusals(t *testing.T) {
 	_, err = c.List(ctx, api.Filter{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no riskwatch service answers on risk.api.customer.list")
+}
+
+func TestClientOutcomes(t *testing.T) {
+	c := startService(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.Outcomes(ctx, api.OutcomesRequest{Owner: "alice"})
+	require.NoError(t, err)
+	assert.Equal(t, api.OutcomesRequest{Owner: "alice"}, s.Request, "the request reaches the service")
+	assert.Equal(t, 1, s.Fates[scorer.FateSaved])
+	assert.Equal(t, 50000.0, s.ARRSaved)
+	require.NotNil(t, s.SaveRate)
+	assert.Equal(t, 1.0, *s.SaveRate)
 }

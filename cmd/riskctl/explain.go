@@ -100,6 +100,7 @@ func writeExplanation(w io.Writer, v *api.CustomerView, alerts []alerting.Alert,
 		line, from, to, lo, hi := sparkline(v.History)
 		fmt.Fprintf(w, "  %s\n  %s to %s, min %.0f, max %.0f, now %.1f\n", line, from, to, lo, hi, v.Score)
 	}
+	writeOutcomes(w, v)
 	fmt.Fprintln(w, "\nTier history (the alerts sent):")
 	switch {
 	case alertsErr != nil:
@@ -129,6 +130,47 @@ func reasonState(c scorer.Contribution) string {
 		return "fading since " + c.LastFired.Format(time.DateOnly)
 	}
 	return "fading"
+}
+
+// writeOutcomes shows the customer's outcomes and what became of its
+// warnings.
+func writeOutcomes(w io.Writer, v *api.CustomerView) {
+	currency := ""
+	if v.Profile != nil {
+		currency = v.Profile.Currency
+	}
+	fmt.Fprintln(w, "\nOutcomes:")
+	if len(v.Outcomes) == 0 {
+		fmt.Fprintln(w, "  none recorded")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, o := range v.Outcomes {
+			arr := "-"
+			if o.ARRChange != nil {
+				arr = signedMoney(*o.ARRChange, currency)
+			}
+			warned := "no at_risk day before it"
+			if o.AtRiskSince != nil && o.LeadTimeDays != nil {
+				warned = fmt.Sprintf("at_risk since %s, %.1f days ahead", o.AtRiskSince.Format(time.DateOnly), *o.LeadTimeDays)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tARR %s\t%s\t%s\t%s\n", o.Time.Format(time.DateOnly), o.Type, arr, o.Fate, warned, o.ID)
+		}
+		_ = tw.Flush()
+	}
+	switch {
+	case v.Fate == scorer.FateOpen && v.AtRiskSince != nil:
+		fmt.Fprintf(w, "Fate: open, at_risk since %s with no outcome yet\n", v.AtRiskSince.Format(time.DateOnly))
+	case v.Fate != "":
+		fmt.Fprintf(w, "Fate: %s\n", v.Fate)
+	}
+}
+
+// signedMoney is an ARR change with its sign.
+func signedMoney(v float64, currency string) string {
+	if v < 0 {
+		return "-" + alerting.Money(-v, currency)
+	}
+	return "+" + alerting.Money(v, currency)
 }
 
 var sparks = []rune("▁▂▃▄▅▆▇█")

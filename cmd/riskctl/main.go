@@ -58,6 +58,7 @@ var commands = []*command{
 	customerSetCmd,
 	topCmd,
 	explainCmd,
+	outcomesCmd,
 	alertsTailCmd,
 	ackCmd,
 	snoozeCmd,

@@ -18,6 +18,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 )
 
 // natstestServer is a NATS server without riskd.
@@ -348,4 +349,49 @@ func TestContext(t *testing.T) {
 	res = riskctl(t, "", "--context", "nope", "top")
 	assert.Equal(t, exitFail, res.code)
 	assert.Contains(t, res.stderr, `unknown context "nope"`)
+}
+
+func TestOutcomesAndFatesInExplain(t *testing.T) {
+	r := startRiskd(t)
+	// acme-corp turns at_risk nine days ago, keeps using the product a
+	// little and churns five days later; globex churns unwarned.
+	at := base().Add(-6 * 24 * time.Hour)
+	in := churnScenario("acme-corp", "alice", at) +
+		`{"profile":{"id":"globex","arr":40000,"owner":"alice"}}` + "\n"
+	for d := 0; d <= 6; d++ {
+		in += envelope(fmt.Sprintf("acme-u-%d", d), "usage", "acme-corp", at.Add(time.Duration(d*24+6)*time.Hour), `{"events":2}`) + "\n"
+		in += envelope(fmt.Sprintf("globex-u-%d", d), "usage", "globex", at.Add(time.Duration(d*24+6)*time.Hour), `{"events":20}`) + "\n"
+	}
+	in += envelope("acme-churn", "outcome", "acme-corp", at.Add(5*24*time.Hour+9*time.Hour), `{"type":"churned"}`) + "\n" +
+		envelope("globex-churn", "outcome", "globex", at.Add(5*24*time.Hour+10*time.Hour), `{"type":"churned"}`) + "\n"
+	require.Equal(t, exitOK, r.ctl(t, in, "send", "-").code)
+	r.waitCustomer(t, "acme-corp", func(v api.CustomerView) bool { return v.Fate == scorer.FateChurnedAfterAlert })
+	r.waitCustomer(t, "globex", func(v api.CustomerView) bool { return v.Fate == scorer.FateChurnedWithoutAlert })
+
+	out := r.ctl(t, "", "outcomes")
+	require.Equal(t, exitOK, out.code, out.stderr)
+	assert.Contains(t, out.stdout, "2 outcomes, 2 churned; 0 customers open")
+	assert.Regexp(t, `churned_after_alert\s+1\n`, out.stdout)
+	assert.Regexp(t, `churned_without_alert\s+1\n`, out.stdout)
+	assert.Contains(t, out.stdout, "lost after an alert $120,000, without one $40,000")
+	assert.Contains(t, out.stdout, "churns warned 50%")
+	assert.Regexp(t, `median \d+\.\d days`, out.stdout)
+	assert.Regexp(t, `alice\s+2\s+0\s+1\s+1\s+0\s+\$0\s+\$160,000`, out.stdout)
+
+	js := r.ctl(t, "", "outcomes", "--json", "--owner", "bob")
+	require.Equal(t, exitOK, js.code, js.stderr)
+	var s api.OutcomesSummary
+	require.NoError(t, json.Unmarshal([]byte(js.stdout), &s))
+	assert.Zero(t, s.Outcomes, "bob has no customer")
+
+	bad := r.ctl(t, "", "outcomes", "--since", "yesterday")
+	assert.Equal(t, exitUsage, bad.code)
+	assert.Contains(t, bad.stderr, `since "yesterday"`)
+
+	ex := r.ctl(t, "", "explain", "acme-corp")
+	require.Equal(t, exitOK, ex.code, ex.stderr)
+	assert.Regexp(t, `Outcomes:\n\s+\d{4}-\d\d-\d\d\s+churned\s+ARR -\$120,000\s+churned_after_alert\s+at_risk since \d{4}-\d\d-\d\d, \d+\.\d days ahead\s+acme-churn`, ex.stdout)
+	assert.Contains(t, ex.stdout, "Fate: churned_after_alert")
+	quiet := r.ctl(t, "", "explain", "globex")
+	assert.Regexp(t, `churned_without_alert\s+no at_risk day before it`, quiet.stdout)
 }

@@ -24,6 +24,7 @@ import (
 type Engine interface {
 	Customer(id string) (api.CustomerView, bool)
 	List(api.Filter) []api.CustomerView
+	Outcomes(api.OutcomesRequest) api.OutcomesSummary
 	Submit(ctx context.Context, c api.Command) error
 	PutProfile(ctx context.Context, p signals.Profile) error
 	CustomerOfAlert(id string) (string, bool)
@@ -92,6 +93,13 @@ func (o *ops) churn(req api.ChurnRequest) (*api.ChurnReport, error) {
 		return nil, api.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	return r, nil
+}
+
+func (o *ops) outcomes(r api.OutcomesRequest) (api.OutcomesSummary, error) {
+	if err := r.Check(); err != nil {
+		return api.OutcomesSummary{}, err
+	}
+	return o.e.Outcomes(r), nil
 }
 
 // putProfile stores a profile. pathID, when not empty, is the id the

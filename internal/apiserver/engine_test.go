@@ -3,8 +3,11 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -187,7 +191,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 			subjects = append(subjects, ep.Subject)
 		}
 		assert.ElementsMatch(t, []string{"risk.api.customer.get", "risk.api.explain", "risk.api.customer.list",
-			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.customer.snooze", "risk.api.churn"}, subjects)
+			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.customer.snooze", "risk.api.churn", "risk.api.outcomes"}, subjects)
 	})
 
 	t.Run("churn", func(t *testing.T) {
@@ -211,4 +215,79 @@ func TestAPIWithRealEngine(t *testing.T) {
 		assert.Equal(t, 1, open.Rows[0].Predictive.Customers, "acme-corp, scored; the churned one is gone")
 		assert.Positive(t, open.Rows[0].Predictive.ExpectedLosses, "acme-corp is at risk")
 	})
+
+	t.Run("outcomes and fates", func(t *testing.T) {
+		// initech turns at_risk ten days ago and churns a week later;
+		// hooli churns with no warning.
+		before := do(t, h, "GET", "/metrics", "").Body.String()
+		day := base.Add(-10 * 24 * time.Hour)
+		at := func(d, h int) time.Time { return day.Add(time.Duration(d*24+h) * time.Hour) }
+		rec := do(t, h, "PUT", "/v1/customers/initech", `{"arr":80000,"owner":"bob"}`)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		rec = do(t, h, "PUT", "/v1/customers/hooli", `{"arr":30000,"owner":"bob"}`)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		publishSignal(t, js, "in-cancel", "commercial", "initech", at(0, 1), `{"type":"cancellation_inquiry"}`)
+		publishSignal(t, js, "in-champion", "champion", "initech", at(0, 2), `{"type":"left","contact":"Bill"}`)
+		publishSignal(t, js, "in-nps", "nps", "initech", at(0, 3), `{"score":3}`)
+		for d := 0; d <= 8; d++ {
+			publishSignal(t, js, fmt.Sprintf("in-use-%d", d), "usage", "initech", at(d, 12), `{"events":3}`)
+			publishSignal(t, js, fmt.Sprintf("ho-use-%d", d), "usage", "hooli", at(d, 12), `{"events":30}`)
+		}
+		publishSignal(t, js, "in-churn", "outcome", "initech", at(7, 15), `{"type":"churned"}`)
+		publishSignal(t, js, "ho-churn", "outcome", "hooli", at(7, 16), `{"type":"churned"}`)
+
+		var sum api.OutcomesSummary
+		require.Eventually(t, func() bool {
+			rec := do(t, h, "GET", "/v1/outcomes?owner=bob", "")
+			return rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &sum) == nil && sum.Outcomes == 2
+		}, 20*time.Second, 20*time.Millisecond, "the outcomes are recorded")
+		assert.Equal(t, 1, sum.Fates[scorer.FateChurnedAfterAlert], "initech was warned")
+		assert.Equal(t, 1, sum.Fates[scorer.FateChurnedWithoutAlert], "hooli was not")
+		assert.Equal(t, 80000.0, sum.ARRLostAfterAlert)
+		assert.Equal(t, 30000.0, sum.ARRLostWithoutAlert)
+		require.Equal(t, 1, sum.LeadTime.Count)
+		// From the start of the calendar day the warning came in: 7.5 to
+		// 8.5 days before the churn, as the wall clock's hour places the
+		// signals in their days.
+		assert.Greater(t, sum.LeadTime.Median, 3.0, "warned days before the churn")
+		assert.LessOrEqual(t, sum.LeadTime.Median, 8.6)
+
+		v := viewOf(t, do(t, h, "GET", "/v1/customers/initech", ""))
+		assert.Equal(t, scorer.FateChurnedAfterAlert, v.Fate)
+		require.Len(t, v.Outcomes, 1)
+		assert.Equal(t, "churned", v.Outcomes[0].Type)
+		require.NotNil(t, v.Outcomes[0].LeadTimeDays)
+		assert.Equal(t, sum.LeadTime.Median, *v.Outcomes[0].LeadTimeDays)
+
+		after := do(t, h, "GET", "/metrics", "").Body.String()
+		grew := func(series string) float64 { return metricValue(t, after, series) - metricValue(t, before, series) }
+		assert.Equal(t, 2.0, grew(`riskwatch_outcomes_total{type="churned"}`))
+		assert.Equal(t, 1.0, grew(`riskwatch_alert_fates_total{fate="churned_after_alert"}`))
+		assert.Equal(t, 1.0, grew(`riskwatch_alert_fates_total{fate="churned_without_alert"}`))
+		assert.Equal(t, 1.0, grew("riskwatch_churn_lead_time_days_count"))
+
+		svc, err := StartService(nc, e, "0.1.0", time.Now)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, svc.Stop()) }()
+		msg, err := nc.Request("risk.api.outcomes", []byte(`{"owner":"bob"}`), 5*time.Second)
+		require.NoError(t, err)
+		require.Empty(t, msg.Header.Get(micro.ErrorCodeHeader), string(msg.Data))
+		var viaNATS api.OutcomesSummary
+		require.NoError(t, json.Unmarshal(msg.Data, &viaNATS))
+		assert.Equal(t, sum, viaNATS, "the same summary over NATS")
+	})
+}
+
+// metricValue reads one series of a Prometheus text exposition.
+func metricValue(t testing.TB, body, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the metrics", series)
+	return 0
 }

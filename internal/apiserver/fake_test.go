@@ -29,6 +29,7 @@ type fakeEngine struct {
 	asOf      time.Time
 
 	filters  []api.Filter
+	outcomes []api.OutcomesRequest
 	actions  []api.Command
 	profiles []signals.Profile
 }
@@ -74,6 +75,16 @@ func (f *fakeEngine) List(fl api.Filter) []api.CustomerView {
 		}
 	}
 	return out
+}
+
+func (f *fakeEngine) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outcomes = append(f.outcomes, r)
+	b := api.NewOutcomesBuilder(r)
+	b.Add(&scorer.Outcome{T: 1795000000, ID: "crm-1", Type: scorer.OutcomeChurned, Prior: 120000, Alert: 1795000000 - 8*86400},
+		&signals.Profile{ID: "acme", Owner: "alice"})
+	return b.Summary()
 }
 
 func (f *fakeEngine) Submit(ctx context.Context, a api.Command) error {

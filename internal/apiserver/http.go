@@ -45,6 +45,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 	// The mux matches segments of the escaped path, so an id with an
 	// escaped slash (x%2Fy) is one {id}, and PathValue unescapes it.
 	mux.HandleFunc("GET /v1/customers", h.list)
+	mux.HandleFunc("GET /v1/outcomes", h.outcomes)
 	mux.HandleFunc("GET /v1/customers/{id}", h.get)
 	mux.HandleFunc("PUT /v1/customers/{id}", h.putProfile)
 	mux.HandleFunc("POST /v1/customers/{id}/snooze", h.snooze)
@@ -60,6 +61,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 	// only catch the wrong methods: answered in JSON like every error.
 	for path, allow := range map[string]string{
 		"/v1/customers":             "GET",
+		"/v1/outcomes":              "GET",
 		"/v1/customers/{id}":        "GET, PUT",
 		"/v1/customers/{id}/snooze": "POST",
 		"/v1/alerts/{id}/ack":       "POST",
@@ -103,6 +105,31 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := h.ops.list(q)
+	h.reply(w, r, resp, err)
+}
+
+func (h *handler) outcomes(w http.ResponseWriter, r *http.Request) {
+	var q api.OutcomesRequest
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 1 {
+			h.reply(w, r, nil, api.Errorf(http.StatusBadRequest, "query parameter %q given %d times", k, len(vs)))
+			return
+		}
+		switch v := vs[0]; k {
+		case "owner":
+			q.Owner = v
+		case "segment":
+			q.Segment = v
+		case "since":
+			q.Since = v
+		case "until":
+			q.Until = v
+		default:
+			h.reply(w, r, nil, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want owner, segment, since or until)", k))
+			return
+		}
+	}
+	resp, err := h.ops.outcomes(q)
 	h.reply(w, r, resp, err)
 }
 

@@ -151,6 +151,48 @@ func TestListCustomers(t *testing.T) {
 	}
 }
 
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		name, query string
+		wantStatus  int
+		wantReq     api.OutcomesRequest
+		wantErr     string
+	}{
+		{"no filter", "", 200, api.OutcomesRequest{}, ""},
+		{"all fields", "?owner=alice&segment=enterprise&since=2026-01-01&until=2026-06-30", 200,
+			api.OutcomesRequest{Owner: "alice", Segment: "enterprise", Since: "2026-01-01", Until: "2026-06-30"}, ""},
+		{"bad since", "?since=last-week", 400, api.OutcomesRequest{}, `since "last-week": want a date`},
+		{"bad until", "?until=2026-13-01", 400, api.OutcomesRequest{}, `until "2026-13-01"`},
+		{"since after until", "?since=2026-02-01&until=2026-01-01", 400, api.OutcomesRequest{}, "since 2026-02-01 is after until 2026-01-01"},
+		{"unknown parameter", "?tier=critical", 400, api.OutcomesRequest{}, `unknown query parameter "tier"`},
+		{"repeated parameter", "?owner=a&owner=b", 400, api.OutcomesRequest{}, `"owner" given 2 times`},
+		{"owner too long", "?owner=" + strings.Repeat("o", signals.MaxField+1), 400, api.OutcomesRequest{}, "owner is 257 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeEngine()
+			h := newTestHandler(f, "")
+			rec := do(t, h, "GET", "/v1/outcomes"+tt.query, "")
+			require.Equal(t, tt.wantStatus, rec.Code, rec.Body.String())
+			if tt.wantErr != "" {
+				assert.Contains(t, errorOf(t, rec), tt.wantErr)
+				assert.Empty(t, f.outcomes, "a refused request must not reach the engine")
+				return
+			}
+			assert.Equal(t, []api.OutcomesRequest{tt.wantReq}, f.outcomes)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &m))
+			for _, k := range []string{"outcomes", "fates", "by_type", "arr_saved", "arr_lost_after_alert", "arr_lost_without_alert", "lead_time", "owners"} {
+				assert.Contains(t, m, k)
+			}
+			assert.Equal(t, 120000.0, m["arr_lost_after_alert"])
+		})
+	}
+	rec := do(t, newTestHandler(newFakeEngine(), ""), "POST", "/v1/outcomes", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "GET", rec.Header().Get("Allow"))
+}
+
 func TestListEmptyIsArray(t *testing.T) {
 	h := newTestHandler(newFakeEngine(), "")
 	rec := do(t, h, "GET", "/v1/customers?owner=nobody", "")

@@ -76,6 +76,15 @@ func (o *ops) endpoints() []endpoint {
 				}
 				return o.list(req)
 			}},
+		{name: "outcomes", subject: api.EndpointOutcomes,
+			description: `What became of the warnings: outcomes by fate, ARR saved and lost, lead times, per owner. Request {"owner","segment","since","until"}, all optional.`,
+			handle: func(_ context.Context, data []byte) (any, error) {
+				var req api.OutcomesRequest
+				if err := decodeStrict(data, &req); err != nil {
+					return nil, err
+				}
+				return o.outcomes(req)
+			}},
 		{name: "customer_put", subject: api.EndpointCustomerPut,
 			description: `Store a customer profile. Request: the profile JSON, id required.`,
 			handle: func(ctx context.Context, data []byte) (any, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -83,6 +84,19 @@ func TestServiceEndpoints(t *testing.T) {
 		}},
 		{name: "list bad sort", subject: "risk.api.customer.list", body: `{"sort":"name"}`, wantCode: "400", wantErr: `sort "name"`},
 		{name: "list bad limit", subject: "risk.api.customer.list", body: `{"limit":20000}`, wantCode: "400", wantErr: "limit 20000"},
+		{name: "outcomes", subject: "risk.api.outcomes", body: `{"owner":"alice","since":"2026-01-01"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			var s api.OutcomesSummary
+			require.NoError(t, json.Unmarshal(body, &s))
+			assert.Equal(t, 1, s.Fates[scorer.FateChurnedAfterAlert])
+			assert.Equal(t, 9.0, s.LeadTime.Median)
+			assert.Equal(t, []api.OutcomesRequest{{Owner: "alice", Since: "2026-01-01"}}, f.outcomes)
+		}},
+		{name: "outcomes of everyone", subject: "risk.api.outcomes", body: ``, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			var s api.OutcomesSummary
+			require.NoError(t, json.Unmarshal(body, &s))
+			assert.Equal(t, 1, s.Outcomes)
+		}},
+		{name: "outcomes bad date", subject: "risk.api.outcomes", body: `{"since":"yesterday"}`, wantCode: "400", wantErr: `since "yesterday"`},
 		{name: "put", subject: "risk.api.customer.put", body: `{"id":"x y/z","arr":5000,"owner":"bob"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
 			want := signals.Profile{ID: "x y/z", ARR: 5000, Owner: "bob"}
 			want.Intern()

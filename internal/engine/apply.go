@@ -95,6 +95,9 @@ func (e *Engine) count(o book.Outcome, seq uint64) {
 		if o.Result != book.Covered {
 			e.metrics.signals.WithLabelValues(o.Kind, string(o.Result)).Inc()
 		}
+		if o.Result == book.Scored && o.Recorded.Type != 0 {
+			e.metrics.countOutcome(&o.Recorded)
+		}
 	case book.InputProfile:
 		if o.Result == book.Accepted {
 			e.metrics.profiles.Inc()

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/riskwatch/riskwatch/rules"
+	"github.com/riskwatch/riskwatch/scorer"
 )
 
 // metrics are the engine's Prometheus collectors, all prefixed riskwatch_
@@ -20,6 +21,9 @@ type metrics struct {
 	actions          *prometheus.CounterVec
 	producerClock    *prometheus.GaugeVec
 	producerQuiet    *prometheus.GaugeVec
+	outcomes         *prometheus.CounterVec
+	fates            *prometheus.CounterVec
+	leadTime         prometheus.Histogram
 }
 
 // newMetrics registers the collectors with reg (a fresh registry per
@@ -50,8 +54,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		producerQuiet: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "riskwatch_producer_quiet",
 			Help: "1 while a producer that was live has gone quiet as a whole (its customers' silences are held)."}, []string{"kind"}),
 	}
+	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskwatch_outcomes_total",
+		Help: "Outcome signals recorded, by type (renewed, churned, downgraded, expanded)."}, []string{"type"})
+	m.fates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskwatch_alert_fates_total",
+		Help: "Outcomes by what became of the customer's warnings, as known when the outcome was recorded " +
+			"(saved, churned_after_alert, churned_without_alert, downgraded_after_alert, downgraded_without_alert, renewed_without_alert)."},
+		[]string{"fate"})
+	m.leadTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "riskwatch_churn_lead_time_days",
+		Help:    "Days from a churned customer's first at_risk-or-worse day to its churn, for churns after an alert.",
+		Buckets: []float64{1, 3, 7, 14, 30, 60, 90, 180}})
+	for _, t := range scorer.OutcomeTypes {
+		m.outcomes.WithLabelValues(t.String())
+	}
+	for _, f := range scorer.Fates {
+		if f != scorer.FateOpen {
+			m.fates.WithLabelValues(string(f))
+		}
+	}
 	reg.MustRegister(m.signals, m.latency, m.lag, m.checkpointSecs, m.checkpointErrors,
-		m.customers, m.ruleErrors, m.profiles, m.actions, m.producerClock, m.producerQuiet)
+		m.customers, m.ruleErrors, m.profiles, m.actions, m.producerClock, m.producerQuiet,
+		m.outcomes, m.fates, m.leadTime)
 	return m
 }
 
@@ -59,3 +81,14 @@ func tierName(t int) string { return rules.Tier(t).String() }
 
 // Registry is where the engine's metrics are registered.
 func (e *Engine) Registry() prometheus.Registerer { return e.cfg.Registry }
+
+// countOutcome records an outcome signal just recorded, with its fate as
+// known then.
+func (m *metrics) countOutcome(o *scorer.Outcome) {
+	m.outcomes.WithLabelValues(o.Type.String()).Inc()
+	fate := o.Fate()
+	m.fates.WithLabelValues(string(fate)).Inc()
+	if fate == scorer.FateChurnedAfterAlert {
+		m.leadTime.Observe(o.LeadTime().Hours() / 24)
+	}
+}

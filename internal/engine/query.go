@@ -26,6 +26,14 @@ func (e *Engine) List(f api.Filter) []api.CustomerView {
 	return f.Order(views)
 }
 
+// Outcomes sums up the outcomes r selects and what became of the
+// warnings before them.
+func (e *Engine) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.book.Outcomes(r)
+}
+
 // Stats reports counts.
 func (e *Engine) Stats() api.Stats {
 	e.mu.RLock()

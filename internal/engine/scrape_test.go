@@ -36,6 +36,8 @@ func scrape(t testing.TB, e *engine.Engine) map[string]float64 {
 				out[key] = m.Counter.GetValue()
 			case m.Gauge != nil:
 				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[mf.GetName()+"_count"] = float64(m.Histogram.GetSampleCount())
 			}
 		}
 	}
