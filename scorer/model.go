@@ -45,6 +45,9 @@ type Model struct {
 	catchUp int64
 	// seeds key the rule memos of this model's evaluations.
 	seeds [2]maphash.Seed
+	// refs are the features each rule's condition reads, by rule name:
+	// what its explanation cites the signals of.
+	refs map[string][]string
 }
 
 // usageKind is the index of usage among the kinds of Clocks.
@@ -71,9 +74,13 @@ func NewModel(set *rules.Set) *Model {
 	for i, r := range set.Rules {
 		kinds[i] = signals.Kind(r.Kind).Index()
 	}
+	refs := make(map[string][]string, len(set.Rules))
+	for _, r := range set.Rules {
+		refs[r.Name] = references(r.When)
+	}
 	return &Model{Rules: set, lateness: int64(l / time.Second), backfill: int64(backfill / time.Second),
 		slack: ringSlack(l + backfill), kinds: kinds,
-		catchUp: int64(catchUpHalfLives * longest / time.Second), seeds: newSeeds()}
+		catchUp: int64(catchUpHalfLives * longest / time.Second), seeds: newSeeds(), refs: refs}
 }
 
 // Lateness is how far behind its producer's latest event for the
@@ -561,7 +568,7 @@ func (m *Model) describe(st *State, f *rules.Features, r *Result) {
 			c.Detail = fmt.Sprintf("fired until %s, fading (half-life %s)",
 				c.LastFired.UTC().Format(time.DateOnly), formatDays(rule.HalfLife))
 		}
-		c.Signals = evidence(st, rule.Kind, now)
+		c.Signals = evidence(st, m.refs[rule.Name], now)
 	}
 	r.Playbook = nil
 	for _, rule := range m.Rules.Rules {
@@ -583,45 +590,4 @@ func formatDays(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
 	return d.String()
-}
-
-// maxEvidence bounds the signal ids cited per contribution.
-const maxEvidence = 5
-
-// evidence lists the ids of the latest signals of kind behind a rule,
-// newest first: the last usage, the answers compared, the rating, or the
-// newest events of the kind among those the features see.
-func evidence(st *State, kind string, now int64) []string {
-	hi := firstAfter(st.Events, now)
-	upTo := st.Events[:hi]
-	switch signals.Kind(kind) {
-	case "":
-		return nil
-	case signals.KindUsage:
-		if st.LastUsageID != "" {
-			return []string{st.LastUsageID}
-		}
-		return nil
-	case signals.KindNPS:
-		var ids []string
-		for _, a := range npsAnswers(st, upTo) {
-			if a.ID != "" {
-				ids = append(ids, a.ID)
-			}
-		}
-		return ids
-	case signals.KindRating:
-		if a, ok := ratingAnswer(st, upTo); ok && a.ID != "" {
-			return []string{a.ID}
-		}
-		return nil
-	}
-	lo := max(hi-maxEvents, firstAfter(upTo, now-eventWindow-1))
-	var ids []string
-	for i := hi - 1; i >= lo && len(ids) < maxEvidence; i-- {
-		if ev := &st.Events[i]; string(ev.Code.Kind()) == kind {
-			ids = append(ids, ev.ID)
-		}
-	}
-	return ids
 }
