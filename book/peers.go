@@ -63,16 +63,16 @@ func (p *peers) add(segment string, day int32, events float64) {
 
 func slot(day int32) int { return int(((day % peerDays) + peerDays) % peerDays) }
 
-// Daily is scorer.Peers: the segment's mean usage a day over the days of
-// from..to it has counted.
-func (p *peers) Daily(segment string, from, to int32) (float64, bool) {
+// Usage is scorer.Peers: the segment's usage events over the days of
+// from..to it has counted, the last days of the range.
+func (p *peers) Usage(segment string, from, to int32) (float64, int32) {
 	r := p.segments[segment]
 	if r == nil {
-		return 0, false
+		return 0, 0
 	}
 	from = max(from, r.first, r.top-peerDays+1)
 	if to < from {
-		return 0, false
+		return 0, 0
 	}
 	sum := 0.0
 	for d := from; d <= to; d++ {
@@ -80,7 +80,7 @@ func (p *peers) Daily(segment string, from, to int32) (float64, bool) {
 			sum += r.c[slot(d)]
 		}
 	}
-	return sum / float64(to-from+1), true
+	return sum, to - from + 1
 }
 
 // usage counts a usage signal the model accepted.

@@ -244,25 +244,42 @@ func TestStateActiveDays(t *testing.T) {
 	assert.Less(t, inRing, 200, "the ring holds %d of them", inRing)
 }
 
-// fixedPeers is a segment whose mean usage a day is recent over the last
-// two weeks and base before.
+// fixedPeers is a segment whose other customers use recent events a day
+// over the last two weeks and base before, each day since day 0, plus the
+// customer's own usage (own).
 type fixedPeers struct {
 	today        int32
 	recent, base float64
+	own          *scorer.State
 }
 
-func (p fixedPeers) Daily(segment string, from, to int32) (float64, bool) {
+func (p fixedPeers) Usage(segment string, from, to int32) (float64, int32) {
 	if segment != "mid_market" {
-		return 0, false
+		return 0, 0
 	}
-	if from >= p.today-14 {
-		return p.recent, true
+	from = max(from, p.today-35)
+	sum := 0.0
+	for d := from; d <= to; d++ {
+		if d >= p.today-14 {
+			sum += p.recent
+		} else {
+			sum += p.base
+		}
 	}
-	return p.base, true
+	if p.own != nil {
+		p.own.UsageDays(func(day int32, events uint64) {
+			if day >= from && day <= to {
+				sum += float64(events)
+			}
+		})
+	}
+	return sum, to - from + 1
 }
 
-// The model reads the segment's figures from its Peers: a drop every
-// customer of the segment shares is not the customer's own.
+// The model reads the segment's figures from its Peers, without the
+// customer's own usage: a drop the segment's other customers share is not
+// the customer's own, and a customer alone in its segment is judged on
+// its own.
 func TestModelPeers(t *testing.T) {
 	m := defaultModel(t)
 	p := profile()
@@ -273,17 +290,35 @@ func TestModelPeers(t *testing.T) {
 	r := m.Evaluate(st, p, on(35.5))
 	mustContribution(t, r, "usage-drop")
 
-	m.Peers = fixedPeers{today: today, recent: 45, base: 100}
+	// The others fell 55% too.
 	st = build(t, m, p, sigs...)
+	m.Peers = fixedPeers{today: today, recent: 45, base: 100, own: st}
 	r = m.Evaluate(st, p, on(35.5))
 	_, ok := contribution(r, "usage-drop")
 	assert.False(t, ok, "the segment fell 55%%: %v", rulesOf(r))
+	f := scorer.Features(st, p, on(35.5).Unix())
+	assert.Zero(t, f.Usage.SegmentDropPct, "Features alone reads no peers")
+
+	// The others held steady: the customer's own drop is its own.
+	st = build(t, m, p, sigs...)
+	m.Peers = fixedPeers{today: today, recent: 100, base: 100, own: st}
+	r = m.Evaluate(st, p, on(35.5))
+	c := mustContribution(t, r, "usage-drop")
+	assert.Contains(t, c.Detail, "the segment: 0%")
+
+	// Alone in its segment: the segment's usage is its own, and the rest
+	// of it has none to compare with.
+	st = build(t, m, p, sigs...)
+	m.Peers = fixedPeers{today: today, own: st}
+	r = m.Evaluate(st, p, on(35.5))
+	c = mustContribution(t, r, "usage-drop")
+	assert.Contains(t, c.Detail, "the segment: 0%")
 
 	// Another segment has no figures: judged on its own.
 	other := profile()
 	other.Segment = "enterprise"
 	st = build(t, m, other, sigs...)
 	r = m.Evaluate(st, other, on(35.5))
-	c := mustContribution(t, r, "usage-drop")
+	c = mustContribution(t, r, "usage-drop")
 	assert.Contains(t, c.Detail, "the segment: 0%")
 }
