@@ -1,6 +1,7 @@
 package book_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -107,6 +108,61 @@ func TestPeersSegmentUsage(t *testing.T) {
 	for id, w := range want {
 		assert.Equal(t, w, figures(t, restored, id), "%s restored", id)
 	}
+
+	// A checkpoint holds the segments' own figures: installed, they are
+	// the same too, and they survive JSON.
+	data, err := json.Marshal(f.b.Peers())
+	require.NoError(t, err)
+	var segments []book.PeerSegment
+	require.NoError(t, json.Unmarshal(data, &segments))
+	require.Len(t, segments, 2)
+	assert.Equal(t, "enterprise", segments[0].Segment, "sorted by segment")
+	assert.Equal(t, f.b.Peers(), segments)
+	fromCheckpoint := book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
+	fromCheckpoint.Install(customers, profiles, f.b.Clock())
+	fromCheckpoint.InstallPeers(segments)
+	assert.Equal(t, segments, fromCheckpoint.Peers())
+	for id, w := range want {
+		assert.Equal(t, w, figures(t, fromCheckpoint, id), "%s from the checkpoint's figures", id)
+	}
+}
+
+// The segments count every usage signal of the stream once, also those a
+// restored record covers: a restart from a checkpoint whose customer
+// records are ahead of it ends with the figures of the uninterrupted run.
+func TestPeersCountCoveredSignals(t *testing.T) {
+	set, err := rules.Parse("figures.yaml", []byte(figuresRules))
+	require.NoError(t, err)
+	run := newFeeder(t)
+	run.b = book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
+	run.profile(`{"id":"a","segment":"smb"}`)
+	run.profile(`{"id":"b","segment":"smb"}`)
+	at := run.now.AddDate(0, 0, -3)
+	run.signal(signals.KindUsage, "a-1", "a", at, `{"events":10}`)
+	run.signal(signals.KindUsage, "b-1", "b", at, `{"events":20}`)
+	// The checkpoint: its sequence, clock and figures.
+	seq, clock, segments := run.seq, run.b.Clock(), run.b.Peers()
+	run.signal(signals.KindUsage, "a-2", "a", at.Add(24*time.Hour), `{"events":30}`)
+	run.signal(signals.KindUsage, "b-2", "b", at.Add(24*time.Hour), `{"events":40}`)
+	// a's record was encoded after its second signal: ahead of the
+	// checkpoint. b's is the checkpoint's.
+	a := run.b.Customer("a").Score
+	var b book.Customer
+	require.NotNil(t, run.b.Customer("b"))
+
+	restart := newFeeder(t)
+	restart.b = book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
+	// b as of the checkpoint: replay its first signal only.
+	restart.profile(`{"id":"b","segment":"smb"}`)
+	restart.signal(signals.KindUsage, "b-1", "b", at, `{"events":20}`)
+	b.Score = restart.b.Customer("b").Score
+	pa, pb := *run.b.Profile("a"), *run.b.Profile("b")
+	restart.b.Install([]*book.Customer{{Score: a}, &b}, []*signals.Profile{&pa, &pb}, clock)
+	restart.b.InstallPeers(segments)
+	restart.seq = seq
+	restart.signal(signals.KindUsage, "a-2", "a", at.Add(24*time.Hour), `{"events":30}`)
+	restart.signal(signals.KindUsage, "b-2", "b", at.Add(24*time.Hour), `{"events":40}`)
+	assert.Equal(t, run.b.Peers(), restart.b.Peers())
 }
 
 // With the default rules, a dip the customer's segment shares is not a
