@@ -79,23 +79,22 @@ const (
 )
 
 type baseCustomer struct {
-	profile    signals.Profile
-	join       int     // first day of activity
-	level      float64 // usual events a day
-	cadence    int     // active every cadence days
-	phase      int
-	tickets    float64 // usual tickets a week
-	nps        int     // disposition: the answer it usually gives
-	npsPhase   int
-	fate       fate
-	onset      int // first day of its decline
-	churn      int // churn day, -1 when it stays
-	renewals   []int
-	floor      float64 // what its usage fades to
-	look       lookAlike
-	lookDay    int
-	ticketSeq  int
-	openTicket []string
+	profile   signals.Profile
+	join      int     // first day of activity
+	level     float64 // usual events a day
+	cadence   int     // active every cadence days
+	phase     int
+	tickets   float64 // usual tickets a week
+	nps       int     // disposition: the answer it usually gives
+	npsPhase  int
+	fate      fate
+	onset     int // first day of its decline
+	churn     int // churn day, -1 when it stays
+	renewals  []int
+	floor     float64 // what its usage fades to
+	look      lookAlike
+	lookDay   int
+	ticketSeq int
 }
 
 // NewBase simulates a base of kind over days days ending at end.
