@@ -172,11 +172,16 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 	// the digests of the day see every customer as it was then.
 	b.sweepDays(m.Seq, out)
 	c := b.customerFor(s.Customer)
+	p := c.Profile
+	if s.Kind == signals.KindUsage {
+		// Before the customer's own checks: the segments' usage counts
+		// every usage signal of the stream once (see peers).
+		b.peers.usage(s, p)
+	}
 	if m.Seq <= c.Score.Seq {
 		o.Result = Covered
 		return o
 	}
-	p := c.Profile
 	// Apply changes the state (counts, remembered ids, watermark) even
 	// when the score does not move, and a panic may leave it half
 	// changed: the next checkpoint must hold it either way.
@@ -191,9 +196,6 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		return o
 	}
 	c.Score.Seq = m.Seq
-	if s.Kind == signals.KindUsage {
-		b.peers.usage(s, p)
-	}
 	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), out)
 	o.Result = Scored
 	if s.Kind == signals.KindOutcome {

@@ -47,6 +47,7 @@ func ExampleBook_Apply() {
 	// scored
 	// scored
 	// scored
-	// raised watch acme alice 43
-	// escalated at_risk acme alice 68
+	// raised watch acme alice 35
+	// escalated at_risk acme alice 55
+	// escalated critical acme alice 100
 }

@@ -1,6 +1,9 @@
 package book
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/riskwatch/riskwatch/scorer"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -21,6 +24,12 @@ const maxSegments = 256
 // pipelines do) gives every replay the same figures; one exporting a
 // customer at a time gives its first customers thinner figures than its
 // last.
+//
+// It counts every usage signal of the stream once, in stream order, even
+// one a customer's restored record covers or its state refuses (late, a
+// duplicate id): a function of the stream, it is checkpointed with the
+// commit (Book.Peers) and a restart from it scores the replayed messages
+// with the figures the uninterrupted run had.
 type peers struct {
 	segments map[string]*peerRing
 }
@@ -63,16 +72,16 @@ func (p *peers) add(segment string, day int32, events float64) {
 
 func slot(day int32) int { return int(((day % peerDays) + peerDays) % peerDays) }
 
-// Daily is scorer.Peers: the segment's mean usage a day over the days of
-// from..to it has counted.
-func (p *peers) Daily(segment string, from, to int32) (float64, bool) {
+// Usage is scorer.Peers: the segment's usage events over the days of
+// from..to it has counted, the last days of the range.
+func (p *peers) Usage(segment string, from, to int32) (float64, int32) {
 	r := p.segments[segment]
 	if r == nil {
-		return 0, false
+		return 0, 0
 	}
 	from = max(from, r.first, r.top-peerDays+1)
 	if to < from {
-		return 0, false
+		return 0, 0
 	}
 	sum := 0.0
 	for d := from; d <= to; d++ {
@@ -80,7 +89,7 @@ func (p *peers) Daily(segment string, from, to int32) (float64, bool) {
 			sum += r.c[slot(d)]
 		}
 	}
-	return sum / float64(to-from+1), true
+	return sum, to - from + 1
 }
 
 // usage counts a usage signal the model accepted.
@@ -93,8 +102,9 @@ func (p *peers) usage(s *signals.Signal, prof *signals.Profile) {
 }
 
 // rebuild sums the segments again from the customers' own usage, which
-// covers the days the features read: a restored book has no other record
-// of them.
+// covers the days the features read: for a checkpoint without the
+// segments' own (InstallPeers). Customers whose records are ahead of the
+// checkpoint bring usage the replay has not reached yet.
 func (p *peers) rebuild(customers map[string]*Customer) {
 	clear(p.segments)
 	for _, c := range customers {
@@ -107,3 +117,50 @@ func (p *peers) rebuild(customers map[string]*Customer) {
 }
 
 var _ scorer.Peers = (*peers)(nil)
+
+// PeerSegment is one segment's usage as a checkpoint holds it: Events are
+// the counters of the days up to Top, the last one Top's.
+type PeerSegment struct {
+	Segment string    `json:"segment"`
+	Top     int32     `json:"top"`
+	First   int32     `json:"first"`
+	Events  []float64 `json:"events"`
+}
+
+// Peers is every segment's usage, sorted by segment, for the checkpoint
+// of the book's current sequence.
+func (b *Book) Peers() []PeerSegment {
+	if len(b.peers.segments) == 0 {
+		return nil
+	}
+	out := make([]PeerSegment, 0, len(b.peers.segments))
+	for name, r := range b.peers.segments {
+		from := max(r.first, r.top-peerDays+1)
+		seg := PeerSegment{Segment: name, Top: r.top, First: r.first, Events: make([]float64, 0, r.top-from+1)}
+		for d := from; d <= r.top; d++ {
+			seg.Events = append(seg.Events, r.c[slot(d)])
+		}
+		out = append(out, seg)
+	}
+	slices.SortFunc(out, func(a, b PeerSegment) int { return strings.Compare(a.Segment, b.Segment) })
+	return out
+}
+
+// InstallPeers replaces the segments' usage with a checkpoint's (Peers),
+// after Install, which sums them from the customers' own usage for a
+// checkpoint that holds none.
+func (b *Book) InstallPeers(segments []PeerSegment) {
+	clear(b.peers.segments)
+	for _, seg := range segments {
+		if len(b.peers.segments) >= maxSegments {
+			break
+		}
+		r := &peerRing{top: seg.Top, first: seg.First}
+		for i, v := range seg.Events {
+			if d := seg.Top - int32(len(seg.Events)-1-i); d > seg.Top-peerDays {
+				r.c[slot(d)] = v
+			}
+		}
+		b.peers.segments[seg.Segment] = r
+	}
+}

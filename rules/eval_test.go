@@ -68,17 +68,79 @@ func TestEvalDefaultRules(t *testing.T) {
 		{"usage down 35%", "usage-drop", func(f *rules.Features) { f.Usage.DropPct = 35 }, false},
 		{"usage down 90% is a collapse", "usage-collapse", func(f *rules.Features) { f.Usage.DropPct = 90 }, true},
 		{"usage down 90% is not a mere drop", "usage-drop", func(f *rules.Features) { f.Usage.DropPct = 90 }, false},
-		{"daily user quiet for a week", "usage-inactive", func(f *rules.Features) { f.Usage.DaysInactive = 7 }, true},
-		{"daily user quiet for six days", "usage-inactive", func(f *rules.Features) { f.Usage.DaysInactive = 6 }, false},
+		// The silence ladder: a daily user is overdue after three days,
+		// quiet after a week, inactive after ten.
+		{"daily user quiet for three days", "usage-overdue", func(f *rules.Features) { f.Usage.DaysInactive = 3 }, true},
+		{"daily user quiet for two days", "usage-overdue", func(f *rules.Features) { f.Usage.DaysInactive = 2 }, false},
+		{"daily user quiet for a week", "usage-quiet", func(f *rules.Features) { f.Usage.DaysInactive = 7 }, true},
+		{"daily user quiet for six days", "usage-quiet", func(f *rules.Features) { f.Usage.DaysInactive = 6 }, false},
+		{"daily user quiet for ten days", "usage-inactive", func(f *rules.Features) { f.Usage.DaysInactive = 10 }, true},
+		{"daily user quiet for a week, not yet inactive", "usage-inactive", func(f *rules.Features) { f.Usage.DaysInactive = 7 }, false},
+		{"daily user quiet for two weeks", "usage-long-silence", func(f *rules.Features) { f.Usage.DaysInactive = 14 }, true},
+		{"daily user quiet for three weeks", "usage-gone", func(f *rules.Features) { f.Usage.DaysInactive = 21 }, true},
+		{"daily user quiet for 44 days", "usage-abandoned", func(f *rules.Features) { f.Usage.DaysInactive = 44 }, false},
+		{"daily user quiet for 45 days", "usage-abandoned", func(f *rules.Features) { f.Usage.DaysInactive = 45 }, true},
+		{"new customer quiet for a week", "usage-quiet", func(f *rules.Features) {
+			f.Usage.DaysInactive, f.Usage.DaysSinceFirst = 7, 10
+		}, false},
+		// The ladder reads the lifetime cadence, not the 90 days' that a
+		// fade stretches.
 		{"twice-a-month user quiet for ten days", "usage-inactive", func(f *rules.Features) {
-			f.Usage.DaysInactive, f.Usage.TypicalGapDays = 10, 14
+			f.Usage.DaysInactive, f.Usage.TypicalGapDays, f.Usage.LifetimeGapDays = 10, 14, 14
 		}, false},
 		{"twice-a-month user quiet for six weeks", "usage-inactive", func(f *rules.Features) {
-			f.Usage.DaysInactive, f.Usage.TypicalGapDays = 42, 14
+			f.Usage.DaysInactive, f.Usage.TypicalGapDays, f.Usage.LifetimeGapDays = 42, 14, 14
 		}, true},
-		{"a third of the users gone", "active-users-drop", func(f *rules.Features) {
-			f.Usage.ActiveUsers, f.Usage.ActiveUsersDrop = 8, 33
+		{"daily user whose gaps grew in a fade, quiet for ten days", "usage-inactive", func(f *rules.Features) {
+			f.Usage.DaysInactive, f.Usage.TypicalGapDays = 10, 14
 		}, true},
+		{"signed up, came the first week, silent since", "silent-after-signup", func(f *rules.Features) {
+			f.Usage.DaysSinceFirst, f.Usage.DaysInactive, f.Customer.AgeDays = 30, 25, 30
+		}, true},
+		{"signed up, came the first two weeks, silent since", "silent-after-signup", func(f *rules.Features) {
+			f.Usage.DaysSinceFirst, f.Usage.DaysInactive, f.Customer.AgeDays = 30, 16, 30
+		}, false},
+		// The slow fade, beyond what the segment did.
+		{"usage faded 20%", "usage-fade-light", func(f *rules.Features) { f.Usage.FadePct, f.Usage.Recent14Daily = 20, 16 }, true},
+		{"usage faded 20% on a weekly user", "usage-fade-light", func(f *rules.Features) {
+			f.Usage.FadePct, f.Usage.TypicalGapDays = 20, 7
+		}, false},
+		{"usage faded 35%", "usage-fade", func(f *rules.Features) { f.Usage.FadePct = 35 }, true},
+		{"usage faded 35% with the segment", "usage-fade", func(f *rules.Features) {
+			f.Usage.FadePct, f.Usage.SegmentFadePct = 35, 30
+		}, false},
+		{"usage faded 35% in the first months", "usage-fade", func(f *rules.Features) {
+			f.Usage.FadePct, f.Usage.DaysSinceFirst = 35, 100
+		}, false},
+		{"usage faded 60%", "usage-fade-deep", func(f *rules.Features) { f.Usage.FadePct = 60 }, true},
+		{"usage faded 60% is not a mere fade", "usage-fade", func(f *rules.Features) { f.Usage.FadePct = 60 }, false},
+		{"usage down 60% with the whole segment", "usage-drop", func(f *rules.Features) {
+			f.Usage.DropPct, f.Usage.SegmentDropPct = 60, 55
+		}, false},
+		{"half the users gone while usage fades", "active-users-drop", func(f *rules.Features) {
+			f.Usage.ActiveUsers, f.Usage.ActiveUsersDrop, f.Usage.FadePct = 6, 50, 20
+		}, true},
+		{"half the users gone, usage steady", "active-users-drop", func(f *rules.Features) {
+			f.Usage.ActiveUsers, f.Usage.ActiveUsersDrop = 6, 50
+		}, false},
+		{"a third of the users gone, usage fading", "active-users-drop", func(f *rules.Features) {
+			f.Usage.ActiveUsers, f.Usage.ActiveUsersDrop, f.Usage.FadePct = 8, 33, 20
+		}, false},
+		// Protective rules.
+		{"usage grew 30%", "usage-growing", func(f *rules.Features) { f.Usage.GrowthPct, f.Usage.Recent14Daily = 30, 26 }, true},
+		{"usage grew 10%", "usage-growing", func(f *rules.Features) { f.Usage.GrowthPct = 10 }, false},
+		{"detractor whose usage grows", "nps-detractor", func(f *rules.Features) {
+			f.NPS.Last, f.NPS.Detractor, f.Usage.GrowthPct = 4, true, 30
+		}, false},
+		{"promoter after a detractor", "nps-recovered", func(f *rules.Features) { f.NPS.Previous, f.NPS.Last = 5, 9 }, true},
+		{"promoter after a passive", "nps-recovered", func(f *rules.Features) { f.NPS.Previous, f.NPS.Last = 8, 9 }, false},
+		{"an expansion", "expansion", func(f *rules.Features) { f.Commercial.Expansions90d = 1 }, true},
+		{"two failed payments, none recovered", "payment-failing-repeatedly", func(f *rules.Features) {
+			f.Billing.Failed30d, f.Billing.UnresolvedFailure = 2, true
+		}, true},
+		{"one failed payment", "payment-failing-repeatedly", func(f *rules.Features) {
+			f.Billing.Failed30d, f.Billing.UnresolvedFailure = 1, true
+		}, false},
 		{"onboarding, barely used", "onboarding-low-usage", func(f *rules.Features) {
 			f.Profile.Stage, f.Customer.AgeDays, f.Usage.RecentDaily = "onboarding", 20, 0.5
 		}, true},
@@ -267,9 +329,9 @@ func TestWeightFor(t *testing.T) {
 
 	// And the default file's overrides are what its comments promise.
 	s := defaultSet(t)
-	assert.Equal(t, 18.0, s.Rule("ticket-spike").WeightFor("enterprise", "adoption"))
-	assert.Equal(t, 20.0, s.Rule("ticket-spike").WeightFor("enterprise", "onboarding"))
-	assert.Equal(t, 15.0, s.Rule("ticket-spike").WeightFor("smb", ""))
+	assert.Equal(t, 12.0, s.Rule("ticket-spike").WeightFor("enterprise", "adoption"))
+	assert.Equal(t, 15.0, s.Rule("ticket-spike").WeightFor("enterprise", "onboarding"))
+	assert.Equal(t, 10.0, s.Rule("ticket-spike").WeightFor("smb", "")) // no override: the weight
 	assert.Equal(t, 4.0, s.Rule("csm-silence").WeightFor("smb", ""))
 }
 

@@ -42,8 +42,8 @@ type UsageFeatures struct {
 	LongDays        int64   `cel:"long_baseline_days" doc:"days of history behind long_baseline_daily (0-70)"`
 	FadePct         float64 `cel:"fade_pct" doc:"percent drop of recent14_daily against long_baseline_daily (0 when usage rose or no long baseline): a slow fade that a 7-day window misses"`
 	GrowthPct       float64 `cel:"growth_pct" doc:"percent rise of recent14_daily against long_baseline_daily (0 when usage fell or no long baseline)"`
-	SegmentDropPct  float64 `cel:"segment_drop_pct" doc:"drop_pct of the customer's whole segment over the same days (0 when unknown): a dip every customer shares, a holiday or an outage"`
-	SegmentFadePct  float64 `cel:"segment_fade_pct" doc:"fade_pct of the customer's whole segment over the same days (0 when unknown)"`
+	SegmentDropPct  float64 `cel:"segment_drop_pct" doc:"drop_pct of the other customers of the customer's segment over the same days (0 when unknown or none): a dip every customer shares, a holiday or an outage"`
+	SegmentFadePct  float64 `cel:"segment_fade_pct" doc:"fade_pct of the other customers of the customer's segment over the same days (0 when unknown or none)"`
 }
 
 type TicketFeatures struct {

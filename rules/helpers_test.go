@@ -44,7 +44,9 @@ func problems(tb testing.TB, err error) []*rules.Error {
 func healthy() rules.Features {
 	var f rules.Features
 	f.Usage = rules.UsageFeatures{Seen: true, Events7d: 140, RecentDaily: 20, BaselineDaily: 20,
-		BaselineDays: 28, DaysInactive: 0, TypicalGapDays: 1, ActiveUsers: 12}
+		BaselineDays: 28, DaysInactive: 0, TypicalGapDays: 1, ActiveUsers: 12,
+		LifetimeGapDays: 1, DaysSinceFirst: 400, ActiveDays35d: 35, ActiveDays90d: 90,
+		Recent14Daily: 20, LongDaily: 20, LongDays: 70}
 	f.Tickets = rules.TicketFeatures{Opened7d: 1, BaselineWeekly: 1, SpikeRatio: 1, OpenBacklog: 1,
 		LastFirstResponse: 25}
 	f.NPS = rules.NPSFeatures{Answered: true, Last: 9, Previous: 9, DaysSince: 20}

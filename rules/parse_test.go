@@ -17,7 +17,9 @@ import (
 
 func TestParseDefaultRules(t *testing.T) {
 	s := defaultSet(t)
-	assert.Equal(t, rules.DefaultThresholds, s.Tiers)
+	// The default file sets its own bands, below the format's defaults:
+	// its weights are sized for them (see the file's header).
+	assert.Equal(t, rules.Thresholds{Watch: 30, AtRisk: 45, Critical: 70, Hysteresis: 5}, s.Tiers)
 	assert.Equal(t, 24*time.Hour, s.Lateness)
 	assert.Equal(t, rules.DefaultCostLimit, s.CostLimit)
 	assert.Equal(t, "rules.yaml", s.Source)
@@ -27,7 +29,14 @@ func TestParseDefaultRules(t *testing.T) {
 		assert.NotEmpty(t, r.Category, r.Name)
 		assert.NotEmpty(t, r.Kind, r.Name)
 		assert.NotEmpty(t, r.Detail, r.Name)
-		assert.NotEmpty(t, r.Playbook, r.Name)
+		// A risk rule tells the CSM what to do; a protective one (a
+		// negative weight) lowers the risk and asks for nothing.
+		if r.Weight > 0 {
+			assert.NotEmpty(t, r.Playbook, r.Name)
+		} else {
+			assert.Empty(t, r.Segments, r.Name)
+			assert.Empty(t, r.Stages, r.Name)
+		}
 		assert.Positive(t, r.Line, r.Name)
 		assert.GreaterOrEqual(t, r.HalfLife, 7*24*time.Hour, r.Name)
 	}
@@ -39,8 +48,17 @@ func TestParseDefaultRules(t *testing.T) {
 		"price-pressure-near-renewal", "price-pressure", "cancellation-inquiry", "unanswered-quote",
 		"failed-payment-near-renewal", "failed-payment", "card-expiring", "invoice-overdue",
 		"champion-lost", "csm-silence", "csm-never-contacted", "csm-rating-red", "csm-rating-yellow",
+		// The slow fade, the silence ladder and the sign-up silence.
+		"usage-fade-light", "usage-fade", "usage-fade-deep", "usage-overdue", "usage-quiet",
+		"usage-long-silence", "usage-gone", "usage-abandoned", "silent-after-signup", "payment-failing-repeatedly",
 	} {
 		assert.NotNil(t, s.Rule(name), name)
+	}
+	// The protective rules lower the risk.
+	for _, name := range []string{"usage-growing", "nps-recovered", "expansion"} {
+		if r := s.Rule(name); assert.NotNil(t, r, name) {
+			assert.Negative(t, r.Weight, name)
+		}
 	}
 	assert.Nil(t, s.Rule("no-such-rule"))
 
@@ -118,6 +136,7 @@ func TestParseErrors(t *testing.T) {
 		{"weight too high", rule(with("weight", "    weight: 150")...), 5, "r1", "weight: 150 must be in [-100, 100] and not 0 (a negative weight protects)"},
 		{"weight zero", rule(with("weight", "    weight: 0")...), 5, "r1", "weight: 0 must be in [-100, 100] and not 0 (a negative weight protects)"},
 		{"weight too low", rule(with("weight", "    weight: -101")...), 5, "r1", "weight: -101 must be in [-100, 100] and not 0"},
+		{"weight far too low", rule(with("weight", "    weight: -150")...), 5, "r1", "weight: -150 must be in [-100, 100] and not 0 (a negative weight protects)"},
 		{"weight not a number", rule(with("weight", "    weight: heavy")...), 5, "r1", `weight: want a number, got "heavy"`},
 		{"weight NaN", rule(with("weight", "    weight: .nan")...), 5, "r1", "weight: want a finite number"},
 		{"missing half_life", rule(with("half_life", "")...), 2, "r1", "half_life: required"},
@@ -163,6 +182,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown stage", rule(append(validRule, "    stages: {onbording: 20}")...), 7, "r1", `stages: unknown "onbording"`},
 		{"playbook not a list", rule(append(validRule, "    playbook: call them")...), 7, "r1", "playbook: want a list of steps"},
 		{"tiers out of order", "tiers: {watch: 50, at_risk: 40}\n" + rule(validRule...), 1, "", "tiers.at_risk 40 must be above watch 50"},
+		{"tiers watch not positive", "tiers: {watch: -10}\n" + rule(validRule...), 1, "", "tiers.watch -10 must be in (0, 100]"},
 		{"tiers unknown key", "tiers: {warn: 30}\n" + rule(validRule...), 1, "", `unknown key "warn"`},
 		{"tiers not numbers", "tiers: {watch: low}\n" + rule(validRule...), 1, "", `watch: want a number, got "low"`},
 		{"segment tiers bad", "segment_tiers:\n  smb: {critical: 101}\n" + rule(validRule...), 2, "",
@@ -270,7 +290,7 @@ func TestParseThresholdsFor(t *testing.T) {
 	s := defaultSet(t)
 	assert.Equal(t, s.Tiers, s.ThresholdsFor("enterprise"))
 	assert.Equal(t, s.Tiers, s.ThresholdsFor(""))
-	assert.Equal(t, rules.Thresholds{Watch: 45, AtRisk: 65, Critical: 85, Hysteresis: 5}, s.ThresholdsFor("smb"))
+	assert.Equal(t, rules.Thresholds{Watch: 35, AtRisk: 50, Critical: 75, Hysteresis: 5}, s.ThresholdsFor("smb"))
 }
 
 func TestParseDuration(t *testing.T) {

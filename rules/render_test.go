@@ -22,9 +22,12 @@ func troubled() rules.Features {
 	f.NPS = rules.NPSFeatures{Answered: true, Last: 7, Previous: 10, Drop: 3, DaysSince: 12, Passive: true}
 	f.Usage.RecentDaily, f.Usage.DropPct, f.Usage.DaysInactive, f.Usage.TypicalGapDays = 6.4285, 67.857, 9, 1.25
 	f.Usage.ActiveUsers, f.Usage.ActiveUsersDrop = 8, 33.333
+	f.Usage.LifetimeGapDays, f.Usage.DaysSinceFirst = 1.2456, 61
+	f.Usage.Recent14Daily, f.Usage.LongDaily, f.Usage.LongDays, f.Usage.FadePct = 7.1428, 19.6734, 46, 63.7
+	f.Usage.SegmentDropPct, f.Usage.SegmentFadePct = 3.14, 4.25
 	f.Commercial = rules.CommercialFeatures{DiscountRequests90d: 1, ContractShrinks90d: 1, CancellationInquiries: 1,
 		DaysSinceRequest: 3, RequestDaysToRenewal: 30, UnansweredQuotes: 2, OldestUnansweredQuote: 11,
-		DaysToRenewal: 27, LargestShrinkPct: 30}
+		DaysToRenewal: 27, LargestShrinkPct: 30, Expansions90d: 1}
 	f.Mentions = rules.MentionFeatures{Negative30d: 2, NegativeReach30d: 15320.4, Sentiment30d: -0.6}
 	f.Billing = rules.BillingFeatures{Failed30d: 2, UnresolvedFailure: true, CardExpiring: true, InvoiceOverdue: true}
 	f.Contact.DaysSinceCSM = 52

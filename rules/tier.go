@@ -82,7 +82,7 @@ func (th Thresholds) Classify(score float64, prev Tier) Tier {
 func (th Thresholds) Validate() error {
 	switch {
 	case th.Watch <= 0 || th.Watch > 100:
-		return fmt.Errorf("tiers.watch %v must be in [-100, 100] and not 0 (a negative weight protects)", th.Watch)
+		return fmt.Errorf("tiers.watch %v must be in (0, 100]", th.Watch)
 	case th.AtRisk <= th.Watch || th.AtRisk > 100:
 		return fmt.Errorf("tiers.at_risk %v must be above watch %v and at most 100", th.AtRisk, th.Watch)
 	case th.Critical <= th.AtRisk || th.Critical > 100:

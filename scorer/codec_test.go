@@ -290,6 +290,7 @@ func TestStateBinaryRejects(t *testing.T) {
 	}{
 		{"empty", nil, "version"},
 		{"unknown version", patch(good, 0, 5), "unsupported format version 5"},
+		{"version zero", patch(good, 0, 0), "unsupported format version 0"},
 		{"a JSON checkpoint", []byte(`{"customer":"acme"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"NaN score", patch(good, at, nan...), "Score at byte"},
@@ -358,6 +359,10 @@ func FuzzStateUnmarshalBinary(f *testing.F) {
 		require.NoError(f, err)
 		f.Add(data)
 		f.Add(data[:len(data)/2])
+	}
+	// Version 2 states, as riskd wrote them before ActiveDays.
+	for _, st := range codecStates(f) {
+		f.Add(asVersion2(f, st))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1})
@@ -466,19 +471,83 @@ func BenchmarkStateCodec(b *testing.B) {
 	})
 }
 
+// asVersion2 is st as riskd wrote it before version 3: the same layout
+// without the trailing ActiveDays.
+func asVersion2(tb testing.TB, st *scorer.State) []byte {
+	tb.Helper()
+	data, err := st.MarshalBinary()
+	require.NoError(tb, err)
+	require.Equal(tb, byte(3), data[0])
+	n := len(binary.AppendUvarint(nil, uint64(st.ActiveDays)))
+	v2 := bytes.Clone(data[:len(data)-n])
+	v2[0] = 2
+	return v2
+}
+
+// Version 2 states (before ActiveDays) still restore: ActiveDays is
+// counted from the usage ring, which for these customers holds every
+// active day, so they come back equal.
+func TestStateBinaryReadsVersion2(t *testing.T) {
+	for name, st := range codecStates(t) {
+		t.Run(name, func(t *testing.T) {
+			var got scorer.State
+			require.NoError(t, got.UnmarshalBinary(asVersion2(t, st)))
+			assert.Equal(t, jsonRoundTrip(t, st), &got)
+
+			again, err := got.MarshalBinary()
+			require.NoError(t, err)
+			assert.Equal(t, byte(3), again[0], "written back in the current version")
+		})
+	}
+	st := codecStates(t)["healthy"]
+	require.Equal(t, uint32(35), st.ActiveDays, "days 0 to 34")
+	var got scorer.State
+	require.NoError(t, got.UnmarshalBinary(asVersion2(t, st)))
+	assert.Equal(t, uint32(35), got.ActiveDays)
+
+	// The ActiveDays of version 3 is read, not counted: a customer whose
+	// first active days have left the ring keeps them.
+	long := *st
+	long.ActiveDays = 400
+	data, err := long.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, got.UnmarshalBinary(data))
+	assert.Equal(t, uint32(400), got.ActiveDays)
+}
+
+// A JSON checkpoint from before ActiveDays (no "ad") counts it from the
+// usage ring, as a version 2 binary one does.
+func TestStateJSONWithoutActiveDays(t *testing.T) {
+	st := codecStates(t)["healthy"]
+	data, err := json.Marshal(st)
+	require.NoError(t, err)
+	old := bytes.Replace(data, []byte(`,"ad":35`), nil, 1)
+	require.NotEqual(t, data, old, "the state has ActiveDays")
+	var back scorer.State
+	require.NoError(t, json.Unmarshal(old, &back))
+	back.Restore()
+	assert.Equal(t, uint32(35), back.ActiveDays)
+	assert.Equal(t, jsonRoundTrip(t, st), &back)
+}
+
 // riskd 0.1 wrote version 1 states (testdata/state_v1.bin is the "at risk"
-// state as it wrote it): they still restore, with the latest event of each
-// kind taken from the events they hold and each firing as its last day.
+// state as it wrote it, before its tickets were solved in the fixture and
+// under the rules of the time): they still restore, with the latest event
+// of each kind taken from the events they hold, each firing as its last
+// day, and ActiveDays counted from the usage ring.
 func TestStateBinaryReadsVersion1(t *testing.T) {
 	data, err := os.ReadFile("testdata/state_v1.bin")
 	require.NoError(t, err)
 	require.Equal(t, byte(1), data[0])
 	var st scorer.State
 	require.NoError(t, st.UnmarshalBinary(data))
-	want := codecStates(t)["at risk"]
+	m := defaultModel(t)
+	p := profile()
+	want := build(t, m, p, v1AtRiskHistory()...)
 	assert.Equal(t, want.Customer, st.Customer)
-	assert.Equal(t, want.Score, st.Score)
+	assert.Equal(t, 73.0, st.Score, "the score riskd 0.1's rules gave")
 	assert.Equal(t, want.Events, st.Events)
+	assert.Equal(t, uint32(35), st.ActiveDays, "days 0 to 34, all in the ring")
 	assert.Equal(t, st.LastUsage, st.Kinds[signals.KindUsage.Index()])
 	assert.Positive(t, st.Kinds[signals.KindTicket.Index()])
 	assert.Zero(t, st.Kinds[signals.KindRating.Index()], "no rating ever came")
@@ -491,7 +560,6 @@ func TestStateBinaryReadsVersion1(t *testing.T) {
 	var back scorer.State
 	require.NoError(t, back.UnmarshalBinary(again))
 	assert.Equal(t, st.Kinds, back.Kinds)
-	m := defaultModel(t)
-	p := profile()
+	assert.Equal(t, st.ActiveDays, back.ActiveDays)
 	assert.Equal(t, m.Explain(&st, p, on(38), nil), m.Explain(&back, p, on(38), nil))
 }

@@ -218,25 +218,37 @@ func pctRise(base, recent float64) float64 {
 // customer's own decline from a dip every customer shares (a holiday, an
 // outage).
 type Peers interface {
-	// Daily is the segment's mean usage events a day over the days
-	// from..to (inclusive, day numbers) it has figures for; ok is false
-	// when it has none of them.
-	Daily(segment string, from, to int32) (mean float64, ok bool)
+	// Usage is the sum of the segment's usage events over the last days
+	// of from..to (inclusive, day numbers) it has figures for, and how
+	// many days those are: 0 when it has none of them. The sum includes
+	// the customer's own usage, which the features take out.
+	Usage(segment string, from, to int32) (events float64, days int32)
 }
 
-// peerFeatures fills the segment's drops over the windows of the
-// customer's own, so a rule can subtract one from the other.
-func peerFeatures(u *rules.UsageFeatures, peers Peers, segment string, today int32) {
+// peerFeatures fills the drops of the rest of the customer's segment over
+// the windows of the customer's own, so a rule can subtract one from the
+// other. The customer's own usage is left out: alone in its segment, or
+// most of it, a customer would otherwise cancel its own decline.
+func peerFeatures(u *rules.UsageFeatures, peers Peers, segment string, st *State, today int32) {
 	if peers == nil {
 		return
 	}
-	recent, ok1 := peers.Daily(segment, today-7, today-1)
-	base, ok2 := peers.Daily(segment, today-35, today-8)
+	// others is the mean usage a day of the segment's other customers.
+	others := func(from, to int32) (float64, bool) {
+		events, days := peers.Usage(segment, from, to)
+		if days <= 0 {
+			return 0, false
+		}
+		own := float64(st.Usage.sum(to-days+1, to))
+		return max(events-own, 0) / float64(days), true
+	}
+	recent, ok1 := others(today-7, today-1)
+	base, ok2 := others(today-35, today-8)
 	if ok1 && ok2 {
 		u.SegmentDropPct = pctDrop(base, recent)
 	}
-	recent14, ok1 := peers.Daily(segment, today-14, today-1)
-	long, ok2 := peers.Daily(segment, today-84, today-15)
+	recent14, ok1 := others(today-14, today-1)
+	long, ok2 := others(today-84, today-15)
 	if ok1 && ok2 {
 		u.SegmentFadePct = pctDrop(long, recent14)
 	}

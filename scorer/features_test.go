@@ -241,36 +241,71 @@ func TestUsageFeatures(t *testing.T) {
 		},
 		quiet: []string{"usage-inactive"},
 	}, {
-		name: "an every-3-days user quiet for 7 days is on cadence",
-		sigs: func() []signals.Signal {
-			var out []signals.Signal
-			for d := 0; d <= 30; d += 3 {
-				out = append(out, usage(float64(d)+0.5, 30))
-			}
-			return out
-		}(),
-		at: 37.6, // the last at day 30, noon
+		// Silence is judged against the customer's cadence: a customer
+		// who comes every four days is not inactive until three of its
+		// gaps (12 days) have passed, above the 10 days of a daily user.
+		name: "an every-4-days user quiet for 11 days is on cadence",
+		sigs: every4(),
+		at:   39.6, // the last at day 28, noon
 		check: func(t *testing.T, f rules.Features) {
-			assert.InDelta(t, 3, f.Usage.TypicalGapDays, 1e-9)
-			assert.Equal(t, int64(7), f.Usage.DaysInactive)
+			assert.InDelta(t, 4, f.Usage.TypicalGapDays, 1e-9)
+			assert.InDelta(t, 4, f.Usage.LifetimeGapDays, 1e-9)
+			assert.Equal(t, int64(11), f.Usage.DaysInactive)
 		},
-		quiet: []string{"usage-inactive"}, // 3 typical gaps are 9 days
+		fires: []string{"usage-overdue", "usage-quiet"}, // 1.5 and 2 gaps
+		quiet: []string{"usage-inactive"},               // 3 typical gaps are 12 days
 	}, {
-		name: "an every-3-days user quiet for 9 days is not",
-		sigs: func() []signals.Signal {
-			var out []signals.Signal
-			for d := 0; d <= 30; d += 3 {
-				out = append(out, usage(float64(d)+0.5, 30))
-			}
-			return out
-		}(),
-		at: 39.6,
+		name: "an every-4-days user quiet for 12 days is not",
+		sigs: every4(),
+		at:   40.6,
 		check: func(t *testing.T, f rules.Features) {
-			assert.Equal(t, int64(9), f.Usage.DaysInactive)
+			assert.Equal(t, int64(12), f.Usage.DaysInactive)
 		},
 		fires: []string{"usage-inactive"},
+		quiet: []string{"usage-long-silence"}, // 4 gaps are 16 days
 	}, {
-		name: "active users drop",
+		name: "an every-4-days user quiet for 7 days is not quiet, a daily one is",
+		sigs: every4(),
+		at:   35.6,
+		check: func(t *testing.T, f rules.Features) {
+			assert.Equal(t, int64(7), f.Usage.DaysInactive)
+		},
+		fires: []string{"usage-overdue"},
+		quiet: []string{"usage-quiet"}, // 2 gaps are 8 days
+	}, {
+		name: "a daily user quiet for 7 days is quiet",
+		sigs: daily(0, 29, 50), // the last at day 28, noon
+		at:   35.6,
+		check: func(t *testing.T, f rules.Features) {
+			assert.Equal(t, int64(7), f.Usage.DaysInactive)
+			assert.InDelta(t, 1, f.Usage.LifetimeGapDays, 1e-9)
+		},
+		fires: []string{"usage-overdue", "usage-quiet"},
+		quiet: []string{"usage-inactive"},
+	}, {
+		// Fewer users alone is not enough (a weekend snapshot, a
+		// seasonal team): the usage must fade too.
+		name: "active users drop while usage fades",
+		sigs: func() []signals.Signal {
+			var out []signals.Signal
+			for d := range 74 {
+				events, users := int64(100), int64(20)
+				if d >= 60 {
+					events, users = 70, 10
+				}
+				out = append(out, usageUsers(float64(d)+0.5, events, users))
+			}
+			return out
+		}(),
+		at: 74.5,
+		check: func(t *testing.T, f rules.Features) {
+			assert.Equal(t, int64(10), f.Usage.ActiveUsers)
+			assert.InDelta(t, 50, f.Usage.ActiveUsersDrop, 0.05)
+			assert.InDelta(t, 30, f.Usage.FadePct, 0.05)
+		},
+		fires: []string{"active-users-drop"},
+	}, {
+		name: "active users drop, usage steady",
 		sigs: func() []signals.Signal {
 			var out []signals.Signal
 			for d := range 30 {
@@ -286,8 +321,9 @@ func TestUsageFeatures(t *testing.T) {
 		check: func(t *testing.T, f rules.Features) {
 			assert.Equal(t, int64(10), f.Usage.ActiveUsers)
 			assert.InDelta(t, 50, f.Usage.ActiveUsersDrop, 0.05)
+			assert.Zero(t, f.Usage.FadePct)
 		},
-		fires: []string{"active-users-drop"},
+		quiet: []string{"active-users-drop"},
 	}, {
 		name: "active users a little down is a near miss",
 		sigs: func() []signals.Signal {
@@ -304,6 +340,15 @@ func TestUsageFeatures(t *testing.T) {
 		},
 		quiet: []string{"active-users-drop"},
 	}})
+}
+
+// every4 is a customer active every four days, days 0 to 28.
+func every4() []signals.Signal {
+	var out []signals.Signal
+	for d := 0; d <= 28; d += 4 {
+		out = append(out, usage(float64(d)+0.5, 30))
+	}
+	return out
 }
 
 func TestTicketFeatures(t *testing.T) {
@@ -390,7 +435,22 @@ func TestTicketFeatures(t *testing.T) {
 		},
 		fires: []string{"urgent-tickets"},
 	}, {
-		name: "one urgent ticket and no escalation is a near miss",
+		// An urgent ticket solved within the day is support working.
+		name: "one urgent ticket solved and no escalation is a near miss",
+		sigs: []signals.Signal{
+			ticket(1, "old", signals.TicketOpened, "urgent"),
+			ticket(8, "u1", signals.TicketOpened, "urgent"),
+			ticket(8.5, "u1", signals.TicketSolved, ""),
+		},
+		at: 10,
+		check: func(t *testing.T, f rules.Features) {
+			assert.Equal(t, int64(1), f.Tickets.Urgent7d)
+			assert.Zero(t, f.Tickets.Escalated7d)
+			assert.Equal(t, int64(1), f.Tickets.OpenBacklog)
+		},
+		quiet: []string{"urgent-tickets"},
+	}, {
+		name: "one urgent ticket left open with another",
 		sigs: []signals.Signal{
 			ticket(1, "old", signals.TicketOpened, "urgent"),
 			ticket(8, "u1", signals.TicketOpened, "urgent"),
@@ -399,8 +459,9 @@ func TestTicketFeatures(t *testing.T) {
 		check: func(t *testing.T, f rules.Features) {
 			assert.Equal(t, int64(1), f.Tickets.Urgent7d)
 			assert.Zero(t, f.Tickets.Escalated7d)
+			assert.Equal(t, int64(2), f.Tickets.OpenBacklog)
 		},
-		quiet: []string{"urgent-tickets"},
+		fires: []string{"urgent-tickets"},
 	}, {
 		name: "slow first responses against the customer's usual",
 		sigs: []signals.Signal{
@@ -896,5 +957,5 @@ func TestCatchUpAfterLongSilence(t *testing.T) {
 	require.True(t, ok, "%v", rulesOf(r))
 	assert.False(t, c.Firing)
 	assert.Equal(t, on(182), c.LastFired, "the answer was 180 days old at the end of day 181")
-	assert.InDelta(t, 18*math.Exp2(-219.0/60), c.Contribution, 0.05)
+	assert.InDelta(t, 20*math.Exp2(-219.0/60), c.Contribution, 0.05)
 }

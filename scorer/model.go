@@ -53,9 +53,9 @@ type Model struct {
 // usageKind is the index of usage among the kinds of Clocks.
 var usageKind = signals.KindUsage.Index()
 
-// peers fills the segment's figures of f's customer at time at.
-func (m *Model) peers(f *rules.Features, at int64) {
-	peerFeatures(&f.Usage, m.Peers, f.Profile.Segment, dayOf(at))
+// peers fills the segment's figures of f's customer (st) at time at.
+func (m *Model) peers(f *rules.Features, st *State, at int64) {
+	peerFeatures(&f.Usage, m.Peers, f.Profile.Segment, st, dayOf(at))
 }
 
 // NewModel builds a model for set.
@@ -206,7 +206,7 @@ func (m *Model) commit(st *State, p *signals.Profile, upTo int64) {
 			continue
 		}
 		f := Features(st, p, d-1)
-		m.peers(&f, d-1)
+		m.peers(&f, st, d-1)
 		for _, r := range m.Rules.Rules {
 			if ok, err := r.Eval(&f); err == nil && ok {
 				st.setFired(r.Name, d)
@@ -367,7 +367,7 @@ func (m *Model) Describe(st *State, p *signals.Profile, r *Result) {
 	// they last fired.
 	if slices.ContainsFunc(r.Contributions, func(c Contribution) bool { return c.Firing }) {
 		f = Features(st, p, r.Time.Unix())
-		m.peers(&f, r.Time.Unix())
+		m.peers(&f, st, r.Time.Unix())
 	}
 	m.describe(st, &f, r)
 }
@@ -415,9 +415,9 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 		judgeAt(f, st, p, &judged, renewal)
 	}
 	if t := judged[usageKind]; t > 0 {
-		m.peers(f, t)
+		m.peers(f, st, t)
 	} else {
-		m.peers(f, now)
+		m.peers(f, st, now)
 	}
 	segment, stage := f.Profile.Segment, f.Profile.Stage
 	*res = Result{Customer: st.Customer, Time: time.Unix(now, 0).UTC(),

@@ -45,8 +45,22 @@ func modelWith(tb testing.TB, lateness, backfill time.Duration) *scorer.Model {
 
 // atRiskHistory is the issue's at-risk customer (renewing on day 60): a
 // ticket spike against a ticket a week, a passive NPS answer, a discount
-// request 30 days before renewal and usage down 60%, seen on day 35.
+// request 30 days before renewal and usage down 60%, seen on day 35. The
+// tickets are solved within the day: a backlog on top (open-backlog)
+// would make it critical.
 func atRiskHistory() []signals.Signal {
+	sigs := v1AtRiskHistory()
+	for i, d := range []float64{29.2, 30.2, 31.2, 33.2, 34.2} {
+		solved := ticket(d+0.2, fmt.Sprintf("zd-%d", 100+i), signals.TicketSolved, "")
+		solved.ID = fmt.Sprintf("zd-%d-solved", 100+i)
+		sigs = append(sigs, solved)
+	}
+	return sigs
+}
+
+// v1AtRiskHistory is atRiskHistory with its tickets left open, as it was
+// when riskd 0.1 wrote testdata/state_v1.bin.
+func v1AtRiskHistory() []signals.Signal {
 	sigs := concat(daily(0, 28, 100), daily(28, 35, 40), weekly(0, 29))
 	for i, d := range []float64{29.2, 30.2, 31.2, 33.2, 34.2} {
 		s := ticket(d, fmt.Sprintf("zd-%d", 100+i), signals.TicketOpened, "normal")
@@ -100,18 +114,28 @@ func rulesOf(r scorer.Result) []string {
 }
 
 // assertAddsUp checks the score's arithmetic: contributions add up to Raw,
-// Score is Raw clamped to [0, 100], and the probability is the default
-// calibration's of Raw.
-func assertAddsUp(t *testing.T, r scorer.Result) {
+// Score is Raw kept within [0, 100], and the probability is the default
+// calibration's of Raw. A contribution is never 0, and negative only from
+// a protective rule (a negative weight), whose contributions come last.
+func assertAddsUp(t *testing.T, m *scorer.Model, r scorer.Result) {
 	t.Helper()
 	sum := 0.0
+	protective := false
 	for _, c := range r.Contributions {
-		assert.NotZero(t, c.Contribution, c.Rule)
+		rule := m.Rules.Rule(c.Rule)
+		require.NotNil(t, rule, c.Rule)
+		if rule.Weight < 0 {
+			assert.Negative(t, c.Contribution, c.Rule)
+			protective = true
+		} else {
+			assert.Positive(t, c.Contribution, c.Rule)
+			assert.False(t, protective, "%s: risks come before protections", c.Rule)
+		}
 		assert.NotEmpty(t, c.Detail, c.Rule)
 		sum += c.Contribution
 	}
 	assert.InDelta(t, sum, r.Raw, 1e-6, "contributions must add up to the raw score")
-	assert.Equal(t, math.Max(math.Min(r.Raw, 100), 0), r.Score)
+	assert.Equal(t, math.Min(math.Max(r.Raw, 0), 100), r.Score)
 	assert.InDelta(t, rules.DefaultCalibration.Probability(r.Raw), r.Probability, 1e-12)
 }
 
@@ -129,7 +153,7 @@ func TestDefaultRulesScenarios(t *testing.T) {
 				assert.True(t, c.Firing, rule)
 			}
 		}
-		assertAddsUp(t, r)
+		assertAddsUp(t, m, r)
 		assert.NotEmpty(t, r.Playbook)
 		assert.Equal(t, r.Score, st.Score)
 		assert.Equal(t, r.Tier, st.Tier)
@@ -150,7 +174,7 @@ func TestDefaultRulesScenarios(t *testing.T) {
 		assert.Greater(t, r.Raw, 100.0, "%v", rulesOf(r))
 		assert.Equal(t, 100.0, r.Score)
 		assert.Equal(t, rules.Critical, r.Tier)
-		assertAddsUp(t, r)
+		assertAddsUp(t, m, r)
 	})
 }
 
@@ -192,16 +216,16 @@ func TestSweepFiresSilences(t *testing.T) {
 func TestDecay(t *testing.T) {
 	m := defaultModel(t)
 	p := profile()
-	// champion-lost (20 points, half-life 60 days) fires from day 5 and
+	// champion-lost (30 points, half-life 60 days) fires from day 5 and
 	// stops when a new champion arrives on day 20.
 	st := build(t, m, p, champion(5, "left"), champion(20.5, "added"), usage(22.5, 10))
 	for _, tc := range []struct {
 		at   float64
 		want float64
 	}{
-		{at: 23, want: 20 * math.Exp2(-3.0/60)},
-		{at: 80, want: 10}, // one half-life after it last fired
-		{at: 140, want: 5}, // two
+		{at: 23, want: 30 * math.Exp2(-3.0/60)},
+		{at: 80, want: 15},   // one half-life after it last fired
+		{at: 140, want: 7.5}, // two
 	} {
 		r := m.Explain(st, p, on(tc.at), nil)
 		c, ok := contribution(r, "champion-lost")
@@ -382,7 +406,7 @@ func TestEvidenceCitesSignalIDs(t *testing.T) {
 
 	c, ok := contribution(r, "ticket-spike")
 	require.True(t, ok)
-	assert.Equal(t, []string{"zd-104-opened", "zd-103-opened", "zd-102-opened", "zd-101-opened", "zd-100-opened"},
+	assert.Equal(t, []string{"zd-104-solved", "zd-104-opened", "zd-103-solved", "zd-103-opened", "zd-102-solved"},
 		c.Signals, "the newest ticket signals first, at most five")
 	assert.Equal(t, "5 tickets opened in 7 days, 5.0x the usual rate", c.Detail)
 
@@ -442,10 +466,10 @@ func TestSegmentAndStageWeights(t *testing.T) {
 		segment, stage string
 		want           float64
 	}{
-		{segment: "mid_market", want: 15},
-		{segment: "enterprise", want: 18},
-		{segment: "mid_market", stage: "onboarding", want: 20},
-		{segment: "enterprise", stage: "onboarding", want: 20}, // the larger override
+		{segment: "mid_market", want: 10},
+		{segment: "enterprise", want: 12},
+		{segment: "mid_market", stage: "onboarding", want: 15},
+		{segment: "enterprise", stage: "onboarding", want: 15}, // the larger override
 	} {
 		p := profile()
 		p.Segment, p.Stage = tc.segment, tc.stage
@@ -459,7 +483,7 @@ func TestSegmentAndStageWeights(t *testing.T) {
 
 // A protective rule's negative weight lowers the score, never below 0,
 // while Raw keeps the signed sum and the probability follows Raw.
-func TestProtectiveRules(t *testing.T) {
+func TestProtectiveRuleAndProbability(t *testing.T) {
 	src := string(configs.DefaultRules) + `
   - name: promoter
     category: sentiment
@@ -479,7 +503,7 @@ func TestProtectiveRules(t *testing.T) {
 	c, ok := contribution(r, "promoter")
 	require.True(t, ok, "%v", rulesOf(r))
 	assert.Equal(t, -30.0, c.Contribution)
-	assertAddsUp(t, r)
+	assertAddsUp(t, m, r)
 	assert.Equal(t, r.Contributions[len(r.Contributions)-1].Rule, "promoter", "negative contributions last")
 
 	// The healthy customer with a promoter answer: raw -30, score 0.

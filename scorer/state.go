@@ -603,6 +603,13 @@ func (st *State) Restore() {
 	if len(st.Opened.C) == 0 {
 		st.Opened = newDayRing[uint8](ticketWindow + ringSlack(DefaultLateness))
 	}
+	// A checkpoint written before ActiveDays was kept (JSON without "ad",
+	// like binary before version 3) knows only the days its usage ring
+	// still holds. Left at 0, the lifetime cadence would read the next
+	// active day as the second in the customer's whole life.
+	if st.ActiveDays == 0 {
+		st.UsageDays(func(int32, uint64) { st.ActiveDays++ })
+	}
 	// An event whose code this version does not know cannot be scored or
 	// written back.
 	st.Events = slices.DeleteFunc(st.Events, func(e Event) bool { return e.Code == codeNone || e.Code >= numCodes })

@@ -43,13 +43,13 @@ func envelope(id, kind, customer string, at time.Time, data string) string {
 		id, kind, customer, at.Format(time.RFC3339), data)
 }
 
-// churnScenario is an NDJSON file that makes customer at_risk (68 points:
-// cancellation inquiry 25, enterprise champion lost 25, detractor 18)
-// with two alerts: raised watch, escalated at_risk.
+// churnScenario is an NDJSON file that makes customer at_risk (63 points:
+// a discount request mid-term 8, enterprise champion lost 35, detractor
+// 20) with two alerts: raised watch (43), escalated at_risk.
 func churnScenario(customer, owner string, at time.Time) string {
 	return strings.Join([]string{
 		fmt.Sprintf(`{"profile":{"id":%q,"name":"Acme Corp","arr":120000,"segment":"enterprise","owner":%q}}`, customer, owner),
-		envelope(customer+"-crm-1", "commercial", customer, at, `{"type":"cancellation_inquiry"}`),
+		envelope(customer+"-crm-1", "commercial", customer, at, `{"type":"discount_request"}`),
 		envelope(customer+"-crm-2", "champion", customer, at.Add(time.Hour), `{"type":"left","contact":"Jo"}`),
 		envelope(customer+"-nps-1", "nps", customer, at.Add(2*time.Hour), `{"score":2,"comment":"too slow"}`),
 	}, "\n") + "\n"
@@ -105,14 +105,14 @@ func TestSendNDJSONReportsRejectsAndScoresTheRest(t *testing.T) {
 	in := churnScenario("acme-corp", "alice", at) +
 		`{"kind":"ticket","customer":"acme-corp","time":"` + at.Format(time.RFC3339) + `","data":{}}` + "\n" +
 		"\n" +
-		envelope("acme-corp-crm-1", "commercial", "acme-corp", at, `{"type":"cancellation_inquiry"}`) + "\n"
+		envelope("acme-corp-crm-1", "commercial", "acme-corp", at, `{"type":"discount_request"}`) + "\n"
 	res := r.ctl(t, in, "send", "-")
 	assert.Equal(t, exitFail, res.code, "a rejected line fails the command")
 	assert.Contains(t, res.stderr, "stdin:5: rejected: missing_field: id: required")
 	assert.Contains(t, res.stdout, "published 3 signals and 1 profiles; 1 duplicates dropped; 1 lines rejected")
 
 	v := r.waitCustomer(t, "acme-corp", atRisk)
-	assert.Equal(t, 68.0, v.Score)
+	assert.Equal(t, 63.0, v.Score)
 	assert.Equal(t, "alice", v.Owner, "the profile line was published too")
 
 	js := r.ctl(t, in, "send", "--json", "-")
@@ -196,7 +196,7 @@ func TestTopAndExplain(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(top.stdout), "\n")
 	require.Len(t, lines, 2, "only acme-corp is above healthy:\n%s", top.stdout)
 	assert.Regexp(t, `CUSTOMER\s+OWNER\s+SEGMENT\s+TIER\s+SCORE\s+CHANGE 1D\s+ARR\s+AT RISK\s+RENEWS IN`, lines[0])
-	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+enterprise\s+at_risk\s+68\.0\s+\S+\s+\$120,000\s+\$81,600\s+-`, lines[1])
+	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+enterprise\s+at_risk\s+63\.0\s+\S+\s+\$120,000\s+\$75,600\s+-`, lines[1])
 
 	all := r.ctl(t, "", "top", "--tier", "all", "--owner", "bob")
 	require.Equal(t, exitOK, all.code)
@@ -219,15 +219,15 @@ func TestTopAndExplain(t *testing.T) {
 	require.Equal(t, exitOK, ex.code, ex.stderr)
 	out := ex.stdout
 	assert.Contains(t, out, "acme-corp (Acme Corp)  owner alice  segment enterprise  ARR $120,000")
-	assert.Contains(t, out, "score 68.0  tier at_risk  revenue at risk $81,600")
-	assert.Regexp(t, `cancellation-inquiry\s+\+25\.0\s+firing\s+1 cancellation inquiry in 90 days\s+acme-corp-crm-1`, out)
-	assert.Regexp(t, `champion-lost\s+\+25\.0\s+firing\s+.*acme-corp-crm-2`, out)
-	assert.Regexp(t, `nps-detractor\s+\+18\.0\s+firing\s+NPS answer 2 .*acme-corp-nps-1`, out)
-	assert.Regexp(t, `\s68\.0\s+total`, out)
-	assert.Contains(t, out, "→ Call the decision maker within 48 hours")
-	assert.Contains(t, out, "▆", "the sparkline shows the day's 68")
-	assert.Regexp(t, `raised\s+healthy → watch\s+score 50\.0`, out)
-	assert.Regexp(t, `escalated\s+watch → at_risk\s+score 68\.0`, out)
+	assert.Contains(t, out, "score 63.0  tier at_risk  revenue at risk $75,600")
+	assert.Regexp(t, `price-pressure\s+\+8\.0\s+firing\s+1 discount, 0 downgrade and 0 contract reduction requests in 90 days\s+acme-corp-crm-1`, out)
+	assert.Regexp(t, `champion-lost\s+\+35\.0\s+firing\s+.*acme-corp-crm-2`, out)
+	assert.Regexp(t, `nps-detractor\s+\+20\.0\s+firing\s+NPS answer 2 .*acme-corp-nps-1`, out)
+	assert.Regexp(t, `\s63\.0\s+total`, out)
+	assert.Contains(t, out, "→ Find and meet the new decision maker")
+	assert.Contains(t, out, "▆", "the sparkline shows the day's 63")
+	assert.Regexp(t, `raised\s+healthy → watch\s+score 43\.0`, out)
+	assert.Regexp(t, `escalated\s+watch → at_risk\s+score 63\.0`, out)
 	assert.Contains(t, out, "Alerts: open alert ")
 
 	quiet := r.ctl(t, "", "explain", "initech")

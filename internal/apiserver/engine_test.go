@@ -81,8 +81,9 @@ func TestAPIWithRealEngine(t *testing.T) {
 		return len(acme.Reasons) >= 3 && oddKnown
 	}, 20*time.Second, 20*time.Millisecond, "the signals are scored")
 	assert.Equal(t, "acme-corp", acme.Customer)
-	assert.GreaterOrEqual(t, acme.Score, 60.0, "cancellation inquiry + champion lost + detractor")
-	assert.Equal(t, rules.AtRisk, acme.Tier)
+	// 45 + 30 + 20 with the default rules: past critical (70).
+	assert.GreaterOrEqual(t, acme.Score, 70.0, "cancellation inquiry + champion lost + detractor")
+	assert.Equal(t, rules.Critical, acme.Tier)
 
 	t.Run("escaped id", func(t *testing.T) {
 		v := viewOf(t, do(t, h, "GET", "/v1/customers/"+url.PathEscape(odd), ""))
@@ -129,7 +130,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 
 	t.Run("ack the open alert", func(t *testing.T) {
 		alertID := acme.Alerting.LastID
-		require.NotEmpty(t, alertID, "an at_risk customer has an open alert")
+		require.NotEmpty(t, alertID, "a critical customer has an open alert")
 		v := viewOf(t, do(t, h, "POST", "/v1/alerts/"+url.PathEscape(alertID)+"/ack", `{"by":"alice","note":"called them"}`))
 		require.NotNil(t, v.Alerting.Ack)
 		assert.Equal(t, "alice", v.Alerting.Ack.By)

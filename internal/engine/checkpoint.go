@@ -172,6 +172,7 @@ func (e *Engine) writeCheckpoint(ctx context.Context) error {
 	e.mu.Lock()
 	seq := e.progress.applied
 	commit := statelog.CommitOf(seq, e.book.Clock())
+	commit.Peers = e.book.Peers()
 	commit.Time = e.cfg.Now().UTC().Format(time.RFC3339)
 	image := e.state.NeedsImage()
 	ch := e.book.TakeChanges(image)

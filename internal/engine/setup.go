@@ -74,6 +74,9 @@ func (e *Engine) restore(ctx context.Context) error {
 	// engine): the state was built aside and is swapped in under the lock.
 	e.mu.Lock()
 	e.book.Install(r.Customers, r.Profiles, r.Commit.Clock())
+	if r.Commit.Peers != nil {
+		e.book.InstallPeers(r.Commit.Peers)
+	}
 	e.progress.applied, e.progress.durable = r.Commit.Seq, r.Commit.Seq
 	customers, profiles := e.book.Len()
 	e.mu.Unlock()

@@ -39,15 +39,15 @@ func TestRun(t *testing.T) {
 	}, res.Rejected)
 	assert.Contains(t, res.Rejected[1].Error, "before the latest commercial event", "late against its own producer")
 	assert.Equal(t, 2, s.Customers)
-	assert.Equal(t, map[string]int{"healthy": 1, "at_risk": 1}, s.Tiers)
+	assert.Equal(t, map[string]int{"healthy": 1, "critical": 1}, s.Tiers)
 	assert.Equal(t, "2026-05-01T00:00:00Z", s.From.Format(time.RFC3339))
 	assert.Equal(t, "2026-06-03T10:00:00Z", s.To.Format(time.RFC3339))
 
 	require.Len(t, res.Customers, 2)
 	acme := res.Customers[0]
 	assert.Equal(t, "acme-corp", acme.Customer, "sorted by revenue at risk")
-	assert.Equal(t, rules.AtRisk, acme.Tier)
-	assert.Equal(t, 68.0, acme.Score, "cancellation 25 + enterprise champion 25 + detractor 18")
+	assert.Equal(t, rules.Critical, acme.Tier)
+	assert.Equal(t, 100.0, acme.Score, "cancellation 45 + enterprise champion 35 + detractor 20")
 	assert.Equal(t, "alice", acme.Owner)
 	assert.Equal(t, "a.b.>", res.Customers[1].Customer, "an id with subject wildcards is one customer")
 
@@ -56,8 +56,10 @@ func TestRun(t *testing.T) {
 		assert.Equal(t, "acme-corp", a.Customer)
 		types = append(types, a.Type)
 	}
-	assert.Equal(t, []alerting.Type{alerting.Raised, alerting.Escalated}, types)
-	assert.Equal(t, map[string]int{"raised": 1, "escalated": 1}, s.AlertsByType)
+	// Raised at_risk by the inquiry, escalated to critical by the
+	// champion's leaving, reminded a day later: critical reminds daily.
+	assert.Equal(t, []alerting.Type{alerting.Raised, alerting.Escalated, alerting.Reminder}, types)
+	assert.Equal(t, map[string]int{"raised": 1, "escalated": 1, "reminder": 1}, s.AlertsByType)
 }
 
 func TestRunNeedsRules(t *testing.T) {

@@ -156,7 +156,7 @@ tests:
   - name: wrong on purpose
     profile: {id: acme, segment: enterprise}
     signals:
-      - {kind: commercial, id: crm-1, time: 2026-06-01T10:00:00Z, data: {type: cancellation_inquiry}}
+      - {kind: commercial, id: crm-1, time: 2026-06-01T10:00:00Z, data: {type: discount_request}}
       - {kind: champion, id: crm-2, time: 2026-06-02T10:00:00Z, data: {type: left}}
     expect:
       - at: 2026-06-01T12:00:00Z
@@ -168,7 +168,7 @@ tests:
         max_tier: healthy
         score: {max: 40}
         firing: [nps-passive, champion-lost]
-        not_firing: [cancellation-inquiry]
+        not_firing: [price-pressure]
         contributions: {champion-lost: 20, nps-passive: 0}
         alerts: [{type: raised, severity: at_risk}]
 `)
@@ -181,13 +181,13 @@ tests:
 		"tier: got watch, want at_risk",
 		"tier: got watch, want critical or worse",
 		"tier: got watch, want healthy or better",
-		"score: got 50.0, want <= 40",
-		"firing: [nps-passive] not firing; firing: [cancellation-inquiry, champion-lost]",
-		"not_firing: [cancellation-inquiry] firing, want it not to",
-		"contributions.champion-lost: got 25.0, want 20",
+		"score: got 43.0, want <= 40",
+		"firing: [nps-passive] not firing; firing: [champion-lost, price-pressure]",
+		"not_firing: [price-pressure] firing, want it not to",
+		"contributions.champion-lost: got 35.0, want 20",
 		"alerts: got [raised/watch], want [raised/at_risk]",
 	}, f.Problems)
-	assert.Equal(t, 50.0, f.Got.Score)
+	assert.Equal(t, 43.0, f.Got.Score)
 	require.Len(t, f.Alerts, 1)
 	assert.Equal(t, alerting.Raised, f.Alerts[0].Type)
 }
@@ -209,7 +209,6 @@ tests:
     %s
     profile: {id: acme, segment: enterprise, owner: alice}
     signals:
-      - {kind: commercial, time: 2026-06-01T10:00:00Z, data: {type: cancellation_inquiry}}
       - {kind: champion, time: 2026-06-01T11:00:00Z, data: {type: left}}
       - {kind: rating, time: 2026-06-01T12:00:00Z, data: {value: red, by: alice}}
     expect:

@@ -64,6 +64,10 @@ type Commit struct {
 	Base       uint64                         `json:"base,omitempty"`
 	ImageBytes int64                          `json:"image_bytes,omitempty"`
 	DeltaBytes int64                          `json:"delta_bytes,omitempty"`
+	// Peers are the segments' usage as of Seq (book.Book.Peers); a commit
+	// of a riskd before them has none, and the book sums them from the
+	// customers' records.
+	Peers []book.PeerSegment `json:"peers,omitempty"`
 }
 
 // legacyGap is the usual interval taken for the producers of a commit
