@@ -471,32 +471,44 @@ func BenchmarkStateCodec(b *testing.B) {
 	})
 }
 
-// asVersion2 is st as riskd wrote it before version 3: the same layout
-// without the trailing ActiveDays.
+// beforeOutcomes is st as a riskd from before version 4 knew it: no
+// outcome and no open warning.
+func beforeOutcomes(st *scorer.State) *scorer.State {
+	old := *st
+	old.Outcomes, old.OutcomesFloor, old.AtRisk = nil, 0, 0
+	return &old
+}
+
+// asVersion2 is st as riskd wrote it before version 3: the layout of the
+// current version up to the Kinds, without the ActiveDays of version 3
+// and the outcomes section of version 4 that follow them. The outcomes
+// are dropped (see beforeOutcomes), so that section is its empty form: no
+// outcome, OutcomesFloor and AtRisk 0.
 func asVersion2(tb testing.TB, st *scorer.State) []byte {
 	tb.Helper()
-	data, err := st.MarshalBinary()
+	data, err := beforeOutcomes(st).MarshalBinary()
 	require.NoError(tb, err)
-	require.Equal(tb, byte(3), data[0])
-	n := len(binary.AppendUvarint(nil, uint64(st.ActiveDays)))
-	v2 := bytes.Clone(data[:len(data)-n])
+	require.Equal(tb, byte(4), data[0])
+	tail := append(binary.AppendUvarint(nil, uint64(st.ActiveDays)), 0, 0, 0)
+	require.True(tb, bytes.HasSuffix(data, tail), "the encoding ends with ActiveDays and an empty outcomes section")
+	v2 := bytes.Clone(data[:len(data)-len(tail)])
 	v2[0] = 2
 	return v2
 }
 
 // Version 2 states (before ActiveDays) still restore: ActiveDays is
 // counted from the usage ring, which for these customers holds every
-// active day, so they come back equal.
+// active day, so they come back equal, with no outcome known.
 func TestStateBinaryReadsVersion2(t *testing.T) {
 	for name, st := range codecStates(t) {
 		t.Run(name, func(t *testing.T) {
 			var got scorer.State
 			require.NoError(t, got.UnmarshalBinary(asVersion2(t, st)))
-			assert.Equal(t, jsonRoundTrip(t, st), &got)
+			assert.Equal(t, jsonRoundTrip(t, beforeOutcomes(st)), &got)
 
 			again, err := got.MarshalBinary()
 			require.NoError(t, err)
-			assert.Equal(t, byte(3), again[0], "written back in the current version")
+			assert.Equal(t, byte(4), again[0], "written back in the current version")
 		})
 	}
 	st := codecStates(t)["healthy"]
@@ -505,8 +517,8 @@ func TestStateBinaryReadsVersion2(t *testing.T) {
 	require.NoError(t, got.UnmarshalBinary(asVersion2(t, st)))
 	assert.Equal(t, uint32(35), got.ActiveDays)
 
-	// The ActiveDays of version 3 is read, not counted: a customer whose
-	// first active days have left the ring keeps them.
+	// The ActiveDays of version 3 and later is read, not counted: a
+	// customer whose first active days have left the ring keeps them.
 	long := *st
 	long.ActiveDays = 400
 	data, err := long.MarshalBinary()
