@@ -39,8 +39,8 @@ func Example() {
 		fmt.Printf("%5.1f %s: %s %v\n", c.Contribution, c.Rule, c.Detail, c.Signals)
 	}
 	// Output:
-	// score 95, critical
+	// score 85, critical
 	//  40.0 price-pressure-near-renewal: 1 discount, 0 downgrade and 0 contract reduction requests in 90 days, the latest 47 days before renewal [sig-1]
 	//  35.0 champion-lost: the champion left 1 day ago and no new one is known [sig-2]
-	//  20.0 nps-detractor: NPS answer 5 (detractor) 4 days ago [sig-0]
+	//  10.0 nps-detractor: NPS answer 5 (detractor) 4 days ago [sig-0]
 }

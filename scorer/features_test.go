@@ -972,5 +972,5 @@ func TestCatchUpAfterLongSilence(t *testing.T) {
 	require.True(t, ok, "%v", rulesOf(r))
 	assert.False(t, c.Firing)
 	assert.Equal(t, on(182), c.LastFired, "the answer was 180 days old at the end of day 181")
-	assert.InDelta(t, 20*math.Exp2(-219.0/60), c.Contribution, 0.05)
+	assert.InDelta(t, 10*math.Exp2(-219.0/60), c.Contribution, 0.05, "the weight of 10 decayed over 219 days, a half-life of 60")
 }

@@ -406,8 +406,8 @@ func TestEvidenceCitesSignalIDs(t *testing.T) {
 
 	c, ok := contribution(r, "ticket-spike")
 	require.True(t, ok)
-	assert.Equal(t, []string{"zd-104-solved", "zd-104-opened", "zd-103-solved", "zd-103-opened", "zd-102-solved"},
-		c.Signals, "the newest ticket signals first, at most five")
+	assert.Equal(t, []string{"zd-104-opened", "zd-103-opened", "zd-102-opened", "zd-101-opened", "zd-100-opened"},
+		c.Signals, "the tickets opened in the last 7 days, newest first, at most five; not the solved ones")
 	assert.Equal(t, "5 tickets opened in 7 days, 5.0x the usual rate", c.Detail)
 
 	c, ok = contribution(r, "nps-passive")
@@ -466,10 +466,10 @@ func TestSegmentAndStageWeights(t *testing.T) {
 		segment, stage string
 		want           float64
 	}{
-		{segment: "mid_market", want: 10},
-		{segment: "enterprise", want: 12},
-		{segment: "mid_market", stage: "onboarding", want: 15},
-		{segment: "enterprise", stage: "onboarding", want: 15}, // the larger override
+		{segment: "mid_market", want: 5},
+		{segment: "enterprise", want: 8},
+		{segment: "mid_market", stage: "onboarding", want: 10},
+		{segment: "enterprise", stage: "onboarding", want: 10}, // the larger override
 	} {
 		p := profile()
 		p.Segment, p.Stage = tc.segment, tc.stage
