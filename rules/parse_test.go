@@ -17,9 +17,16 @@ import (
 
 func TestParseDefaultRules(t *testing.T) {
 	s := defaultSet(t)
+	// The silence ladder and the sign-up silence.
+	silences := map[string]bool{}
+	for _, name := range []string{"usage-late", "usage-overdue", "usage-quiet", "usage-inactive",
+		"usage-long-silence", "usage-gone", "usage-gone-long", "usage-abandoned", "usage-abandoned-long",
+		"usage-abandoned-for-good", "silent-after-signup"} {
+		silences[name] = true
+	}
 	// The default file sets its own bands, below the format's defaults:
 	// its weights are sized for them (see the file's header).
-	assert.Equal(t, rules.Thresholds{Watch: 30, AtRisk: 45, Critical: 70, Hysteresis: 5}, s.Tiers)
+	assert.Equal(t, rules.Thresholds{Watch: 20, AtRisk: 35, Critical: 65, Hysteresis: 5}, s.Tiers)
 	assert.Equal(t, 24*time.Hour, s.Lateness)
 	assert.Equal(t, rules.DefaultCostLimit, s.CostLimit)
 	assert.Equal(t, "rules.yaml", s.Source)
@@ -38,7 +45,15 @@ func TestParseDefaultRules(t *testing.T) {
 			assert.Empty(t, r.Stages, r.Name)
 		}
 		assert.Positive(t, r.Line, r.Name)
-		assert.GreaterOrEqual(t, r.HalfLife, 7*24*time.Hour, r.Name)
+		if silences[r.Name] {
+			// A silence stops counting as soon as the customer is back.
+			assert.Equal(t, time.Hour, r.HalfLife, r.Name)
+		} else {
+			assert.GreaterOrEqual(t, r.HalfLife, 7*24*time.Hour, r.Name)
+		}
+	}
+	for name := range silences {
+		assert.NotNil(t, s.Rule(name), name)
 	}
 	// Every signal the design names has a rule.
 	for _, name := range []string{
@@ -290,7 +305,7 @@ func TestParseThresholdsFor(t *testing.T) {
 	s := defaultSet(t)
 	assert.Equal(t, s.Tiers, s.ThresholdsFor("enterprise"))
 	assert.Equal(t, s.Tiers, s.ThresholdsFor(""))
-	assert.Equal(t, rules.Thresholds{Watch: 35, AtRisk: 50, Critical: 75, Hysteresis: 5}, s.ThresholdsFor("smb"))
+	assert.Equal(t, rules.Thresholds{Watch: 25, AtRisk: 40, Critical: 70, Hysteresis: 5}, s.ThresholdsFor("smb"))
 }
 
 func TestParseDuration(t *testing.T) {
