@@ -47,7 +47,6 @@ func ExampleBook_Apply() {
 	// scored
 	// scored
 	// scored
-	// raised watch acme alice 35
-	// escalated at_risk acme alice 55
-	// escalated critical acme alice 100
+	// raised at_risk acme alice 35
+	// escalated critical acme alice 90
 }
