@@ -204,7 +204,7 @@ func (r *Result) File(history string) []byte {
 	line("Weights: round(%.2f x beta), the log-odds of churn a fully active rule adds (intercept %.3f),", r.Scale, r.Intercept)
 	line("  beta shrunk toward the input's weights (L2 %g, chosen on the fitting period);", r.L2)
 	line("  the scale puts the 99th percentile of the fitting period's scores at 100.")
-	line("Tiers flag at most %g%%, %g%% and %g%% of the fitting observations, and none whose churn rate",
+	line("Tiers flag at most %.0f%%, %.0f%% and %.0f%% of the fitting observations, and none whose churn rate",
 		100*Volumes[0], 100*Volumes[1], 100*Volumes[2])
 	line("  is below %g, %g and %g times the fitting period's (%s):",
 		Lifts[0], Lifts[1], Lifts[2], num(float64(r.Fit.Churned)/float64(r.Fit.Observations)))
