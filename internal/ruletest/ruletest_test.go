@@ -163,14 +163,14 @@ tests:
         tier: healthy
         alerts: []
       - at: 2026-06-03T00:00:00Z
-        tier: at_risk
+        tier: watch
         min_tier: critical
         max_tier: healthy
-        score: {max: 40}
+        score: {max: 35}
         firing: [nps-passive, champion-lost]
         not_firing: [price-pressure]
         contributions: {champion-lost: 20, nps-passive: 0}
-        alerts: [{type: raised, severity: at_risk}]
+        alerts: [{type: raised, severity: watch}]
 `)
 	res := s.Run()
 	require.Len(t, res, 1)
@@ -178,16 +178,16 @@ tests:
 	require.Len(t, res[0].Failures, 1, "the first expectation holds")
 	f := res[0].Failures[0]
 	assert.Equal(t, []string{
-		"tier: got watch, want at_risk",
-		"tier: got watch, want critical or worse",
-		"tier: got watch, want healthy or better",
-		"score: got 43.0, want <= 40",
+		"tier: got at_risk, want watch",
+		"tier: got at_risk, want critical or worse",
+		"tier: got at_risk, want healthy or better",
+		"score: got 40.0, want <= 35",
 		"firing: [nps-passive] not firing; firing: [champion-lost, price-pressure]",
 		"not_firing: [price-pressure] firing, want it not to",
 		"contributions.champion-lost: got 35.0, want 20",
-		"alerts: got [raised/watch], want [raised/at_risk]",
+		"alerts: got [raised/at_risk], want [raised/watch]",
 	}, f.Problems)
-	assert.Equal(t, 43.0, f.Got.Score)
+	assert.Equal(t, 40.0, f.Got.Score)
 	require.Len(t, f.Alerts, 1)
 	assert.Equal(t, alerting.Raised, f.Alerts[0].Type)
 }
