@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 	acme := res.Customers[0]
 	assert.Equal(t, "acme-corp", acme.Customer, "sorted by revenue at risk")
 	assert.Equal(t, rules.Critical, acme.Tier)
-	assert.Equal(t, 100.0, acme.Score, "cancellation 45 + enterprise champion 35 + detractor 20")
+	assert.Equal(t, 90.0, acme.Score, "cancellation 45 + enterprise champion 35 + detractor 10")
 	assert.Equal(t, "alice", acme.Owner)
 	assert.Equal(t, "a.b.>", res.Customers[1].Customer, "an id with subject wildcards is one customer")
 
