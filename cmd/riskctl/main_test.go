@@ -260,7 +260,7 @@ func TestReplay(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &res))
 	require.NotEmpty(t, res.Customers)
 	assert.Equal(t, "acme-corp", res.Customers[0].Customer)
-	assert.Equal(t, "critical", res.Customers[0].Tier.String(), "cancellation 45 + enterprise champion 35 + detractor 20")
+	assert.Equal(t, "critical", res.Customers[0].Tier.String(), "cancellation 45 + enterprise champion 35 + detractor 10")
 	assert.Len(t, res.Rejected, 2)
 
 	prog := riskctl(t, "", "replay", "--progress", "testdata/replay.ndjson")

@@ -43,12 +43,14 @@ func envelope(id, kind, customer string, at time.Time, data string) string {
 		id, kind, customer, at.Format(time.RFC3339), data)
 }
 
-// churnScenario is an NDJSON file that makes customer at_risk (63 points:
-// a discount request mid-term 8, enterprise champion lost 35, detractor
-// 20) with two alerts: raised watch (43), escalated at_risk.
+// churnScenario is an NDJSON file that makes customer at_risk (45 points:
+// a discount request mid-term 5, champion lost 30, detractor 10) with two
+// alerts: raised watch (35), escalated at_risk. A small account's bands
+// (watch 25, at_risk 40): elsewhere the champion's leaving alone would be
+// at_risk, and there would be one alert.
 func churnScenario(customer, owner string, at time.Time) string {
 	return strings.Join([]string{
-		fmt.Sprintf(`{"profile":{"id":%q,"name":"Acme Corp","arr":120000,"segment":"enterprise","owner":%q}}`, customer, owner),
+		fmt.Sprintf(`{"profile":{"id":%q,"name":"Acme Corp","arr":120000,"segment":"smb","owner":%q}}`, customer, owner),
 		envelope(customer+"-crm-1", "commercial", customer, at, `{"type":"discount_request"}`),
 		envelope(customer+"-crm-2", "champion", customer, at.Add(time.Hour), `{"type":"left","contact":"Jo"}`),
 		envelope(customer+"-nps-1", "nps", customer, at.Add(2*time.Hour), `{"score":2,"comment":"too slow"}`),
@@ -112,7 +114,7 @@ func TestSendNDJSONReportsRejectsAndScoresTheRest(t *testing.T) {
 	assert.Contains(t, res.stdout, "published 3 signals and 1 profiles; 1 duplicates dropped; 1 lines rejected")
 
 	v := r.waitCustomer(t, "acme-corp", atRisk)
-	assert.Equal(t, 63.0, v.Score)
+	assert.Equal(t, 45.0, v.Score)
 	assert.Equal(t, "alice", v.Owner, "the profile line was published too")
 
 	js := r.ctl(t, in, "send", "--json", "-")
@@ -196,7 +198,7 @@ func TestTopAndExplain(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(top.stdout), "\n")
 	require.Len(t, lines, 2, "only acme-corp is above healthy:\n%s", top.stdout)
 	assert.Regexp(t, `CUSTOMER\s+OWNER\s+SEGMENT\s+TIER\s+SCORE\s+CHANGE 1D\s+ARR\s+AT RISK\s+RENEWS IN`, lines[0])
-	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+enterprise\s+at_risk\s+63\.0\s+\S+\s+\$120,000\s+\$75,600\s+-`, lines[1])
+	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+smb\s+at_risk\s+45\.0\s+\S+\s+\$120,000\s+\$54,000\s+-`, lines[1])
 
 	all := r.ctl(t, "", "top", "--tier", "all", "--owner", "bob")
 	require.Equal(t, exitOK, all.code)
@@ -218,16 +220,16 @@ func TestTopAndExplain(t *testing.T) {
 	ex := r.ctl(t, "", "explain", "acme-corp")
 	require.Equal(t, exitOK, ex.code, ex.stderr)
 	out := ex.stdout
-	assert.Contains(t, out, "acme-corp (Acme Corp)  owner alice  segment enterprise  ARR $120,000")
-	assert.Contains(t, out, "score 63.0  tier at_risk  revenue at risk $75,600")
-	assert.Regexp(t, `price-pressure\s+\+8\.0\s+firing\s+1 discount, 0 downgrade and 0 contract reduction requests in 90 days\s+acme-corp-crm-1`, out)
-	assert.Regexp(t, `champion-lost\s+\+35\.0\s+firing\s+.*acme-corp-crm-2`, out)
-	assert.Regexp(t, `nps-detractor\s+\+20\.0\s+firing\s+NPS answer 2 .*acme-corp-nps-1`, out)
-	assert.Regexp(t, `\s63\.0\s+total`, out)
+	assert.Contains(t, out, "acme-corp (Acme Corp)  owner alice  segment smb  ARR $120,000")
+	assert.Contains(t, out, "score 45.0  tier at_risk  revenue at risk $54,000")
+	assert.Regexp(t, `price-pressure\s+\+5\.0\s+firing\s+1 discount, 0 downgrade and 0 contract reduction requests in 90 days\s+acme-corp-crm-1`, out)
+	assert.Regexp(t, `champion-lost\s+\+30\.0\s+firing\s+.*acme-corp-crm-2`, out)
+	assert.Regexp(t, `nps-detractor\s+\+10\.0\s+firing\s+NPS answer 2 .*acme-corp-nps-1`, out)
+	assert.Regexp(t, `\s45\.0\s+total`, out)
 	assert.Contains(t, out, "→ Find and meet the new decision maker")
-	assert.Contains(t, out, "▆", "the sparkline shows the day's 63")
-	assert.Regexp(t, `raised\s+healthy → watch\s+score 43\.0`, out)
-	assert.Regexp(t, `escalated\s+watch → at_risk\s+score 63\.0`, out)
+	assert.Contains(t, out, "▄", "the sparkline shows the day's 45")
+	assert.Regexp(t, `raised\s+healthy → watch\s+score 35\.0`, out)
+	assert.Regexp(t, `escalated\s+watch → at_risk\s+score 45\.0`, out)
 	assert.Contains(t, out, "Alerts: open alert ")
 
 	quiet := r.ctl(t, "", "explain", "initech")
