@@ -7,7 +7,7 @@
 // with its half-life) and whether the customer churned within the horizon.
 // It fits an L2-regularised logistic regression of churn on the
 // activations, shrunk toward the input's weights; turns the coefficients
-// into points (weight = round(k·β)); fits a Platt calibration of the raw
+// into points (weight = k·β to a tenth); fits a Platt calibration of the raw
 // score; picks the tiers by alert volume and lift over the base rate; and
 // scores both the input and the fitted rule set on the validation dates.
 // Result.File is the fitted rule file, which keeps the input's

@@ -40,9 +40,9 @@ func ExampleFit() {
 		_ = r.File("history.ndjson") // the rule file to write
 	}
 	// Output:
-	// ticket-spike: 45 -> 69
-	// usage-drop: 20 -> 31
-	// promoter: -5 -> -8
+	// ticket-spike: 45 -> 68.8
+	// usage-drop: 20 -> 30.8
+	// promoter: -5 -> -7.7
 	// tiers 14/27/41
 	// AUC 0.795, input 0.795; worse: false
 }

@@ -220,9 +220,9 @@ func TestPoints(t *testing.T) {
 		want   []float64
 	}{
 		// The 99th percentile of the positive log-odds (2) maps to 100.
-		{"by the scores", []float64{1, 0.5, -0.25, 0.001}, []float64{-1, 0, 0.5, 1, 2}, 50, []float64{50, 25, -13, 0}},
+		{"by the scores", []float64{1, 0.5, -0.25, 0.0005}, []float64{-1, 0, 0.5, 1, 2}, 50, []float64{50, 25, -12.5, 0}},
 		// One rule alone would need 150 points: the scale yields to it.
-		{"by the largest rule", []float64{3, 1}, []float64{0.5, 1}, 100.0 / 3, []float64{100, 33}},
+		{"by the largest rule", []float64{3, 1}, []float64{0.5, 1}, 100.0 / 3, []float64{100, 33.3}},
 		{"nothing to weigh", []float64{0, 0}, []float64{0}, 0, []float64{0, 0}},
 	}
 	for _, tt := range tests {

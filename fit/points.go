@@ -13,7 +13,7 @@ import (
 // probability still rank them.
 const scoreQuantile = 0.99
 
-// Points maps coefficients to rule weights: weight_j = round(k·β_j). The
+// Points maps coefficients to rule weights: weight_j = k·β_j to a tenth of a point. The
 // score is then k times the log-odds above the intercept, so points add
 // as evidence does. k puts the 99th percentile of the fitting
 // observations' positive log-odds (linear, Σβ_j·a_j) at 100 points, and
@@ -40,10 +40,15 @@ func Points(beta, linear []float64) (k float64, weights []float64) {
 	}
 	weights = make([]float64, len(beta))
 	for j, b := range beta {
-		weights[j] = max(-100, min(100, math.Round(k*b)))
+		weights[j] = max(-100, min(100, tenths(k*b)))
 	}
 	return k, weights
 }
+
+// tenths rounds points to a tenth, as scores are: whole points would
+// distort the small weights (3 × 1.5 is 4.5, not 5) and reorder the
+// customers they tell apart.
+func tenths(v float64) float64 { return math.Round(v*10) / 10 }
 
 // Volumes are the shares of the fitting observations each tier flags at
 // most (watch and above, at_risk and above, critical), and Lifts the

@@ -54,7 +54,7 @@ func rewrite(src []byte, r *Result) ([]byte, error) {
 					if err != nil {
 						return nil, fmt.Errorf("fit: rule %s: %s: %w", name.Value, key, err)
 					}
-					m.Content[i] = scalar(max(-100, min(100, math.Round(v*ratio[name.Value]))))
+					m.Content[i] = scalar(max(-100, min(100, tenths(v*ratio[name.Value]))))
 				}
 			}
 		}
@@ -201,7 +201,7 @@ func (r *Result) File(history string) []byte {
 		line("The input has no calibration block: its probabilities are the built-in default's.")
 	}
 	line("")
-	line("Weights: round(%.2f x beta), the log-odds of churn a fully active rule adds (intercept %.3f),", r.Scale, r.Intercept)
+	line("Weights: %.2f x beta to a tenth, the log-odds of churn a fully active rule adds (intercept %.3f),", r.Scale, r.Intercept)
 	line("  beta shrunk toward the input's weights (L2 %g, chosen on the fitting period);", r.L2)
 	line("  the scale puts the 99th percentile of the fitting period's scores at 100.")
 	line("Tiers flag at most %.0f%%, %.0f%% and %.0f%% of the fitting observations, and none whose churn rate",
