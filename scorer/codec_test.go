@@ -82,6 +82,9 @@ func codecStates(tb testing.TB) map[string]*scorer.State {
 		{T: 300, ID: "b", Code: npsCode, V: 3}, {T: 100, ID: "", Code: contactCode}, {T: 300, ID: "a", Code: contactCode, Flags: 0xff},
 		{T: math.MinInt64, ID: "min", Code: npsCode, Key: math.MaxUint64}, {T: math.MaxInt64, ID: "max", Code: npsCode, W: -1.5},
 	}, Fired: []scorer.Firing{{Rule: "usage-drop", At: math.MinInt64}, {Rule: "", At: math.MaxInt64}}, Committed: 5}
+	// The raw sum past the cap and below zero, which the score hides.
+	states["raw past the cap"] = &scorer.State{Customer: "cap", Score: 100, Raw: 250.5, Tier: rules.Critical}
+	states["raw below zero"] = &scorer.State{Customer: "protected", Raw: -42.5}
 
 	require.Equal(tb, rules.AtRisk, states["at risk"].Tier)
 	require.NotEmpty(tb, states["critical"].Fired)
@@ -221,6 +224,7 @@ func TestStateBinaryRefusesWhatJSONRefuses(t *testing.T) {
 	for name, st := range map[string]*scorer.State{
 		"NaN score":         {Score: math.NaN()},
 		"infinite score":    {Score: math.Inf(-1)},
+		"NaN raw score":     {Raw: math.NaN()},
 		"unknown tier":      {Tier: rules.Tier(9)},
 		"unknown code":      {Events: []scorer.Event{{T: 1, ID: "a", Code: badCode}}},
 		"no code":           {Events: []scorer.Event{{T: 1, ID: "a"}}},
@@ -289,11 +293,12 @@ func TestStateBinaryRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "version"},
-		{"unknown version", patch(good, 0, 5), "unsupported format version 5"},
+		{"unknown version", patch(good, 0, 6), "unsupported format version 6"},
 		{"a JSON checkpoint", []byte(`{"customer":"acme"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"NaN score", patch(good, at, nan...), "Score at byte"},
 		{"unknown tier", patch(good, at+8, 4), "unknown tier"},
+		{"NaN raw score", patch(good, len(good)-8, nan...), "Raw at byte"},
 		{"unknown event code", patch(one, codeAt, 99), "Events[0].Code at byte"},
 		{"event code zero", patch(one, codeAt, 0), "unknown event code 0"},
 		{"unknown event field bits", patch(one, codeAt+2, 0x80), "Events[0].fields"},
@@ -487,7 +492,7 @@ func TestStateBinaryReadsVersion1(t *testing.T) {
 	}
 	again, err := st.MarshalBinary()
 	require.NoError(t, err)
-	assert.Equal(t, byte(4), again[0], "written back in the current version")
+	assert.Equal(t, byte(5), again[0], "written back in the current version")
 	var back scorer.State
 	require.NoError(t, back.UnmarshalBinary(again))
 	assert.Equal(t, st.Kinds, back.Kinds)

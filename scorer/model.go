@@ -343,11 +343,31 @@ func (m *Model) Judge(res *Result, f *rules.Features, st *State, p *signals.Prof
 }
 
 // Keep records res, the customer's latest evaluation, in st: its score,
-// tier, time and the day's history point.
+// raw score, tier, time and the day's history point.
 func (m *Model) Keep(st *State, res *Result) {
-	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
+	st.Score, st.Raw, st.Tier, st.Evaluated = res.Score, res.Raw, res.Tier, res.Time.Unix()
 	st.recordHistory(res.Time.Unix(), res.Score)
 }
+
+// Calibration is the rule set's calibration, rules.DefaultCalibration
+// when the set has none (one built in code rather than parsed).
+func (m *Model) Calibration() rules.Calibration {
+	if m.Rules.Calibration.Horizon == 0 {
+		return rules.DefaultCalibration
+	}
+	return m.Rules.Calibration
+}
+
+// Probability is p(churn within Horizon) of the customer st as of its
+// last evaluation: its kept raw score through the model's calibration,
+// what Result.Probability was then. Views, sweeps and digests read it
+// without explaining the customer again.
+func (m *Model) Probability(st *State) float64 {
+	return m.Calibration().Probability(st.Raw)
+}
+
+// Horizon is the horizon of the probabilities: p(churn within Horizon).
+func (m *Model) Horizon() time.Duration { return m.Calibration().Horizon }
 
 // Describe fills in the explanation Score leaves out: the detail and the
 // evidence of every contribution of r, and the playbook. st and p must be
@@ -481,7 +501,7 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	// in [0, 100], the raw sum keeps the rest for the ranking and the
 	// probability.
 	res.Score = clampScore(res.Raw)
-	res.Probability = m.Rules.Calibration.Probability(res.Raw)
+	res.Probability = m.Calibration().Probability(res.Raw)
 	// Against the tier the last closed day ended in, not the last
 	// evaluation's: the tier then depends on the history, not on when and
 	// in which order it was evaluated.
