@@ -227,8 +227,8 @@ func (b *Book) customerFor(id string) *Customer {
 }
 
 // evaluate rescores a customer at time at and decides its alert. What
-// does not change the customer (a sweep that leaves its score, tier and
-// alert as they were, on the same day) is not recorded: the state then
+// does not change the customer (a sweep that leaves its score, raw score,
+// tier and alert as they were, on the same day) is not recorded: the state then
 // holds only what a replay of the stream reproduces, and a sweep does not
 // make every customer a change for the next checkpoint.
 //
@@ -244,7 +244,9 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	prevAlert := c.Alert
 	a := b.policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
 	_, dirty := b.dirty[id]
-	if dirty || a != nil || res.Score != c.Score.Score || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
+	// The raw score counts as a change: past the cap (or below 0) it is
+	// what ranks the customer and makes its probability.
+	if dirty || a != nil || res.Score != c.Score.Score || res.Raw != c.Score.Raw || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
 		res.Time.Unix()/daySeconds != c.Score.Evaluated/daySeconds {
 		b.model.Keep(&c.Score, res)
 		b.dirty[id] = struct{}{}
