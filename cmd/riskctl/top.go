@@ -29,7 +29,7 @@ func runTop(e *env, c *command, args []string) int {
 	fs.StringVar(&req.Owner, "owner", "", "only the customers of this owner")
 	fs.StringVar(&req.Segment, "segment", "", "only this segment")
 	fs.StringVar(&req.Tier, "tier", "risk", "healthy, watch, at_risk, critical, risk (every tier above healthy) or all")
-	fs.StringVar(&req.Sort, "sort", "revenue_at_risk", "revenue_at_risk or score")
+	fs.StringVar(&req.Sort, "sort", "revenue_at_risk", "revenue_at_risk, probability or score (by the raw score: no ties at 100)")
 	fs.IntVar(&req.Limit, "limit", 20, "at most this many customers")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
 	pos, code, ok := e.parse(fs, c, args)
