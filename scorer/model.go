@@ -273,7 +273,9 @@ type Result struct {
 	// Probability is p(churn within the calibration's horizon), from Raw
 	// through the rule set's calibration (rules.DefaultCalibration when
 	// the file has none): above the cap, customers still rank by it.
-	Probability   float64        `json:"probability"`
+	Probability float64 `json:"probability"`
+	// Horizon is the calibration's: Probability is p(churn within it).
+	Horizon       time.Duration  `json:"-"`
 	Tier          rules.Tier     `json:"tier"`
 	PreviousScore float64        `json:"previous_score"`
 	PreviousTier  rules.Tier     `json:"previous_tier"`
@@ -501,7 +503,8 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	// in [0, 100], the raw sum keeps the rest for the ranking and the
 	// probability.
 	res.Score = clampScore(res.Raw)
-	res.Probability = m.Calibration().Probability(res.Raw)
+	cal := m.Calibration()
+	res.Probability, res.Horizon = cal.Probability(res.Raw), cal.Horizon
 	// Against the tier the last closed day ended in, not the last
 	// evaluation's: the tier then depends on the history, not on when and
 	// in which order it was evaluated.
