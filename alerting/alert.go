@@ -80,9 +80,16 @@ type Alert struct {
 	Tier          rules.Tier `json:"tier"`
 	PreviousTier  rules.Tier `json:"previous_tier"`
 	RevenueAtRisk float64    `json:"revenue_at_risk"`
-	Time          time.Time  `json:"time"`
-	Reasons       []Reason   `json:"reasons"`
-	Playbook      []string   `json:"playbook,omitempty"`
+	// Probability is p(churn within HorizonDays days) of the evaluation
+	// behind the alert: its raw score through the rule set's calibration.
+	// Both are always present (0 is a value, not "unknown"); an alert
+	// from a riskd before them has neither, which a reader takes as
+	// unknown.
+	Probability float64   `json:"probability"`
+	HorizonDays float64   `json:"horizon_days"`
+	Time        time.Time `json:"time"`
+	Reasons     []Reason  `json:"reasons"`
+	Playbook    []string  `json:"playbook,omitempty"`
 	// Churned marks the final resolved alert of a customer that churned.
 	Churned bool `json:"churned,omitempty"`
 }
@@ -103,6 +110,29 @@ func RevenueAtRisk(arr, score float64) float64 {
 		return 0
 	}
 	return math.Round(arr*min(score, 100)) / 100
+}
+
+// Chance phrases p(churn within days) for a person: "18% chance of
+// churn within 90 days". A probability that rounds to 0% or 100% but is
+// neither says "<1%" or ">99%"; "" when days is not positive (an alert
+// or entry that carries no probability).
+func Chance(p, days float64) string {
+	if days <= 0 || math.IsNaN(p) {
+		return ""
+	}
+	return Percent(p) + " chance of churn within " + strconv.FormatFloat(days, 'f', -1, 64) + " days"
+}
+
+// Percent writes a probability as a whole percentage, "<1%" and ">99%"
+// for those that would round to a certainty they are not.
+func Percent(p float64) string {
+	switch {
+	case p > 0 && p < 0.005:
+		return "<1%"
+	case p < 1 && p >= 0.995:
+		return ">99%"
+	}
+	return strconv.FormatFloat(math.Round(p*100), 'f', 0, 64) + "%"
 }
 
 // Subject is where a is published:
@@ -134,7 +164,8 @@ func ownerToken(owner string) string {
 // newAlert fills an alert of type t from the scorer's result and profile.
 func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profile, cause Cause) *Alert {
 	a := &Alert{Type: t, Customer: r.Customer, Score: r.Score, Tier: r.Tier,
-		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC()}
+		PreviousTier: st.Tier, PreviousScore: st.Score, Time: r.Time.UTC(),
+		Probability: r.Probability, HorizonDays: r.Horizon.Hours() / 24}
 	if t == Raised {
 		a.PreviousTier, a.PreviousScore = rules.Healthy, r.PreviousScore
 	}

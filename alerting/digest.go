@@ -24,6 +24,11 @@ type DigestEntry struct {
 	TierYesterday  rules.Tier `json:"tier_yesterday"`
 	ARR            float64    `json:"arr"`
 	RevenueAtRisk  float64    `json:"revenue_at_risk"`
+	// Probability is p(churn within the digest's HorizonDays) as of the
+	// customer's last evaluation; HorizonDays is the calibration's, which
+	// the digest shows once.
+	Probability float64 `json:"probability"`
+	HorizonDays float64 `json:"-"`
 	// DaysToRenewal is -1 when the renewal date is unknown or past.
 	DaysToRenewal int64 `json:"days_to_renewal"`
 	// Outcomes are the customer's outcomes of the period the digest
@@ -63,9 +68,12 @@ func NewDigestOutcome(customer, name string, o *scorer.Outcome) DigestOutcome {
 type Digest struct {
 	Owner string `json:"owner"`
 	Date  string `json:"date"`
-	// Entries are the customers above healthy today, by revenue at risk,
-	// largest first.
+	// Entries are the customers above healthy today, by probability of
+	// churn, largest first, then by id.
 	Entries []DigestEntry `json:"entries"`
+	// HorizonDays is the horizon of the entries' probabilities: each is
+	// p(churn within HorizonDays days). Absent in a digest with no entry.
+	HorizonDays float64 `json:"horizon_days,omitempty"`
 	// RevenueAtRisk is the sum over Entries.
 	RevenueAtRisk float64 `json:"revenue_at_risk"`
 	// New entered a tier above healthy since yesterday; Worse moved to a
@@ -108,9 +116,10 @@ func Digests(date time.Time, owners iter.Seq2[string, DigestEntry]) []Digest {
 }
 
 // BuildDigest summarises entries (every customer of owner worth a look:
-// above healthy today or yesterday) for the day of date. Ties in revenue
-// at risk go to the higher score, then the renewal that comes first, so
-// the order is stable from one day to the next.
+// above healthy today or yesterday) for the day of date. Entries are
+// ordered by their probability of churn, then by id, so the order is
+// stable from one day to the next and customers the score ties at 100
+// keep the order of their raw scores.
 func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 	d := Digest{Owner: owner, Date: date.UTC().Format(time.DateOnly),
 		Entries: []DigestEntry{}, New: []string{}, Worse: []string{}, Better: []string{}, Outcomes: []DigestOutcome{}}
@@ -133,17 +142,12 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 		if e.Tier > rules.Healthy {
 			d.Entries = append(d.Entries, e)
 			d.RevenueAtRisk += e.RevenueAtRisk
+			d.HorizonDays = max(d.HorizonDays, e.HorizonDays)
 		}
 	}
 	d.RevenueAtRisk = math.Round(d.RevenueAtRisk*100) / 100
 	slices.SortFunc(d.Entries, func(a, b DigestEntry) int {
-		if c := cmp.Compare(b.RevenueAtRisk, a.RevenueAtRisk); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(renewalRank(a.DaysToRenewal), renewalRank(b.DaysToRenewal)); c != 0 {
+		if c := cmp.Compare(b.Probability, a.Probability); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Customer, b.Customer)
@@ -162,14 +166,6 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 		*l = (*l)[:min(len(*l), MaxDigestEntries)]
 	}
 	return d
-}
-
-// renewalRank puts unknown renewals after every known one.
-func renewalRank(days int64) int64 {
-	if days < 0 {
-		return math.MaxInt64
-	}
-	return days
 }
 
 // DigestSubject is where an owner's digest is published:

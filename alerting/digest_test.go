@@ -16,13 +16,20 @@ import (
 func TestBuildDigest(t *testing.T) {
 	day := time.Date(2026, 11, 20, 23, 30, 0, 0, time.FixedZone("CET", 3600))
 	entries := []DigestEntry{
-		{Customer: "small", Score: 70, ScoreYesterday: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, ARR: 10000, RevenueAtRisk: 7000, DaysToRenewal: -1},
-		{Customer: "big", Score: 45, ScoreYesterday: 30, Tier: rules.Watch, TierYesterday: rules.Healthy, ARR: 200000, RevenueAtRisk: 90000, DaysToRenewal: 40},
-		{Customer: "worse", Score: 85, ScoreYesterday: 65, Tier: rules.Critical, TierYesterday: rules.AtRisk, ARR: 20000, RevenueAtRisk: 17000, DaysToRenewal: 10},
-		{Customer: "tie-late", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 90},
-		{Customer: "tie-soon", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 5},
-		{Customer: "recovered", Score: 20, ScoreYesterday: 45, Tier: rules.Healthy, TierYesterday: rules.Watch, ARR: 50000, RevenueAtRisk: 10000, DaysToRenewal: 100},
-		{Customer: "eased", Score: 50, ScoreYesterday: 70, Tier: rules.Watch, TierYesterday: rules.AtRisk, RevenueAtRisk: 1, DaysToRenewal: -1},
+		{Customer: "small", Score: 70, ScoreYesterday: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, ARR: 10000, RevenueAtRisk: 7000, DaysToRenewal: -1, Probability: 0.3},
+		{Customer: "big", Score: 45, ScoreYesterday: 30, Tier: rules.Watch, TierYesterday: rules.Healthy, ARR: 200000, RevenueAtRisk: 90000, DaysToRenewal: 40, Probability: 0.15},
+		{Customer: "worse", Score: 85, ScoreYesterday: 65, Tier: rules.Critical, TierYesterday: rules.AtRisk, ARR: 20000, RevenueAtRisk: 17000, DaysToRenewal: 10, Probability: 0.62},
+		{Customer: "tie-late", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 90, Probability: 0.3},
+		{Customer: "tie-soon", Score: 70, Tier: rules.AtRisk, TierYesterday: rules.AtRisk, RevenueAtRisk: 7000, DaysToRenewal: 5, Probability: 0.3},
+		{Customer: "recovered", Score: 20, ScoreYesterday: 45, Tier: rules.Healthy, TierYesterday: rules.Watch, ARR: 50000, RevenueAtRisk: 10000, DaysToRenewal: 100, Probability: 0.05},
+		{Customer: "eased", Score: 50, ScoreYesterday: 70, Tier: rules.Watch, TierYesterday: rules.AtRisk, RevenueAtRisk: 1, DaysToRenewal: -1, Probability: 0.2},
+		// Both at the capped score of 100; the raw scores behind it,
+		// and so the probabilities, differ.
+		{Customer: "capped-low", Score: 100, ScoreYesterday: 100, Tier: rules.Critical, TierYesterday: rules.Critical, DaysToRenewal: -1, Probability: 0.77},
+		{Customer: "capped-high", Score: 100, ScoreYesterday: 100, Tier: rules.Critical, TierYesterday: rules.Critical, DaysToRenewal: -1, Probability: 0.905},
+	}
+	for i := range entries {
+		entries[i].HorizonDays = 90
 	}
 	d := BuildDigest("alice", day, entries)
 
@@ -31,8 +38,9 @@ func TestBuildDigest(t *testing.T) {
 	for _, e := range d.Entries {
 		order = append(order, e.Customer)
 	}
-	assert.Equal(t, []string{"big", "worse", "tie-soon", "tie-late", "small", "eased"}, order,
-		"by revenue at risk, then score, then the nearest renewal; healthy customers are not listed")
+	assert.Equal(t, []string{"capped-high", "capped-low", "worse", "small", "tie-late", "tie-soon", "eased", "big"}, order,
+		"by probability, then id; healthy customers are not listed")
+	assert.Equal(t, 90.0, d.HorizonDays)
 	assert.Equal(t, []string{"big"}, d.New)
 	assert.Equal(t, []string{"worse"}, d.Worse)
 	assert.Equal(t, []string{"eased", "recovered"}, d.Better)
@@ -41,6 +49,8 @@ func TestBuildDigest(t *testing.T) {
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `"tier":"critical","tier_yesterday":"at_risk"`)
+	assert.Contains(t, string(body), `"probability":0.905`)
+	assert.Contains(t, string(body), `"horizon_days":90`)
 
 	empty := BuildDigest("", day, nil)
 	body, err = json.Marshal(empty)
@@ -66,13 +76,13 @@ func TestDigestIsBounded(t *testing.T) {
 	var entries []DigestEntry
 	for i := range 3 * MaxDigestEntries {
 		entries = append(entries, DigestEntry{Customer: fmt.Sprintf("c%04d", i), Score: 50, Tier: rules.Watch,
-			ARR: float64(i), RevenueAtRisk: float64(i) / 2, DaysToRenewal: -1})
+			ARR: float64(i), RevenueAtRisk: float64(i) / 2, DaysToRenewal: -1, Probability: float64(i) / 1000})
 	}
 	d := BuildDigest("", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), entries)
 	require.Len(t, d.Entries, MaxDigestEntries)
 	assert.Len(t, d.New, MaxDigestEntries)
 	assert.Equal(t, 3*MaxDigestEntries, d.Total)
-	assert.Equal(t, "c0599", d.Entries[0].Customer, "the largest revenue at risk comes first")
+	assert.Equal(t, "c0599", d.Entries[0].Customer, "the largest probability comes first")
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
 	assert.Less(t, len(body), 256<<10)
@@ -94,7 +104,7 @@ func TestDigestOutcomes(t *testing.T) {
 		{Customer: "quiet", Tier: rules.Healthy, TierYesterday: rules.Healthy, DaysToRenewal: -1,
 			Outcomes: []DigestOutcome{NewDigestOutcome("quiet", "", &quiet)}},
 		{Customer: "kept", Name: "Kept Inc", Score: 62, ScoreYesterday: 64, Tier: rules.AtRisk, TierYesterday: rules.AtRisk,
-			ARR: 130000, RevenueAtRisk: 80600, DaysToRenewal: 365,
+			ARR: 130000, RevenueAtRisk: 80600, DaysToRenewal: 365, Probability: 0.2689, HorizonDays: 90,
 			Outcomes: []DigestOutcome{NewDigestOutcome("kept", "Kept Inc", &saved)}},
 		{Customer: "nothing", Tier: rules.Healthy, TierYesterday: rules.Healthy, DaysToRenewal: -1},
 	}

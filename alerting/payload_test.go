@@ -54,6 +54,7 @@ func atRiskAlert(t testing.TB) *Alert {
 
 func atRiskResult(at time.Time) scorer.Result {
 	return scorer.Result{Customer: "acme-corp", Time: at, Score: 78.5, Raw: 78.5, Tier: rules.AtRisk,
+		Probability: rules.DefaultCalibration.Probability(78.5), Horizon: rules.DefaultCalibration.Horizon,
 		PreviousScore: 70.5, PreviousTier: rules.AtRisk,
 		Contributions: []scorer.Contribution{
 			{Rule: "ticket-spike", Category: "support", Contribution: 22, Firing: true,

@@ -52,6 +52,9 @@ var severityStyle = map[string]struct{ icon, label string }{
 func Slack(a *Alert) ([]byte, error) {
 	icon, headline := slackHeadline(a)
 	scoreLine := fmt.Sprintf("score %.1f (was %.1f)", a.Score, a.PreviousScore)
+	if c := Chance(a.Probability, a.HorizonDays); c != "" {
+		scoreLine += ", " + c
+	}
 	summary := []string{icon + " " + escape(headline), scoreLine}
 	if a.ARR > 0 {
 		summary = append(summary, "ARR "+escape(Money(a.ARR, a.Currency)))
@@ -125,6 +128,9 @@ func slackHeadline(a *Alert) (icon, headline string) {
 func slackMain(a *Alert) slackBlock {
 	var intro strings.Builder
 	fmt.Fprintf(&intro, "*Score %.1f* (was %.1f) · tier *%s* (was %s)", a.Score, a.PreviousScore, a.Tier, a.PreviousTier)
+	if a.HorizonDays > 0 {
+		fmt.Fprintf(&intro, "\n*%s* chance of churn within %s days", Percent(a.Probability), strconv.FormatFloat(a.HorizonDays, 'f', -1, 64))
+	}
 	owner := a.Owner
 	if owner == "" {
 		owner = Unassigned

@@ -19,6 +19,9 @@ func Text(a *Alert) string {
 		name = fmt.Sprintf("%s (%s)", a.Name, a.Customer)
 	}
 	fmt.Fprintf(&b, "%s %-9s %-9s %s  score %.0f→%.0f", icon, strings.ToUpper(severityOf(a)), a.Type, name, a.PreviousScore, a.Score)
+	if c := Chance(a.Probability, a.HorizonDays); c != "" {
+		b.WriteString(" (" + c + ")")
+	}
 	owner := a.Owner
 	if owner == "" {
 		owner = Unassigned

@@ -15,6 +15,24 @@ func TestTextWithoutProfile(t *testing.T) {
 	assert.Equal(t, "🟢 RESOLVED  resolved  c-1  score 66→12  owner unassigned  ["+t0.Format("2006-01-02")+"]\n", Text(a))
 }
 
+func TestChance(t *testing.T) {
+	for _, tc := range []struct {
+		p, days float64
+		want    string
+	}{
+		{0.18, 90, "18% chance of churn within 90 days"},
+		{0.4813, 90, "48% chance of churn within 90 days"},
+		{0.004, 90, "<1% chance of churn within 90 days"},
+		{0, 90, "0% chance of churn within 90 days"},
+		{0.996, 30, ">99% chance of churn within 30 days"},
+		{1, 30, "100% chance of churn within 30 days"},
+		{0.5, 7.5, "50% chance of churn within 7.5 days"},
+		{0.5, 0, ""},
+	} {
+		assert.Equal(t, tc.want, Chance(tc.p, tc.days), "p %v, %v days", tc.p, tc.days)
+	}
+}
+
 func TestMoney(t *testing.T) {
 	for _, tc := range []struct {
 		v        float64

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ func TestFilterCheck(t *testing.T) {
 	}{
 		{api.Filter{}, ""},
 		{api.Filter{Tier: "risk", Sort: "score", Limit: api.MaxLimit}, ""},
+		{api.Filter{Sort: "probability"}, ""},
 		{api.Filter{Tier: "at_risk", Owner: "alice"}, ""},
 		{api.Filter{Tier: "teir"}, `tier "teir"`},
 		{api.Filter{Sort: "name"}, `sort "name"`},
@@ -80,6 +82,58 @@ func TestFilterOrder(t *testing.T) {
 	assert.Equal(t, "d,a,b,c", ids(api.Filter{}.Order(append([]api.CustomerView{}, views...))),
 		"revenue at risk, then score, then id")
 	assert.Equal(t, "c,d", ids(api.Filter{Sort: "score", Limit: 2}.Order(append([]api.CustomerView{}, views...))))
+}
+
+// Customers the cap ties at a score of 100 have distinct raw scores, so
+// distinct probabilities, and every sort ranks them by those, ties of
+// everything broken by id: the top of a list is no plateau.
+func TestFilterOrderPastTheCap(t *testing.T) {
+	cal := rules.DefaultCalibration
+	view := func(id string, score, raw, arr float64) api.CustomerView {
+		return api.CustomerView{Customer: id, Score: score, RawScore: raw, Probability: cal.Probability(raw),
+			ARR: arr, RevenueAtRisk: alerting.RevenueAtRisk(arr, score)}
+	}
+	views := []api.CustomerView{
+		view("a", 100, 100, 1000),
+		view("b", 100, 168, 1000),
+		view("c", 100, 121.5, 1000),
+		view("d", 62, 62, 1000),
+		view("e", 100, 121.5, 1000), // ties c in everything but its id
+		view("f", 0, -30, 1000),
+		view("g", 0, 0, 1000),
+	}
+	seen := map[float64]bool{}
+	for _, v := range views {
+		if v.Customer != "e" {
+			assert.False(t, seen[v.Probability], "%s: probability %v is another customer's", v.Customer, v.Probability)
+			seen[v.Probability] = true
+		}
+	}
+	for _, tc := range []struct {
+		sort, want string
+	}{
+		{"", "b,c,e,a,d,g,f"},
+		{"revenue_at_risk", "b,c,e,a,d,g,f"},
+		{"score", "b,c,e,a,d,g,f"},
+		{"probability", "b,c,e,a,d,g,f"},
+	} {
+		got := api.Filter{Sort: tc.sort}.Order(slices.Clone(views))
+		var ids []string
+		for _, v := range got {
+			ids = append(ids, v.Customer)
+		}
+		assert.Equal(t, tc.want, strings.Join(ids, ","), "sort %q", tc.sort)
+		for i := 1; i < len(got); i++ {
+			assert.GreaterOrEqual(t, got[i-1].Probability, got[i].Probability, "sort %q at %d", tc.sort, i)
+		}
+	}
+	// A larger ARR still leads by revenue at risk; by probability it
+	// does not.
+	rich := view("h", 80, 80, 100000)
+	got := api.Filter{}.Order(append(slices.Clone(views), rich))
+	assert.Equal(t, "h", got[0].Customer)
+	got = api.Filter{Sort: "probability"}.Order(append(slices.Clone(views), rich))
+	assert.Equal(t, "b", got[0].Customer)
 }
 
 func TestCommandValidate(t *testing.T) {

@@ -24,6 +24,15 @@ type CustomerView struct {
 	ARR           float64 `json:"arr,omitempty"`
 	DaysToRenewal *int64  `json:"days_to_renewal,omitempty"`
 	Score         float64 `json:"score"`
+	// RawScore is the signed sum of the rules' contributions that Score
+	// clamps to [0, 100]: past 100 (or below 0) it still orders customers.
+	RawScore float64 `json:"raw_score"`
+	// Probability is p(churn within HorizonDays): RawScore through the
+	// rule set's calibration (its calibration block, or the documented
+	// default), as of Evaluated. HorizonDays is the calibration's horizon
+	// in days, so that a reader knows what the probability is of.
+	Probability float64 `json:"probability"`
+	HorizonDays float64 `json:"horizon_days"`
 	// Change1d is the score now minus the score recorded a day before the
 	// last evaluation, when there is one.
 	Change1d      *float64              `json:"change_1d,omitempty"`
@@ -61,7 +70,9 @@ type Filter struct {
 	Tier    string `json:"tier,omitempty"`
 	Owner   string `json:"owner,omitempty"`
 	Segment string `json:"segment,omitempty"`
-	// Sort is revenue_at_risk (the default) or score.
+	// Sort is revenue_at_risk (the default), probability, or score (ties
+	// of the 0..100 score, at the cap, go to the higher raw score: the
+	// probability's order).
 	Sort string `json:"sort,omitempty"`
 	// Limit is at most MaxLimit; 0 means DefaultLimit.
 	Limit int `json:"limit,omitempty"`
@@ -77,9 +88,9 @@ func (f Filter) Check() error {
 		}
 	}
 	switch f.Sort {
-	case "", "revenue_at_risk", "score":
+	case "", "revenue_at_risk", "score", "probability":
 	default:
-		return Errorf(http.StatusBadRequest, "sort %q: want revenue_at_risk or score", f.Sort)
+		return Errorf(http.StatusBadRequest, "sort %q: want revenue_at_risk, probability or score", f.Sort)
 	}
 	if f.Limit < 0 || f.Limit > MaxLimit {
 		return Errorf(http.StatusBadRequest, "limit %d: want 1 to %d", f.Limit, MaxLimit)
@@ -124,20 +135,44 @@ func (f Filter) Match(t rules.Tier, p *signals.Profile) bool {
 }
 
 // Compare orders a list: by the filter's sort, then revenue at risk, then
-// score (largest first), then id.
+// score, raw score and probability (largest first), then id. The raw
+// score orders the customers the 0..100 score ties (at the cap, or at 0
+// with protective rules), so the top of a list is no plateau of ties;
+// the probability, a monotone function of the raw score, orders as it
+// does.
 func (f Filter) Compare(a, b *CustomerView) int {
-	if f.Sort == "score" {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+	switch f.Sort {
+	case "score":
+		if c := compareRisk(a, b); c != 0 {
+			return c
+		}
+	case "probability":
+		if c := cmp.Compare(b.Probability, a.Probability); c != 0 {
+			return c
+		}
+		if c := compareRisk(a, b); c != 0 {
 			return c
 		}
 	}
 	if c := cmp.Compare(b.RevenueAtRisk, a.RevenueAtRisk); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(b.Score, a.Score); c != 0 {
+	if c := compareRisk(a, b); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.Customer, b.Customer)
+}
+
+// compareRisk orders by score, then raw score, then probability, largest
+// first.
+func compareRisk(a, b *CustomerView) int {
+	if c := cmp.Compare(b.Score, a.Score); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.RawScore, a.RawScore); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.Probability, a.Probability)
 }
 
 // Order sorts views by Compare and keeps the first Size of them.

@@ -232,7 +232,8 @@ func (b *Book) customerFor(id string) *Customer {
 // does not change the customer (a sweep that leaves its score, tier and
 // alert as they were, on the same day) is not recorded: the state then
 // holds only what a replay of the stream reproduces, and a sweep does not
-// make every customer a change for the next checkpoint.
+// make every customer a change for the next checkpoint. A raw score that
+// moved alone (past the cap, or below 0) is recorded alone.
 //
 // The score is explained only when an alert comes of it: explaining (rule
 // details, evidence, playbook) costs more than scoring, and almost every
@@ -249,6 +250,14 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	if dirty || a != nil || res.Score != c.Score.Score || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
 		res.Time.Unix()/daySeconds != c.Score.Evaluated/daySeconds {
 		b.model.Keep(&c.Score, res)
+		b.dirty[id] = struct{}{}
+	} else if res.Raw != c.Score.Raw {
+		// Past the cap (or below 0) the raw score moves alone: it ranks
+		// the customer and makes its probability, so it is kept, and
+		// checkpointed. Nothing else is: the evaluation time would move
+		// the clock later scores start from, which only an evaluation
+		// that changes the customer may do.
+		c.Score.Raw = res.Raw
 		b.dirty[id] = struct{}{}
 	}
 	if a == nil {

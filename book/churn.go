@@ -1,26 +1,37 @@
 package book
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/riskwatch/riskwatch/churn"
+	"github.com/riskwatch/riskwatch/rules"
 )
 
-// ProbabilityHorizon is the horizon of the churn probabilities that
-// Probability gives and the predictive churn rate reads.
-const ProbabilityHorizon = 90 * 24 * time.Hour
+// Probability is a customer's probability of churning within
+// ProbabilityHorizon as of its last evaluation, for the predictive churn
+// rate: its raw score through the rule set's calibration
+// (scorer.Model.Probability), the figure the API, alerts and digests
+// show. Every customer has one: a rule set without a calibration block
+// uses rules.DefaultCalibration.
+func (b *Book) Probability(c *Customer) (float64, bool) {
+	return b.model.Probability(&c.Score), true
+}
+
+// ProbabilityHorizon is the horizon of the probabilities Probability
+// gives: the calibration's.
+func (b *Book) ProbabilityHorizon() time.Duration { return b.model.Horizon() }
 
 // ProbabilitySource names where Probability's figures come from, for
-// reports.
-const ProbabilitySource = "score/100, standing in for a calibrated probability"
-
-// Probability is a customer's probability of churning within
-// ProbabilityHorizon, for the predictive churn rate. The score is not a
-// probability: score/100, clamped to [0, 1], stands in for one until the
-// score is calibrated on outcomes, and this function is the one place a
-// calibrated probability replaces it.
-func Probability(c *Customer) (float64, bool) {
-	return min(max(c.Score.Score/100, 0), 1), true
+// reports: the calibration, and whether it is the unfitted default.
+func (b *Book) ProbabilitySource() string {
+	c := b.model.Calibration()
+	what := "the rules' calibration"
+	if c == rules.DefaultCalibration {
+		what = "the default calibration (not fitted to outcomes)"
+	}
+	return fmt.Sprintf("%s of the raw score: %s, intercept %g, slope %g, horizon %gd",
+		what, c.Method, c.Intercept, c.Slope, c.Horizon.Hours()/24)
 }
 
 // Lifetimes are every customer's lifetime as churn analytics read it:

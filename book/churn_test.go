@@ -11,6 +11,7 @@ import (
 
 	"github.com/riskwatch/riskwatch/book"
 	"github.com/riskwatch/riskwatch/churn"
+	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -36,12 +37,28 @@ func TestLifetimes(t *testing.T) {
 	}
 }
 
-func TestProbabilityStandsInFromTheScore(t *testing.T) {
-	for score, want := range map[float64]float64{0: 0, 43: 0.43, 100: 1, 130: 1, -5: 0} {
+// The probability is the calibrated one, from the raw score the state
+// keeps: customers the 0..100 score ties at the cap (or at 0) still
+// differ, in the order of their raw sums.
+func TestProbabilityIsCalibrated(t *testing.T) {
+	f := newFeeder(t)
+	prev := -1.0
+	for _, tc := range []struct{ score, raw float64 }{{0, -30}, {0, 0}, {43, 43}, {100, 100}, {100, 168}} {
 		c := &book.Customer{}
-		c.Score.Score = score
-		p, ok := book.Probability(c)
-		assert.True(t, ok)
-		assert.InDelta(t, want, p, 1e-12, "score %v", score)
+		c.Score.Score, c.Score.Raw = tc.score, tc.raw
+		p, ok := f.b.Probability(c)
+		require.True(t, ok)
+		assert.InDelta(t, rules.DefaultCalibration.Probability(tc.raw), p, 1e-12, "raw %v", tc.raw)
+		assert.Greater(t, p, prev, "raw %v ranks above the one before", tc.raw)
+		prev = p
 	}
+	assert.Equal(t, 90*24*time.Hour, f.b.ProbabilityHorizon())
+	assert.Contains(t, f.b.ProbabilitySource(), "default calibration")
+
+	// A customer the book scored has its raw score kept.
+	f.signal(signals.KindUsage, "u1", "acme", f.now.Add(-time.Hour), `{"events":3}`)
+	c := f.b.Customer("acme")
+	require.NotNil(t, c)
+	p, _ := f.b.Probability(c)
+	assert.InDelta(t, rules.DefaultCalibration.Probability(c.Score.Raw), p, 1e-12)
 }

@@ -76,7 +76,8 @@ func (b *Book) digestEntries(now, from int64, seq uint64) iter.Seq2[string, aler
 			yesterday, _ := c.Score.ScoreOn(now - daySeconds)
 			segment, owner := "", ""
 			e := alerting.DigestEntry{Customer: id, Score: c.Score.Score, ScoreYesterday: yesterday,
-				Tier: c.Score.Tier, DaysToRenewal: signals.DaysUntil(scorer.Renewal(&c.Score, p, now), date)}
+				Tier: c.Score.Tier, DaysToRenewal: signals.DaysUntil(scorer.Renewal(&c.Score, p, now), date),
+				Probability: b.model.Probability(&c.Score), HorizonDays: b.model.Horizon().Hours() / 24}
 			if p != nil {
 				segment, owner = p.Segment, p.Owner
 				e.Name, e.ARR = p.Name, p.ARR

@@ -29,7 +29,8 @@ func (b *Book) View(id string, explain bool) (api.CustomerView, bool) {
 
 func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	p := c.Profile
-	v := api.CustomerView{Customer: id, Score: c.Score.Score, Tier: c.Score.Tier,
+	v := api.CustomerView{Customer: id, Score: c.Score.Score, RawScore: c.Score.Raw,
+		Probability: b.model.Probability(&c.Score), HorizonDays: b.model.Horizon().Hours() / 24, Tier: c.Score.Tier,
 		Evaluated: time.Unix(c.Score.Evaluated, 0).UTC(), LastEvent: time.Unix(c.Score.Watermark, 0).UTC(),
 		Profile: p, Alerting: c.Alert, LastAlert: c.Last}
 	if p != nil {

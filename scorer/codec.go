@@ -42,10 +42,14 @@ import (
 //	Outcomes (version 4): n uvarint, n × (T varint, ID string, Type byte,
 //	  ARR fixed 8, Prior fixed 8, Alert varint), OutcomesFloor varint,
 //	  AtRisk varint
+//	Raw fixed 8 (version 5)
 //
-// Version 3 ends at ActiveDays, version 2 at Kinds; they are still read,
-// with no outcome and no warning: what came before the upgrade is not
-// known.
+// Version 4 ends at AtRisk; it is still read, with Raw = Score: the raw
+// sum was not kept, and the score is the closest honest figure (exact
+// within [0, 100], the cap above it) until the customer's next
+// evaluation. Version 3 ends at ActiveDays, version 2 at Kinds; they are
+// still read, with no outcome and no warning: what came before the
+// upgrade is not known.
 //
 // Version 1 (riskd 0.1) had no Mask, Prior, ClosedTiers or Kinds; it is
 // still read: each firing as its last day only, the closed tier as the
@@ -67,7 +71,7 @@ import (
 
 // binaryVersion starts every binary state. It is not '{', so a reader can
 // tell a binary checkpoint from a JSON one by its first byte.
-const binaryVersion = 4
+const binaryVersion = 5
 
 // Limits of the binary format, far above what the model keeps (rings of
 // about 60 days, 64 events, one firing per rule).
@@ -176,7 +180,7 @@ func (st *State) binarySize() int {
 		o := &st.Outcomes[i]
 		n += binrec.SizeVarint(o.T) + binrec.SizeString(o.ID) + 1 + 16 + binrec.SizeVarint(o.Alert)
 	}
-	return n + binrec.SizeVarint(st.OutcomesFloor) + binrec.SizeVarint(st.AtRisk)
+	return n + binrec.SizeVarint(st.OutcomesFloor) + binrec.SizeVarint(st.AtRisk) + 8
 }
 
 // appendBinary writes the whole state, section by section in the order
@@ -213,7 +217,13 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	if b, err = st.appendScore(b); err != nil {
 		return b, err
 	}
-	return st.appendOutcomes(b)
+	if b, err = st.appendOutcomes(b); err != nil {
+		return b, err
+	}
+	if !binrec.Finite(st.Raw) {
+		return b, fmt.Errorf("raw score: %w", binrec.ErrNotFinite(st.Raw))
+	}
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(st.Raw)), nil
 }
 
 // appendOutcomes writes the outcomes and the current episode's warning.
@@ -512,6 +522,12 @@ func (st *State) decodeBinary(data []byte) error {
 	}
 	if version >= 4 {
 		st.decodeOutcomes(&r)
+	}
+	if version >= 5 {
+		st.Raw = r.Float64("Raw")
+	} else {
+		// Not kept before version 5: the score stands in (see the layout).
+		st.Raw = st.Score
 	}
 	if r.Err() != nil {
 		return r.Err()

@@ -82,6 +82,9 @@ func codecStates(tb testing.TB) map[string]*scorer.State {
 		{T: 300, ID: "b", Code: npsCode, V: 3}, {T: 100, ID: "", Code: contactCode}, {T: 300, ID: "a", Code: contactCode, Flags: 0xff},
 		{T: math.MinInt64, ID: "min", Code: npsCode, Key: math.MaxUint64}, {T: math.MaxInt64, ID: "max", Code: npsCode, W: -1.5},
 	}, Fired: []scorer.Firing{{Rule: "usage-drop", At: math.MinInt64}, {Rule: "", At: math.MaxInt64}}, Committed: 5}
+	// The raw sum past the cap and below zero, which the score hides.
+	states["raw past the cap"] = &scorer.State{Customer: "cap", Score: 100, Raw: 250.5, Tier: rules.Critical}
+	states["raw below zero"] = &scorer.State{Customer: "protected", Raw: -42.5}
 
 	require.Equal(tb, rules.AtRisk, states["at risk"].Tier)
 	require.NotEmpty(tb, states["critical"].Fired)
@@ -221,6 +224,7 @@ func TestStateBinaryRefusesWhatJSONRefuses(t *testing.T) {
 	for name, st := range map[string]*scorer.State{
 		"NaN score":         {Score: math.NaN()},
 		"infinite score":    {Score: math.Inf(-1)},
+		"NaN raw score":     {Raw: math.NaN()},
 		"unknown tier":      {Tier: rules.Tier(9)},
 		"unknown code":      {Events: []scorer.Event{{T: 1, ID: "a", Code: badCode}}},
 		"no code":           {Events: []scorer.Event{{T: 1, ID: "a"}}},
@@ -289,12 +293,13 @@ func TestStateBinaryRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "version"},
-		{"unknown version", patch(good, 0, 5), "unsupported format version 5"},
+		{"unknown version", patch(good, 0, 6), "unsupported format version 6"},
 		{"version zero", patch(good, 0, 0), "unsupported format version 0"},
 		{"a JSON checkpoint", []byte(`{"customer":"acme"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"NaN score", patch(good, at, nan...), "Score at byte"},
 		{"unknown tier", patch(good, at+8, 4), "unknown tier"},
+		{"NaN raw score", patch(good, len(good)-8, nan...), "Raw at byte"},
 		{"unknown event code", patch(one, codeAt, 99), "Events[0].Code at byte"},
 		{"event code zero", patch(one, codeAt, 0), "unknown event code 0"},
 		{"unknown event field bits", patch(one, codeAt+2, 0x80), "Events[0].fields"},
@@ -480,15 +485,18 @@ func beforeOutcomes(st *scorer.State) *scorer.State {
 }
 
 // asVersion2 is st as riskd wrote it before version 3: the layout of the
-// current version up to the Kinds, without the ActiveDays of version 3
-// and the outcomes section of version 4 that follow them. The outcomes
+// current version up to the Kinds, without the ActiveDays of version 3,
+// the outcomes section of version 4 and the Raw of version 5 that follow
+// them. The outcomes
 // are dropped (see beforeOutcomes), so that section is its empty form: no
 // outcome, OutcomesFloor and AtRisk 0.
 func asVersion2(tb testing.TB, st *scorer.State) []byte {
 	tb.Helper()
 	data, err := beforeOutcomes(st).MarshalBinary()
 	require.NoError(tb, err)
-	require.Equal(tb, byte(4), data[0])
+	require.Equal(tb, byte(5), data[0])
+	// Version 5's Raw, the last 8 bytes, goes first.
+	data = data[:len(data)-8]
 	tail := append(binary.AppendUvarint(nil, uint64(st.ActiveDays)), 0, 0, 0)
 	require.True(tb, bytes.HasSuffix(data, tail), "the encoding ends with ActiveDays and an empty outcomes section")
 	v2 := bytes.Clone(data[:len(data)-len(tail)])
@@ -504,11 +512,13 @@ func TestStateBinaryReadsVersion2(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var got scorer.State
 			require.NoError(t, got.UnmarshalBinary(asVersion2(t, st)))
-			assert.Equal(t, jsonRoundTrip(t, beforeOutcomes(st)), &got)
+			want := jsonRoundTrip(t, beforeOutcomes(st))
+			want.Raw = want.Score // not kept before version 5
+			assert.Equal(t, want, &got)
 
 			again, err := got.MarshalBinary()
 			require.NoError(t, err)
-			assert.Equal(t, byte(4), again[0], "written back in the current version")
+			assert.Equal(t, byte(5), again[0], "written back in the current version")
 		})
 	}
 	st := codecStates(t)["healthy"]
@@ -568,7 +578,7 @@ func TestStateBinaryReadsVersion1(t *testing.T) {
 	}
 	again, err := st.MarshalBinary()
 	require.NoError(t, err)
-	assert.Equal(t, byte(4), again[0], "written back in the current version")
+	assert.Equal(t, byte(5), again[0], "written back in the current version")
 	var back scorer.State
 	require.NoError(t, back.UnmarshalBinary(again))
 	assert.Equal(t, st.Kinds, back.Kinds)

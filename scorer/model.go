@@ -280,7 +280,9 @@ type Result struct {
 	// Probability is p(churn within the calibration's horizon), from Raw
 	// through the rule set's calibration (rules.DefaultCalibration when
 	// the file has none): above the cap, customers still rank by it.
-	Probability   float64        `json:"probability"`
+	Probability float64 `json:"probability"`
+	// Horizon is the calibration's: Probability is p(churn within it).
+	Horizon       time.Duration  `json:"-"`
 	Tier          rules.Tier     `json:"tier"`
 	PreviousScore float64        `json:"previous_score"`
 	PreviousTier  rules.Tier     `json:"previous_tier"`
@@ -350,11 +352,31 @@ func (m *Model) Judge(res *Result, f *rules.Features, st *State, p *signals.Prof
 }
 
 // Keep records res, the customer's latest evaluation, in st: its score,
-// tier, time and the day's history point.
+// raw score, tier, time and the day's history point.
 func (m *Model) Keep(st *State, res *Result) {
-	st.Score, st.Tier, st.Evaluated = res.Score, res.Tier, res.Time.Unix()
+	st.Score, st.Raw, st.Tier, st.Evaluated = res.Score, res.Raw, res.Tier, res.Time.Unix()
 	st.recordHistory(res.Time.Unix(), res.Score)
 }
+
+// Calibration is the rule set's calibration, rules.DefaultCalibration
+// when the set has none (one built in code rather than parsed).
+func (m *Model) Calibration() rules.Calibration {
+	if m.Rules.Calibration.Horizon == 0 {
+		return rules.DefaultCalibration
+	}
+	return m.Rules.Calibration
+}
+
+// Probability is p(churn within Horizon) of the customer st as of its
+// last evaluation: its kept raw score through the model's calibration,
+// what Result.Probability was then. Views, sweeps and digests read it
+// without explaining the customer again.
+func (m *Model) Probability(st *State) float64 {
+	return m.Calibration().Probability(st.Raw)
+}
+
+// Horizon is the horizon of the probabilities: p(churn within Horizon).
+func (m *Model) Horizon() time.Duration { return m.Calibration().Horizon }
 
 // Describe fills in the explanation Score leaves out: the detail and the
 // evidence of every contribution of r, and the playbook. st and p must be
@@ -488,7 +510,8 @@ func (m *Model) score(res *Result, st *State, p *signals.Profile, at time.Time, 
 	// in [0, 100], the raw sum keeps the rest for the ranking and the
 	// probability.
 	res.Score = clampScore(res.Raw)
-	res.Probability = m.Rules.Calibration.Probability(res.Raw)
+	cal := m.Calibration()
+	res.Probability, res.Horizon = cal.Probability(res.Raw), cal.Horizon
 	// Against the tier the last closed day ended in, not the last
 	// evaluation's: the tier then depends on the history, not on when and
 	// in which order it was evaluated.

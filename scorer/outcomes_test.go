@@ -228,9 +228,10 @@ func TestStateBinaryReadsVersions2And3(t *testing.T) {
 		assert.Positive(t, st.ActiveDays)
 		assert.Empty(t, st.Outcomes, "outcomes before the upgrade are not known")
 		assert.Zero(t, st.AtRisk)
+		assert.Equal(t, st.Score, st.Raw, "no raw score before version 5: the score stands in")
 		again, err := st.MarshalBinary()
 		require.NoError(t, err)
-		assert.Equal(t, byte(4), again[0], "written back in the current version")
+		assert.Equal(t, byte(5), again[0], "written back in the current version")
 		var back scorer.State
 		require.NoError(t, back.UnmarshalBinary(again))
 		assert.Equal(t, st, &back)

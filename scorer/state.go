@@ -105,7 +105,12 @@ type State struct {
 	// late against the latest of its own producer, not of every producer.
 	Kinds [signals.NumKinds]int64 `json:"kinds"`
 
-	Score     float64    `json:"score"`
+	Score float64 `json:"score"`
+	// Raw is the last evaluation's signed, uncapped sum of contributions
+	// (Result.Raw): what ranks customers the 0..100 score ties, and what
+	// the probability comes from (Model.Probability). A state checkpointed
+	// before it was kept has Raw = Score (see Restore).
+	Raw       float64    `json:"raw,omitempty"`
 	Tier      rules.Tier `json:"tier"`
 	Evaluated int64      `json:"evaluated,omitempty"`
 	// History is the last score of each of the last 90 days, ending at
@@ -619,6 +624,14 @@ func (st *State) Restore() {
 	// memory, so the slices get their exact size back.
 	st.Usage.C, st.ActiveUsers.C, st.Opened.C = exact(st.Usage.C), exact(st.ActiveUsers.C), exact(st.Opened.C)
 	st.Events, st.Fired, st.Outcomes = exact(st.Events), exact(st.Fired), exact(st.Outcomes)
+	// A kept evaluation has Score = Raw clamped to [0, 100], so a score
+	// above 0 with a raw score of 0 means a checkpoint written before Raw
+	// was kept (binary versions 1 to 4, JSON without "raw"). Its score is
+	// the honest stand-in: exact for a customer within [0, 100], the cap
+	// for one above it, until its next evaluation records the real sum.
+	if st.Raw == 0 && st.Score != 0 {
+		st.Raw = st.Score
+	}
 }
 
 // exact is s in an array of its own length, or s when it already fits.

@@ -50,13 +50,14 @@ first churned outcome; segment, stage and ARR come from their profile, and
 outcomes with an "arr" (downgraded, expanded, renewed) move the ARR. A
 history holds no probabilities: --predict scores it with the rules (riskd's
 own step, in this process) and predicts the last period from each
-customer's score at the end, score / 100 over 90 days standing in for a
-calibrated probability.
+customer's calibrated probability at the end: p(churn within the
+horizon) from its raw score through the rules' calibration block (the
+default calibration when the file has none).
 
 Without HISTORY, riskctl asks riskd (risk.api.churn, over the connection
 flags) for its live customers: the predictive figures use each customer's
-score / 100 over 90 days until a calibrated probability exists; riskd keeps
-no ARR changes, so its revenue churn counts churned ARR only.`,
+calibrated probability, over the calibration's horizon; riskd keeps no ARR
+changes, so its revenue churn counts churned ARR only.`,
 	example: `riskctl churn history.ndjson
 riskctl churn --by quarter --from 2026-01-01 --csv churn.csv history.ndjson
 riskctl churn --predict --rules mine.yaml history.ndjson
@@ -155,10 +156,10 @@ func (e *env) churnOfHistory(name string, cfg churn.Config, set *rules.Set) (*ch
 		b := scoreHistory(h, set)
 		for i := range customers {
 			if bc := b.Customer(customers[i].ID); bc != nil {
-				customers[i].Probability, customers[i].HasProbability = book.Probability(bc)
+				customers[i].Probability, customers[i].HasProbability = b.Probability(bc)
 			}
 		}
-		cfg.Horizon, cfg.Source = book.ProbabilityHorizon, book.ProbabilitySource
+		cfg.Horizon, cfg.Source = b.ProbabilityHorizon(), b.ProbabilitySource()
 	}
 	rep, err := churn.Compute(customers, cfg)
 	if err != nil {

@@ -116,7 +116,7 @@ func TestChurnPredictsAHistory(t *testing.T) {
 	var rep churn.Report
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep))
 	assert.Equal(t, 90.0, rep.HorizonDays)
-	assert.Contains(t, rep.Source, "score/100")
+	assert.Contains(t, rep.Source, "default calibration", "the default rules have no calibration block")
 	for _, p := range rep.Periods {
 		pr := p.Rows[0].Predictive
 		if !p.Open {

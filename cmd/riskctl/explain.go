@@ -27,7 +27,9 @@ behind it, each with its detail and the ids of the newest signals of the
 rule's kind (up to five), whether it still fires or is fading with its
 half-life; the playbook;
 a sparkline of the daily score over the last 90 days; and the tier history
-as the alerts announced it (read from stream RISK_ALERTS).`,
+as the alerts announced it (read from stream RISK_ALERTS). Under the score,
+the calibrated probability of churn within the horizon, from the raw sum of
+the contributions (which the score caps at 0 and 100).`,
 	example: `riskctl explain acme-corp`,
 	run:     runExplain,
 }
@@ -68,7 +70,15 @@ func writeExplanation(w io.Writer, v *api.CustomerView, alerts []alerting.Alert,
 	if v.ARR > 0 {
 		fmt.Fprintf(w, "  revenue at risk %s", alerting.Money(v.RevenueAtRisk, currency))
 	}
-	fmt.Fprintf(w, "  as of %s\n\n", v.Evaluated.Format(time.RFC3339))
+	fmt.Fprintf(w, "  as of %s\n", v.Evaluated.Format(time.RFC3339))
+	if c := alerting.Chance(v.Probability, v.HorizonDays); c != "" {
+		fmt.Fprintf(w, "%s (calibrated from the raw score %.1f", c, v.RawScore)
+		if v.RawScore != v.Score {
+			fmt.Fprintf(w, ", which the score caps at %.0f", v.Score)
+		}
+		fmt.Fprintln(w, ")")
+	}
+	fmt.Fprintln(w)
 
 	if len(v.Reasons) == 0 {
 		fmt.Fprintln(w, "No rule contributes to the score.")

@@ -197,8 +197,8 @@ func TestTopAndExplain(t *testing.T) {
 	require.Equal(t, exitOK, top.code, top.stderr)
 	lines := strings.Split(strings.TrimSpace(top.stdout), "\n")
 	require.Len(t, lines, 2, "only acme-corp is above healthy:\n%s", top.stdout)
-	assert.Regexp(t, `CUSTOMER\s+OWNER\s+SEGMENT\s+TIER\s+SCORE\s+CHANGE 1D\s+ARR\s+AT RISK\s+RENEWS IN`, lines[0])
-	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+smb\s+at_risk\s+45\.0\s+\S+\s+\$120,000\s+\$54,000\s+-`, lines[1])
+	assert.Regexp(t, `CUSTOMER\s+OWNER\s+SEGMENT\s+TIER\s+SCORE\s+CHANGE 1D\s+P\(CHURN 90D\)\s+ARR\s+AT RISK\s+RENEWS IN`, lines[0])
+	assert.Regexp(t, `acme-corp \(Acme Corp\)\s+alice\s+smb\s+at_risk\s+45\.0\s+\S+\s+\d+%\s+\$120,000\s+\$54,000\s+-`, lines[1])
 
 	all := r.ctl(t, "", "top", "--tier", "all", "--owner", "bob")
 	require.Equal(t, exitOK, all.code)

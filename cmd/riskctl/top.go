@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"text/tabwriter"
 
@@ -15,8 +16,12 @@ var topCmd = &command{
 	summary: "the customers at risk, sorted by revenue at risk",
 	help: `Lists customers from riskd (risk.api.customer.list), by default every
 customer above healthy, largest revenue at risk (ARR x score / 100) first:
-owner, segment, tier, score, its change over the last day, ARR, revenue
-at risk and days to renewal. --tier all lists healthy customers too.`,
+owner, segment, tier, score, its change over the last day, the calibrated
+probability of churn within the horizon (90 days unless the rules'
+calibration says otherwise), ARR, revenue at risk and days to renewal.
+--sort probability (or score) ranks by the probability: customers the
+score ties at 100 keep the order of their raw scores. --tier all lists
+healthy customers too.`,
 	example: `riskctl top --owner alice --limit 10
 riskctl top --tier critical --sort score`,
 	run: runTop,
@@ -29,7 +34,7 @@ func runTop(e *env, c *command, args []string) int {
 	fs.StringVar(&req.Owner, "owner", "", "only the customers of this owner")
 	fs.StringVar(&req.Segment, "segment", "", "only this segment")
 	fs.StringVar(&req.Tier, "tier", "risk", "healthy, watch, at_risk, critical, risk (every tier above healthy) or all")
-	fs.StringVar(&req.Sort, "sort", "revenue_at_risk", "revenue_at_risk or score")
+	fs.StringVar(&req.Sort, "sort", "revenue_at_risk", "revenue_at_risk, probability or score (by the raw score: no ties at 100)")
 	fs.IntVar(&req.Limit, "limit", 20, "at most this many customers")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
 	pos, code, ok := e.parse(fs, c, args)
@@ -55,13 +60,26 @@ func runTop(e *env, c *command, args []string) int {
 	if *asJSON {
 		return e.writeRaw(c, raw)
 	}
-	if len(list.Customers) == 0 {
-		fmt.Fprintln(e.stdout, "no customers match")
-		return exitOK
+	if err := writeTop(e.stdout, list.Customers); err != nil {
+		return e.fail(c, err)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CUSTOMER\tOWNER\tSEGMENT\tTIER\tSCORE\tCHANGE 1D\tARR\tAT RISK\tRENEWS IN")
-	for _, v := range list.Customers {
+	return exitOK
+}
+
+// writeTop prints a list as riskctl top shows it.
+func writeTop(w io.Writer, views []api.CustomerView) error {
+	if len(views) == 0 {
+		_, err := fmt.Fprintln(w, "no customers match")
+		return err
+	}
+	// Every customer's probability has the same horizon: the rules'.
+	pHead := "P(CHURN)"
+	if d := views[0].HorizonDays; d > 0 {
+		pHead = "P(CHURN " + strconv.FormatFloat(d, 'f', -1, 64) + "D)"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "CUSTOMER\tOWNER\tSEGMENT\tTIER\tSCORE\tCHANGE 1D\t%s\tARR\tAT RISK\tRENEWS IN\n", pHead)
+	for _, v := range views {
 		renews := "-"
 		if v.DaysToRenewal != nil {
 			renews = strconv.FormatInt(*v.DaysToRenewal, 10) + "d"
@@ -70,13 +88,17 @@ func runTop(e *env, c *command, args []string) int {
 		if v.Profile != nil {
 			currency = v.Profile.Currency
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", displayID(v), orDash(v.Owner), orDash(v.Segment),
-			v.Tier, v.Score, change(v.Change1d), alerting.Money(v.ARR, currency), alerting.Money(v.RevenueAtRisk, currency), renews)
+		p := "-"
+		if v.HorizonDays > 0 {
+			p = alerting.Percent(v.Probability)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", displayID(v), orDash(v.Owner), orDash(v.Segment),
+			v.Tier, v.Score, change(v.Change1d), p, alerting.Money(v.ARR, currency), alerting.Money(v.RevenueAtRisk, currency), renews)
 	}
 	if err := tw.Flush(); err != nil {
-		return e.fail(c, err)
+		return fmt.Errorf("write the list: %w", err)
 	}
-	return exitOK
+	return nil
 }
 
 func displayID(v api.CustomerView) string {
