@@ -20,6 +20,7 @@ const (
 	// these plus the lateness (see Model.fit): a closed day is evaluated
 	// while days up to the lateness after it are already filling.
 	usageWindow  = 91 // 90 days + today: 14 recent complete days and the 70 before them judge a slow fade
+	usersWindow  = 36 // active users: the peak of the last 35 days + today
 	ticketWindow = 56 // 7 days + 7 weeks of baseline
 	historyDays  = 90
 	seenIDs      = 16
@@ -319,7 +320,7 @@ func (st *State) resize(slack int) {
 			st.UsageBefore = max(st.UsageBefore, d)
 		}
 	}
-	if n := usageWindow + slack; len(st.ActiveUsers.C) != n {
+	if n := usersWindow + slack; len(st.ActiveUsers.C) != n {
 		st.ActiveUsers.resize(n)
 	}
 	if n := ticketWindow + slack; len(st.Opened.C) != n {
@@ -603,7 +604,7 @@ func (st *State) Restore() {
 		st.Usage = newDayRing[uint32](usageWindow + ringSlack(DefaultLateness))
 	}
 	if len(st.ActiveUsers.C) == 0 {
-		st.ActiveUsers = newDayRing[uint16](usageWindow + ringSlack(DefaultLateness))
+		st.ActiveUsers = newDayRing[uint16](usersWindow + ringSlack(DefaultLateness))
 	}
 	if len(st.Opened.C) == 0 {
 		st.Opened = newDayRing[uint8](ticketWindow + ringSlack(DefaultLateness))
