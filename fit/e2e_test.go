@@ -39,6 +39,9 @@ func defaultRules(t testing.TB) *rules.Set {
 // held-out period, on bases the test generates (several seeds, none
 // tuned to).
 func TestFittedRulesBeatTheDefaultsOnAHeldOutPeriod(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits two simulated bases")
+	}
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			t.Parallel()
