@@ -82,7 +82,11 @@ func TestSlowWebhooksDoNotStallScoring(t *testing.T) {
 		assert.Positive(t, info.NumPending, "%s: the undelivered alerts wait in the stream", sink)
 		assert.Less(t, info.AckFloor.Stream, info.Delivered.Stream+info.NumPending, "%s: nothing was delivered", sink)
 	}
-	assert.Equal(t, int64(1), maxInFlight.Load(), "one request at a time to the hanging webhook")
+	// One request at a time from riskd; the server may see two overlap for
+	// the moment it takes to notice that the client gave up on the first
+	// (its context ends after the client's timeout, and the retry comes
+	// 10 ms later). Deliveries in parallel would show up to MaxAckPending.
+	assert.LessOrEqual(t, maxInFlight.Load(), int64(2), "one request at a time to the hanging webhook")
 	require.NoError(t, stop(), "riskd stops although a webhook hangs")
 	require.Eventually(t, func() bool { return inFlight.Load() == 0 }, 10*time.Second, 10*time.Millisecond,
 		"the hanging request is abandoned at shutdown")
