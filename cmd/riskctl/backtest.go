@@ -99,23 +99,14 @@ func runBacktest(e *env, c *command, args []string) int {
 		}
 		cfg.Models = append(cfg.Models, backtest.Model{Name: name, Rules: set})
 	}
-	in, total, closeIn, err := e.openInput(pos[0])
-	if err != nil {
-		return e.fail(c, err)
-	}
-	defer closeIn()
 	prog := newProgress(e.stderr, *force)
-	h, err := backtest.Read(in, func(n int64) { prog.update(n, total, false, "reading") })
+	h, err := e.readHistory(pos[0], prog)
 	if err != nil {
-		prog.finish()
 		return e.fail(c, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg.Progress = func(done, all int) {
-		prog.update(int64(done), int64(all), done == all, "%s of %s signals scored",
-			alerting.Thousands(float64(done)), alerting.Thousands(float64(all)))
-	}
+	cfg.Progress = prog.scored
 	rep, err := backtest.Run(ctx, h, cfg)
 	prog.finish()
 	if err != nil {
@@ -147,4 +138,27 @@ func writeCSVFile(name string, rep *backtest.Report) error {
 		return fmt.Errorf("csv %s: %w", name, err)
 	}
 	return f.Close()
+}
+
+// readHistory reads the history file name (stdin for "-") as backtest
+// and fit do, showing the bytes read on prog.
+func (e *env) readHistory(name string, prog *progress) (*backtest.History, error) {
+	in, total, closeIn, err := e.openInput(name)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIn()
+	h, err := backtest.Read(in, func(n int64) { prog.update(n, total, false, "reading") })
+	if err != nil {
+		prog.finish()
+		return nil, err
+	}
+	return h, nil
+}
+
+// scored shows how many of a history's signals are scored: the Progress
+// of a backtest or a fit.
+func (p *progress) scored(done, all int) {
+	p.update(int64(done), int64(all), done == all, "%s of %s signals scored",
+		alerting.Thousands(float64(done)), alerting.Thousands(float64(all)))
 }

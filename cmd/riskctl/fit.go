@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/riskwatch/riskwatch/alerting"
-	"github.com/riskwatch/riskwatch/backtest"
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/fit"
 	"github.com/riskwatch/riskwatch/rules"
@@ -110,23 +108,14 @@ func runFit(e *env, c *command, args []string) int {
 	if err != nil {
 		return e.fail(c, err)
 	}
-	in, total, closeIn, err := e.openInput(pos[0])
-	if err != nil {
-		return e.fail(c, err)
-	}
-	defer closeIn()
 	prog := newProgress(e.stderr, *showProgress)
-	h, err := backtest.Read(in, func(n int64) { prog.update(n, total, false, "reading") })
+	h, err := e.readHistory(pos[0], prog)
 	if err != nil {
-		prog.finish()
 		return e.fail(c, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg.Progress = func(done, all int) {
-		prog.update(int64(done), int64(all), done == all, "%s of %s signals scored",
-			alerting.Thousands(float64(done)), alerting.Thousands(float64(all)))
-	}
+	cfg.Progress = prog.scored
 	r, err := fit.Fit(ctx, h, input, src, cfg)
 	prog.finish()
 	if err != nil {
