@@ -17,6 +17,15 @@ const (
 	StateStream         = "RISK_STATE"
 	StateRecordsSubject = "risk.state.records"
 	StateCommitSubject  = "risk.state.commit"
+	// PartitionsStream is RISK_SIGNALS split by customer when riskd runs
+	// partitioned: it sources RISK_SIGNALS and NATS files every message
+	// under PartitionPrefix<n>., n a hash of the customer's token
+	// (docs/scaling.md).
+	PartitionsStream = "RISK_PARTITIONS"
+	// ClusterBucket holds the partition layout; LeasesBucket the members
+	// of the riskd group and who owns which partition.
+	ClusterBucket = "risk_cluster"
+	LeasesBucket  = "risk_leases"
 	// ProfilesBucket is the KV bucket where riskd keeps the profiles it
 	// applied, for other readers (key: signals.SubjectToken of the id).
 	ProfilesBucket = "risk_customers"
@@ -31,6 +40,13 @@ const (
 	// DLQPrefix starts a rejected message's subject:
 	// risk.dlq.<kind | customer | action | unknown>.
 	DLQPrefix = "risk.dlq."
+	// PartitionPrefix starts the subjects of RISK_PARTITIONS:
+	// risk.p.<n>.signals.<kind>.<token>, risk.p.<n>.customers.<token>,
+	// risk.p.<n>.actions.<token> and risk.p.<n>.clock.
+	PartitionPrefix = "risk.p."
+	// PartitionAPIPrefix starts the subjects a partition's owner answers
+	// on for the other riskd: risk.part.<n>.<operation>. Internal.
+	PartitionAPIPrefix = "risk.part."
 )
 
 // Headers riskd sets.

@@ -163,6 +163,38 @@ type OutcomesSummary struct {
 	LeadTime    LeadTimes `json:"lead_time"`
 	// Owners are the same figures per owner, by owner.
 	Owners []OwnerOutcomes `json:"owners"`
+	// Leads are the lead times LeadTime sums up, in days, for merging
+	// the summaries of several partitions (MergeOutcomes).
+	Leads []float64 `json:"-"`
+}
+
+// MergeOutcomes is the summary of r over parts, the summaries of disjoint
+// sets of customers (the partitions of a riskd group), each with its
+// Leads.
+func MergeOutcomes(r OutcomesRequest, parts []OutcomesSummary) OutcomesSummary {
+	b := NewOutcomesBuilder(r)
+	add := func(to *FateCounts, from *FateCounts) {
+		to.Outcomes += from.Outcomes
+		for f, n := range from.Fates {
+			to.Fates[f] += n
+		}
+		to.ARRSaved += from.ARRSaved
+		to.ARRLostAfterAlert += from.ARRLostAfterAlert
+		to.ARRLostWithoutAlert += from.ARRLostWithoutAlert
+	}
+	for i := range parts {
+		p := &parts[i]
+		add(&b.s.FateCounts, &p.FateCounts)
+		for t, n := range p.ByType {
+			b.s.ByType[t] += n
+		}
+		for j := range p.Owners {
+			o := &p.Owners[j]
+			add(&b.owner(&signals.Profile{Owner: o.Owner}).FateCounts, &o.FateCounts)
+		}
+		b.leads = append(b.leads, p.Leads...)
+	}
+	return b.Summary()
 }
 
 // OutcomesBuilder sums outcomes up into a summary.
@@ -253,6 +285,7 @@ func (b *OutcomesBuilder) Summary() OutcomesSummary {
 		r := math.Round(float64(f[scorer.FateChurnedAfterAlert])/float64(n)*1000) / 1000
 		s.ChurnWarned = &r
 	}
+	s.Leads = slices.Clone(b.leads)
 	if len(b.leads) > 0 {
 		leads := slices.Clone(b.leads)
 		slices.Sort(leads)

@@ -20,6 +20,7 @@ import (
 	"github.com/riskwatch/riskwatch/configs"
 	"github.com/riskwatch/riskwatch/internal/apiserver"
 	"github.com/riskwatch/riskwatch/internal/buildinfo"
+	"github.com/riskwatch/riskwatch/internal/cluster"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/internal/natstest"
 )
@@ -87,7 +88,7 @@ func startRiskd(t *testing.T) *riskd {
 		_, err := js.Consumer(context.Background(), api.SignalsStream, "riskd")
 		return err == nil
 	}, 20*time.Second, 10*time.Millisecond, "the engine starts")
-	svc, err := apiserver.StartService(nc, eng, buildinfo.Get().Version, time.Now)
+	svc, err := apiserver.StartService(nc, cluster.Single(eng), buildinfo.Get().Version, time.Now)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 	return &riskd{url: srv.ClientURL(), nc: nc, eng: eng}

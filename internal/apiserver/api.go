@@ -20,19 +20,22 @@ import (
 	"github.com/riskwatch/riskwatch/signals"
 )
 
-// Engine is what the API needs from the riskd engine.
+// Engine is what the API needs from riskd: the engine of a lone riskd, or
+// a group's router, which forwards to the owner of a customer's partition
+// (and so may fail where a lone engine cannot: errors are *api.Error
+// with their status, 503 while a partition changes owner).
 type Engine interface {
-	Customer(id string) (api.CustomerView, bool)
-	List(api.Filter) []api.CustomerView
-	Outcomes(api.OutcomesRequest) api.OutcomesSummary
+	Customer(ctx context.Context, id string) (api.CustomerView, bool, error)
+	List(ctx context.Context, f api.Filter) ([]api.CustomerView, error)
+	Outcomes(ctx context.Context, r api.OutcomesRequest) (api.OutcomesSummary, error)
 	Submit(ctx context.Context, c api.Command) error
 	PutProfile(ctx context.Context, p signals.Profile) error
-	CustomerOfAlert(id string) (string, bool)
+	CustomerOfAlert(ctx context.Context, id string) (string, bool, error)
 	Ready() error
 	Healthy() error
 	// Lifetimes are the customers' lifetimes for churn analytics, with
 	// the time they stand at and the horizon of their probabilities.
-	Lifetimes() ([]churn.Customer, churn.Config)
+	Lifetimes(ctx context.Context) ([]churn.Customer, churn.Config, error)
 }
 
 // Bounds of requests. Bodies carry at most a profile, which the wire
@@ -57,22 +60,28 @@ func newOps(e Engine, now func() time.Time) *ops {
 	return &ops{e: e, now: now}
 }
 
-func (o *ops) customer(id string) (api.CustomerView, error) {
+func (o *ops) customer(ctx context.Context, id string) (api.CustomerView, error) {
 	if err := api.CheckCustomerID(id); err != nil {
 		return api.CustomerView{}, err
 	}
-	v, ok := o.e.Customer(id)
+	v, ok, err := o.e.Customer(ctx, id)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
 	if !ok {
 		return api.CustomerView{}, api.Errorf(http.StatusNotFound, "unknown customer %q", id)
 	}
 	return v, nil
 }
 
-func (o *ops) list(f api.Filter) (api.ListResponse, error) {
+func (o *ops) list(ctx context.Context, f api.Filter) (api.ListResponse, error) {
 	if err := f.Check(); err != nil {
 		return api.ListResponse{}, err
 	}
-	views := o.e.List(f)
+	views, err := o.e.List(ctx, f)
+	if err != nil {
+		return api.ListResponse{}, err
+	}
 	if views == nil {
 		views = []api.CustomerView{} // "customers":[] rather than null
 	}
@@ -81,12 +90,15 @@ func (o *ops) list(f api.Filter) (api.ListResponse, error) {
 
 // churn computes the churn report the request asks for over the
 // engine's customers, outside the engine's lock.
-func (o *ops) churn(req api.ChurnRequest) (*api.ChurnReport, error) {
+func (o *ops) churn(ctx context.Context, req api.ChurnRequest) (*api.ChurnReport, error) {
 	cfg, err := req.Config()
 	if err != nil {
 		return nil, err
 	}
-	customers, at := o.e.Lifetimes()
+	customers, at, err := o.e.Lifetimes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cfg.AsOf, cfg.Horizon, cfg.Source = at.AsOf, at.Horizon, at.Source
 	r, err := churn.Compute(customers, cfg)
 	if err != nil {
@@ -95,11 +107,11 @@ func (o *ops) churn(req api.ChurnRequest) (*api.ChurnReport, error) {
 	return r, nil
 }
 
-func (o *ops) outcomes(r api.OutcomesRequest) (api.OutcomesSummary, error) {
+func (o *ops) outcomes(ctx context.Context, r api.OutcomesRequest) (api.OutcomesSummary, error) {
 	if err := r.Check(); err != nil {
 		return api.OutcomesSummary{}, err
 	}
-	return o.e.Outcomes(r), nil
+	return o.e.Outcomes(ctx, r)
 }
 
 // putProfile stores a profile. pathID, when not empty, is the id the
@@ -145,7 +157,10 @@ func (o *ops) ack(ctx context.Context, req api.AckRequest) (api.CustomerView, er
 	if err := req.Check(); err != nil {
 		return api.CustomerView{}, err
 	}
-	cust, ok := o.e.CustomerOfAlert(req.AlertID)
+	cust, ok, err := o.e.CustomerOfAlert(ctx, req.AlertID)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
 	if !ok {
 		return api.CustomerView{}, api.Errorf(http.StatusNotFound, "no open alert %q", req.AlertID)
 	}
@@ -156,7 +171,9 @@ func (o *ops) snooze(ctx context.Context, req api.SnoozeRequest) (api.CustomerVi
 	if err := api.CheckCustomerID(req.ID); err != nil {
 		return api.CustomerView{}, err
 	}
-	if _, ok := o.e.Customer(req.ID); !ok {
+	if _, ok, err := o.e.Customer(ctx, req.ID); err != nil {
+		return api.CustomerView{}, err
+	} else if !ok {
 		return api.CustomerView{}, api.Errorf(http.StatusNotFound, "unknown customer %q", req.ID)
 	}
 	c, err := req.Command(o.now())
@@ -177,7 +194,10 @@ func (o *ops) submit(ctx context.Context, c api.Command) (api.CustomerView, erro
 	if err := o.e.Submit(ctx, c); err != nil {
 		return api.CustomerView{}, engineError(c.Type, err)
 	}
-	v, ok := o.e.Customer(c.Customer)
+	v, ok, err := o.e.Customer(ctx, c.Customer)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
 	if !ok {
 		return api.CustomerView{}, api.Errorf(http.StatusNotFound, "unknown customer %q", c.Customer)
 	}
@@ -186,7 +206,10 @@ func (o *ops) submit(ctx context.Context, c api.Command) (api.CustomerView, erro
 
 // engineError classifies an error of Submit or PutProfile.
 func engineError(what string, err error) error {
-	var se *signals.Error
+	var (
+		se *signals.Error
+		ae *api.Error
+	)
 	switch {
 	case errors.Is(err, api.ErrRefused):
 		return api.Errorf(http.StatusConflict, "%s %v", what, err)
@@ -196,6 +219,8 @@ func engineError(what string, err error) error {
 		return api.Errorf(http.StatusServiceUnavailable, "%s: cancelled: %v", what, err)
 	case errors.As(err, &se):
 		return api.Errorf(http.StatusBadRequest, "%s: %v", what, err)
+	case errors.As(err, &ae):
+		return err // forwarded to a partition's owner, status and all
 	default:
 		return api.Errorf(http.StatusServiceUnavailable, "%s: %v", what, err)
 	}

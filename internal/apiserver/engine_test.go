@@ -19,6 +19,7 @@ import (
 
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/configs"
+	"github.com/riskwatch/riskwatch/internal/cluster"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/rules"
 	"github.com/riskwatch/riskwatch/scorer"
@@ -55,7 +56,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 		assert.NoError(t, <-runDone, "the engine stops cleanly")
 	})
 
-	h := NewHandler(e, reg, "", time.Now, nil)
+	h := NewHandler(cluster.Single(e), reg, "", time.Now, nil)
 	require.Eventually(t, func() bool {
 		return do(t, h, "GET", "/readyz", "").Code == http.StatusOK
 	}, 20*time.Second, 20*time.Millisecond, "the engine becomes ready")
@@ -160,7 +161,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 	})
 
 	t.Run("micro service", func(t *testing.T) {
-		svc, err := StartService(nc, e, "0.1.0", time.Now)
+		svc, err := StartService(nc, cluster.Single(e), "0.1.0", time.Now)
 		require.NoError(t, err)
 		defer func() { require.NoError(t, svc.Stop()) }()
 
@@ -269,7 +270,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 		assert.Equal(t, 1.0, grew(`riskwatch_alert_fates_total{fate="churned_without_alert"}`))
 		assert.Equal(t, 1.0, grew("riskwatch_churn_lead_time_days_count"))
 
-		svc, err := StartService(nc, e, "0.1.0", time.Now)
+		svc, err := StartService(nc, cluster.Single(e), "0.1.0", time.Now)
 		require.NoError(t, err)
 		defer func() { require.NoError(t, svc.Stop()) }()
 		msg, err := nc.Request("risk.api.outcomes", []byte(`{"owner":"bob"}`), 5*time.Second)

@@ -24,6 +24,9 @@ type fakeEngine struct {
 	healthy   error
 	submitErr error
 	putErr    error
+	// readErr fails every read, as a router does while a partition
+	// changes owner.
+	readErr error
 
 	lifetimes []churn.Customer
 	asOf      time.Time
@@ -54,17 +57,17 @@ func newFakeEngine() *fakeEngine {
 	return f
 }
 
-func (f *fakeEngine) Customer(id string) (api.CustomerView, bool) {
+func (f *fakeEngine) Customer(_ context.Context, id string) (api.CustomerView, bool, error) {
 	if id == panicID {
 		panic("fake engine: boom")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v, ok := f.customers[id]
-	return v, ok
+	return v, ok, f.readErr
 }
 
-func (f *fakeEngine) List(fl api.Filter) []api.CustomerView {
+func (f *fakeEngine) List(_ context.Context, fl api.Filter) ([]api.CustomerView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.filters = append(f.filters, fl)
@@ -74,17 +77,17 @@ func (f *fakeEngine) List(fl api.Filter) []api.CustomerView {
 			out = append(out, v)
 		}
 	}
-	return out
+	return out, f.readErr
 }
 
-func (f *fakeEngine) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {
+func (f *fakeEngine) Outcomes(_ context.Context, r api.OutcomesRequest) (api.OutcomesSummary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.outcomes = append(f.outcomes, r)
 	b := api.NewOutcomesBuilder(r)
 	b.Add(&scorer.Outcome{T: 1795000000, ID: "crm-1", Type: scorer.OutcomeChurned, Prior: 120000, Alert: 1795000000 - 8*86400},
 		&signals.Profile{ID: "acme", Owner: "alice"})
-	return b.Summary()
+	return b.Summary(), f.readErr
 }
 
 func (f *fakeEngine) Submit(ctx context.Context, a api.Command) error {
@@ -110,17 +113,17 @@ func (f *fakeEngine) PutProfile(_ context.Context, p signals.Profile) error {
 	return nil
 }
 
-func (f *fakeEngine) CustomerOfAlert(id string) (string, bool) {
+func (f *fakeEngine) CustomerOfAlert(_ context.Context, id string) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.alerts[id]
-	return c, ok
+	return c, ok, f.readErr
 }
 
-func (f *fakeEngine) Lifetimes() ([]churn.Customer, churn.Config) {
+func (f *fakeEngine) Lifetimes(context.Context) ([]churn.Customer, churn.Config, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lifetimes, churn.Config{AsOf: f.asOf, Horizon: 90 * 24 * time.Hour, Source: "fake"}
+	return f.lifetimes, churn.Config{AsOf: f.asOf, Horizon: 90 * 24 * time.Hour, Source: "fake"}, f.readErr
 }
 
 func (f *fakeEngine) Ready() error   { return f.ready }

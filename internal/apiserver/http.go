@@ -94,7 +94,7 @@ type handler struct {
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	v, err := h.ops.customer(r.PathValue("id"))
+	v, err := h.ops.customer(r.Context(), r.PathValue("id"))
 	h.reply(w, r, v, err)
 }
 
@@ -104,7 +104,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, r, nil, err)
 		return
 	}
-	resp, err := h.ops.list(q)
+	resp, err := h.ops.list(r.Context(), q)
 	h.reply(w, r, resp, err)
 }
 
@@ -129,7 +129,7 @@ func (h *handler) outcomes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := h.ops.outcomes(q)
+	resp, err := h.ops.outcomes(r.Context(), q)
 	h.reply(w, r, resp, err)
 }
 
@@ -183,7 +183,7 @@ func (h *handler) churn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := h.ops.churn(req)
+	resp, err := h.ops.churn(r.Context(), req)
 	h.reply(w, r, resp, err)
 }
 

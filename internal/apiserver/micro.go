@@ -55,12 +55,12 @@ func StartService(nc *nats.Conn, e Engine, version string, now func() time.Time)
 }
 
 func (o *ops) endpoints() []endpoint {
-	get := func(_ context.Context, data []byte) (any, error) {
+	get := func(ctx context.Context, data []byte) (any, error) {
 		var req api.GetRequest
 		if err := decodeStrict(data, &req); err != nil {
 			return nil, err
 		}
-		return o.customer(req.ID)
+		return o.customer(ctx, req.ID)
 	}
 	return []endpoint{
 		{name: "customer_get", subject: api.EndpointCustomerGet, handle: get,
@@ -69,21 +69,21 @@ func (o *ops) endpoints() []endpoint {
 			description: `Same as customer.get: why a customer scores what it does. Request {"id":"..."}.`},
 		{name: "customer_list", subject: api.EndpointCustomerList,
 			description: `Customers by revenue at risk. Request {"tier","owner","segment","sort","limit"}, all optional.`,
-			handle: func(_ context.Context, data []byte) (any, error) {
+			handle: func(ctx context.Context, data []byte) (any, error) {
 				var req api.Filter
 				if err := decodeStrict(data, &req); err != nil {
 					return nil, err
 				}
-				return o.list(req)
+				return o.list(ctx, req)
 			}},
 		{name: "outcomes", subject: api.EndpointOutcomes,
 			description: `What became of the warnings: outcomes by fate, ARR saved and lost, lead times, per owner. Request {"owner","segment","since","until"}, all optional.`,
-			handle: func(_ context.Context, data []byte) (any, error) {
+			handle: func(ctx context.Context, data []byte) (any, error) {
 				var req api.OutcomesRequest
 				if err := decodeStrict(data, &req); err != nil {
 					return nil, err
 				}
-				return o.outcomes(req)
+				return o.outcomes(ctx, req)
 			}},
 		{name: "customer_put", subject: api.EndpointCustomerPut,
 			description: `Store a customer profile. Request: the profile JSON, id required.`,
@@ -110,12 +110,12 @@ func (o *ops) endpoints() []endpoint {
 			}},
 		{name: "churn", subject: api.EndpointChurn,
 			description: `Churn analytics per period, segment and stage. Request {"by":"month"|"quarter","from","to"}, all optional.`,
-			handle: func(_ context.Context, data []byte) (any, error) {
+			handle: func(ctx context.Context, data []byte) (any, error) {
 				var req api.ChurnRequest
 				if err := decodeStrict(data, &req); err != nil {
 					return nil, err
 				}
-				return o.churn(req)
+				return o.churn(ctx, req)
 			}},
 	}
 }

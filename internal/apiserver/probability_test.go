@@ -16,6 +16,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/api/client"
 	"github.com/riskwatch/riskwatch/configs"
+	"github.com/riskwatch/riskwatch/internal/cluster"
 	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/rules"
 )
@@ -37,10 +38,10 @@ func TestAPIProbabilityWithRealEngine(t *testing.T) {
 		cancel()
 		assert.NoError(t, <-runDone, "the engine stops cleanly")
 	})
-	h := NewHandler(e, reg, "", time.Now, nil)
+	h := NewHandler(cluster.Single(e), reg, "", time.Now, nil)
 	require.Eventually(t, func() bool { return do(t, h, "GET", "/readyz", "").Code == http.StatusOK },
 		20*time.Second, 20*time.Millisecond, "the engine becomes ready")
-	svc, err := StartService(nc, e, "0.1.0", time.Now)
+	svc, err := StartService(nc, cluster.Single(e), "0.1.0", time.Now)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, svc.Stop()) })
 

@@ -140,15 +140,21 @@ type riskdProc struct {
 	err  error
 }
 
-// startRiskd runs riskd against natsURL with the event clock and a short
-// checkpoint interval, its output appended to logPath.
-func startRiskd(t testing.TB, natsURL, logPath string) *riskdProc {
+// startRiskd runs a lone riskd (one partition) against natsURL with a
+// short checkpoint interval, its output appended to logPath; extra flags
+// follow.
+func startRiskd(t testing.TB, natsURL, logPath string, extra ...string) *riskdProc {
 	t.Helper()
 	addr := freeAddr(t)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
-	cmd := exec.Command(riskdBinary(t), "--nats-url", natsURL, "--http-listen", addr,
-		"--checkpoint-interval", "100ms", "--log-format", "json", "--log-level", "warn", "--data-dir", t.TempDir())
+	args := []string{"--nats-url", natsURL, "--http-listen", addr, "--partitions", "1",
+		"--checkpoint-interval", "100ms", "--log-format", "json", "--log-level", "warn", "--data-dir", t.TempDir()}
+	if len(extra) > 0 {
+		args = append(args[:4], extra...) // a group member: its own partitions
+		args = append(args, "--checkpoint-interval", "100ms", "--log-format", "json", "--log-level", "warn", "--data-dir", t.TempDir())
+	}
+	cmd := exec.Command(riskdBinary(t), args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithTest(cmd)

@@ -48,6 +48,8 @@ type Config struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	SignalsMaxAge      time.Duration `yaml:"signals_max_age"`
 	Replicas           int           `yaml:"replicas"`
+	Partitions         int           `yaml:"partitions"`
+	Instance           string        `yaml:"instance"`
 
 	Alerting Alerting  `yaml:"alerting"`
 	Webhooks []Webhook `yaml:"webhooks"`
@@ -122,7 +124,22 @@ func settings(c *Config) []setting {
 		{"checkpoint-interval", "how often state is made durable; bounds what is replayed after a crash", (*durationValue)(&c.CheckpointInterval)},
 		{"signals-max-age", "how long RISK_SIGNALS keeps messages (0: forever)", (*durationValue)(&c.SignalsMaxAge)},
 		{"replicas", "stream replicas when joining a clustered NATS", (*intValue)(&c.Replicas)},
+		{"partitions", "partitions of the customers, fixed when the group is first created: only then is this read " +
+			"(default 1 with the embedded NATS, 16 with --nats-url; docs/scaling.md)", (*intValue)(&c.Partitions)},
+		{"instance", "this riskd's name in its group, unique among its members (default: the host name)", (*stringValue)(&c.Instance)},
 	}
+}
+
+// InstanceName is Instance, or the host name, made a valid member name.
+func (c *Config) InstanceName() string {
+	name := c.Instance
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	if name == "" {
+		name = "riskd"
+	}
+	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(name)
 }
 
 // ErrVersion is what Load returns for --version: print the version, do

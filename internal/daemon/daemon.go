@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -24,6 +25,7 @@ import (
 	"github.com/riskwatch/riskwatch/internal/apiserver"
 	"github.com/riskwatch/riskwatch/internal/broker"
 	"github.com/riskwatch/riskwatch/internal/buildinfo"
+	"github.com/riskwatch/riskwatch/internal/cluster"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/demo"
 	"github.com/riskwatch/riskwatch/internal/engine"
@@ -32,7 +34,9 @@ import (
 
 // Daemon is a running riskd.
 type Daemon struct {
-	Engine   *engine.Engine
+	// Node is riskd's place in its group: the partitions it applies, and
+	// the API's way to any customer.
+	Node     *cluster.Node
 	Server   *server.Server // nil with --nats-url
 	Conn     *nats.Conn
 	Registry *prometheus.Registry
@@ -59,20 +63,37 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 		return err
 	}
 	defer stopNATS()
-	d.Engine, err = engine.New(d.Conn, engine.Config{Rules: set, Policy: policy,
-		CheckpointInterval: c.CheckpointInterval, SignalsMaxAge: c.SignalsMaxAge, Replicas: c.Replicas,
-		Log: log.Named("engine"), Registry: d.Registry})
+	js, err := jetstream.New(d.Conn)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	// The embedded NATS is one machine: one partition, the layout riskd
+	// always had. A NATS of your own may carry a group.
+	def := 1
+	if c.NATSURL != "" {
+		def = cluster.DefaultPartitions
+	}
+	setupCtx, cancelSetup := context.WithTimeout(ctx, time.Minute)
+	partitions, err := cluster.Layout(setupCtx, js, c.Partitions, def, c.Replicas)
+	if err == nil {
+		d.Node, err = cluster.NewNode(setupCtx, d.Conn, cluster.Config{Instance: c.InstanceName(), Partitions: partitions,
+			Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
+			Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
+				SignalsMaxAge: c.SignalsMaxAge, Log: log.Named("engine")}})
+	}
+	cancelSetup()
 	if err != nil {
 		return err
 	}
+	log.Info("joining the group", zap.String("instance", c.InstanceName()), zap.Int("partitions", partitions))
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
-	go func() { engineDone <- d.Engine.Run(engineCtx) }()
+	go func() { engineDone <- d.Node.Run(engineCtx) }()
 
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
-	svc, err := apiserver.StartService(d.Conn, d.Engine, buildinfo.Get().Version, time.Now)
+	svc, err := apiserver.StartService(d.Conn, d.Node, buildinfo.Get().Version, time.Now)
 	if err != nil {
 		return fmt.Errorf("micro service: %w", err)
 	}
@@ -89,7 +110,7 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 	case runErr = <-errs:
 	case runErr = <-engineDone:
 		if runErr == nil {
-			runErr = errors.New("engine stopped")
+			runErr = errors.New("the group's node stopped")
 		}
 		engineDone <- nil
 	}
@@ -161,7 +182,7 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
 	errs := make(chan error, 3)
 	if c.HTTPListen != "" {
-		h := apiserver.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		h := apiserver.NewHandler(d.Node, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
 		wg.Go(func() {
 			if err := apiserver.Serve(ctx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
 				errs <- fmt.Errorf("http: %w", err)
@@ -171,7 +192,12 @@ func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.C
 	if len(c.Webhooks) > 0 {
 		report := webhook.Metrics(d.Registry)
 		wg.Go(func() {
-			if err := webhook.Run(ctx, d.Engine.JetStream(), c.Webhooks, log.Named("webhook"), report); err != nil && ctx.Err() == nil {
+			js, err := jetstream.New(d.Conn)
+			if err != nil {
+				errs <- fmt.Errorf("webhooks: %w", err)
+				return
+			}
+			if err := webhook.Run(ctx, js, c.Webhooks, log.Named("webhook"), report); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("webhooks: %w", err)
 			}
 		})

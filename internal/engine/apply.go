@@ -22,7 +22,16 @@ func (e *Engine) Handle(ctx context.Context, c ingest.Chunk) {
 		e.cp.lastMsg = nil // it belonged to the old consumer: nothing to ack
 		return
 	}
+	if !e.held() {
+		// The lease may have passed to another riskd: applying now could
+		// apply a customer twice at once. Stop without a checkpoint.
+		e.lose(ErrLeaseLost)
+		return
+	}
 	n, last := e.apply(c.Deliveries)
+	if c.CaughtUp {
+		e.caughtUp()
+	}
 	if last != nil {
 		e.cp.lastMsg = last
 	}
@@ -70,7 +79,7 @@ func (e *Engine) apply(ds []ingest.Delivery) (int, jetstream.Msg) {
 // step runs one message through the book and publishes what it decided.
 // Called with e.mu held.
 func (e *Engine) step(d *ingest.Delivery, seq uint64) {
-	m := book.Message{Seq: seq, Subject: d.Msg.Subject(), Data: d.Msg.Data()}
+	m := book.Message{Seq: seq, Subject: d.Subject, Data: d.Msg.Data()}
 	if d.Signal {
 		m.Signal, m.SignalErr = &d.Decoded, d.DecodeErr
 	}
@@ -154,9 +163,9 @@ func (e *Engine) maybeTick(ctx context.Context) {
 	}
 	e.lastTick = now
 	body, _ := json.Marshal(book.Tick{Time: now})
-	msg := nats.NewMsg(book.ClockSubject)
+	msg := nats.NewMsg(e.part.tick)
 	msg.Data = body
-	msg.Header.Set(jetstream.MsgIDHeader, "tick-"+strconv.FormatInt(now.Unix(), 10))
+	msg.Header.Set(jetstream.MsgIDHeader, e.part.tickID+strconv.FormatInt(now.Unix(), 10))
 	if _, err := e.js.PublishMsgAsync(msg); err != nil {
 		e.log.Warn("tick", "tick not published", zap.Error(err))
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -49,7 +50,12 @@ func (s *scheduler) after(ctx context.Context, e *Engine) {
 		if ctx.Err() != nil {
 			return
 		}
-		if e.checkpoint(ctx, s.lastMsg) == nil {
+		err := e.checkpoint(ctx, s.lastMsg)
+		if errors.Is(err, statelog.ErrFenced) {
+			e.lose(err)
+			return
+		}
+		if err == nil {
 			s.since, s.lastMsg, s.failing = 0, nil, false
 		}
 		s.lastCP = e.cfg.Now()
@@ -101,6 +107,9 @@ func (s *scheduler) settle(e *Engine, wait bool) {
 		}
 	}
 	s.took = e.cfg.Now().Sub(s.inflight.started)
+	if errors.Is(err, statelog.ErrFenced) {
+		e.lose(err)
+	}
 	if err != nil {
 		// Its changes are changes again; its last message is acknowledged
 		// by the next checkpoint that succeeds (under AckAll a later

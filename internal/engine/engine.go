@@ -58,6 +58,9 @@ type Config struct {
 	// Inspect is book.Config.Inspect: it runs with the state locked and
 	// must not call the engine.
 	Inspect func(subject string, data []byte)
+	// Partition is the part of the input this engine owns (all of it by
+	// default).
+	Partition Partition
 	// Scored, when set, is told of every signal once it is scored (and its
 	// alert, if any, published), with the state locked: it must return
 	// quickly. riskbench times publish-to-score with it.
@@ -103,7 +106,13 @@ type Engine struct {
 	outbox  *outbox.Outbox
 	state   *statelog.Log
 	metrics *metrics
-	cp      scheduler // touched by the applying goroutine only
+	part    names
+	// stop ends Run early (the lease was lost, a commit was fenced off);
+	// lost says why.
+	stop   context.CancelFunc
+	lostMu sync.Mutex
+	lost   error
+	cp     scheduler // touched by the applying goroutine only
 	// lastTick is when the last tick was published (applying goroutine).
 	lastTick time.Time
 
@@ -137,15 +146,17 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: jetstream: %w", err)
 	}
+	part := cfg.Partition.names(cfg.Durable)
 	e := &Engine{
-		cfg: cfg, log: logging.NewLimited(cfg.Log, time.Minute), nc: nc, js: js,
+		cfg: cfg, log: logging.NewLimited(cfg.Log, time.Minute), nc: nc, js: js, part: part,
 		outbox:   outbox.New(js, nc.MaxPayload, cfg.Registry, cfg.Log),
-		state:    statelog.New(js, nc.MaxPayload, cfg.ImageFloor),
+		state:    statelog.New(js, nc.MaxPayload, cfg.ImageFloor, part.state),
 		metrics:  newMetrics(cfg.Registry),
 		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect}),
 		progress: progress{appliedCh: make(chan struct{})},
 		refused:  map[uint64]string{},
 	}
+	e.outbox.DigestPart = part.digest
 	e.cp.lastCP = cfg.Now()
 	return e, nil
 }
@@ -155,8 +166,17 @@ func (e *Engine) JetStream() jetstream.JetStream { return e.js }
 
 // Run sets up streams, restores the checkpoint and consumes until ctx is
 // done; then it finishes the chunk in hand, checkpoints and returns.
+//
+// A lost lease or a fenced commit ends Run early with that error, without
+// a final checkpoint: the partition's new owner carries on from the last
+// one.
 func (e *Engine) Run(ctx context.Context) error {
+	ctx, e.stop = context.WithCancel(ctx)
+	defer e.stop()
 	if err := e.start(ctx); err != nil {
+		if lost := e.lostErr(); lost != nil {
+			return lost
+		}
 		if ctx.Err() != nil {
 			// Stopped while starting: nothing was applied, nothing to
 			// flush, and a shutdown is not a failure.
@@ -164,17 +184,58 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	in := ingest.Intake{Open: e.reposition, Batch: e.cfg.Batch, Now: e.cfg.Now, Log: e.log}
+	in := ingest.Intake{Open: e.reposition, Batch: e.cfg.Batch, Now: e.cfg.Now, Log: e.log, Strip: e.part.strip}
 	in.Run(ctx, e)
 	// Shutdown: let the checkpoint in flight finish, then flush what was
 	// applied so the next start resumes here.
 	e.cp.settle(e, true)
+	if lost := e.lostErr(); lost != nil {
+		return lost
+	}
+	if !e.held() {
+		return ErrLeaseLost
+	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := e.checkpoint(flushCtx, e.cp.lastMsg); err != nil {
 		return fmt.Errorf("final checkpoint: %w", err)
 	}
 	return nil
+}
+
+// held reports whether the partition's lease is still certainly held.
+func (e *Engine) held() bool {
+	h := e.cfg.Partition.Held
+	return h == nil || h()
+}
+
+// lose stops Run for err: the lease was lost or a commit fenced off.
+func (e *Engine) lose(err error) {
+	e.lostMu.Lock()
+	if e.lost == nil {
+		e.lost = err
+		e.cfg.Log.Warn("partition lost; stopping without a checkpoint", zap.Int("partition", e.cfg.Partition.Index), zap.Error(err))
+	}
+	e.lostMu.Unlock()
+	if e.stop != nil {
+		e.stop()
+	}
+}
+
+func (e *Engine) lostErr() error {
+	e.lostMu.Lock()
+	defer e.lostMu.Unlock()
+	return e.lost
+}
+
+// caughtUp marks the engine ready once a fetch found nothing more.
+func (e *Engine) caughtUp() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.progress.ready {
+		e.progress.ready = true
+		e.cfg.Log.Info("caught up", zap.Uint64("seq", e.progress.applied))
+	}
 }
 
 // Ready reports whether the engine has caught up with the stream as it was

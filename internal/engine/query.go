@@ -69,7 +69,7 @@ func (e *Engine) Submit(ctx context.Context, c api.Command) error {
 	if err != nil {
 		return err
 	}
-	ack, err := e.js.Publish(ctx, c.Subject(), body)
+	ack, err := e.js.Publish(ctx, e.cfg.Partition.Subject(c.Subject()), body)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", c.Type, err)
 	}
@@ -94,7 +94,7 @@ func (e *Engine) PutProfile(ctx context.Context, p signals.Profile) error {
 	if err != nil {
 		return err
 	}
-	ack, err := e.js.Publish(ctx, signals.CustomerPrefix+signals.SubjectToken(p.ID), body)
+	ack, err := e.js.Publish(ctx, e.cfg.Partition.Subject(signals.CustomerPrefix+signals.SubjectToken(p.ID)), body)
 	if err != nil {
 		return fmt.Errorf("publish profile: %w", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,6 +38,9 @@ func (e *Engine) start(ctx context.Context) error {
 			Duplicates: dedupWindow},
 		statelog.StreamConfig(e.cfg.Replicas),
 	}
+	if p := e.cfg.Partition; p.partitioned() {
+		streams = append(streams, PartitionsStream(p.Count, e.cfg.Replicas, e.cfg.SignalsMaxAge))
+	}
 	for _, sc := range streams {
 		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
@@ -48,6 +53,14 @@ func (e *Engine) start(ctx context.Context) error {
 	if err := e.restore(ctx); err != nil {
 		return err
 	}
+	if e.cfg.Partition.partitioned() {
+		// The stream's last sequence may be another partition's: ready
+		// once a fetch finds nothing more (Handle).
+		e.mu.Lock()
+		e.progress.readyAt = math.MaxUint64
+		e.mu.Unlock()
+		return nil
+	}
 	info, err := e.js.Stream(ctx, api.SignalsStream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", api.SignalsStream, err)
@@ -57,6 +70,31 @@ func (e *Engine) start(ctx context.Context) error {
 	e.progress.ready = e.progress.applied >= e.progress.readyAt
 	e.mu.Unlock()
 	return nil
+}
+
+// PartitionsStream is RISK_PARTITIONS with count partitions: it sources
+// RISK_SIGNALS, and NATS files each message under risk.p.<n>., n the
+// FNV-1a hash of the customer's subject token modulo count, by the
+// partition() function of subject mappings (nats-server 2.10+). The
+// partition's owner publishes its ticks, and the commands and profiles of
+// the APIs, straight to it, so that it knows their sequence there.
+//
+// Signals published without a customer token (risk.signals.<kind>)
+// cannot be placed by NATS and are not sourced: partitioned, producers
+// must name the customer in the subject (docs/scaling.md).
+func PartitionsStream(count, replicas int, maxAge time.Duration) jetstream.StreamConfig {
+	n := strconv.Itoa(count)
+	return jetstream.StreamConfig{Name: api.PartitionsStream,
+		Description: "Riskwatch input split into " + n + " partitions by customer (a copy of RISK_SIGNALS made by NATS)",
+		Subjects:    []string{api.PartitionPrefix + "*.clock", api.PartitionPrefix + "*.actions.*", api.PartitionPrefix + "*.customers.*"},
+		Sources: []*jetstream.StreamSource{{Name: api.SignalsStream, SubjectTransforms: []jetstream.SubjectTransformConfig{
+			{Source: "risk.signals.*.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",2)}}.signals.{{wildcard(1)}}.{{wildcard(2)}}"},
+			{Source: "risk.customers.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",1)}}.customers.{{wildcard(1)}}"},
+			{Source: "risk.actions.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",1)}}.actions.{{wildcard(1)}}"},
+		}}},
+		Storage: jetstream.FileStorage, Replicas: replicas, MaxAge: maxAge,
+		Duplicates: dedupWindow, MaxMsgSize: 1 << 20,
+		Metadata: map[string]string{"riskwatch_partitions": n}}
 }
 
 // restore installs the last checkpoint of RISK_STATE: the customer records
@@ -103,11 +141,12 @@ const freeAfterRestore = 64 << 20
 // AckWait, behind newer ones. Messages between the checkpoint and what
 // this engine already applied in memory are skipped by sequence.
 func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
-	if err := e.js.DeleteConsumer(ctx, api.SignalsStream, e.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("delete consumer %s: %w", e.cfg.Durable, err)
+	if err := e.js.DeleteConsumer(ctx, e.part.stream, e.part.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", e.part.durable, err)
 	}
 	cc := jetstream.ConsumerConfig{
-		Durable:       e.cfg.Durable,
+		Durable:       e.part.durable,
+		FilterSubject: e.part.filter,
 		Description:   "riskd scoring",
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       5 * time.Minute,
@@ -128,9 +167,9 @@ func (e *Engine) reposition(ctx context.Context) (jetstream.Consumer, error) {
 		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cc.OptStartSeq = durable + 1
 	}
-	c, err := e.js.CreateConsumer(ctx, api.SignalsStream, cc)
+	c, err := e.js.CreateConsumer(ctx, e.part.stream, cc)
 	if err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", e.cfg.Durable, err)
+		return nil, fmt.Errorf("create consumer %s: %w", e.part.durable, err)
 	}
 	return c, nil
 }

@@ -18,6 +18,9 @@ import (
 type Delivery struct {
 	Msg  jetstream.Msg
 	Meta *jetstream.MsgMetadata
+	// Subject is the message's subject as its producer published it (a
+	// partition's prefix taken off).
+	Subject string
 	// Signal reports a signal subject; Decoded and DecodeErr are then its
 	// decoding.
 	Signal    bool
@@ -56,7 +59,11 @@ type Intake struct {
 	Batch int
 	// Now is the clock far-future event times are judged by.
 	Now func() time.Time
-	Log *logging.Limited
+	// Strip is the prefix the stream added to producers' subjects, taken
+	// off again before decoding: "risk.p.3." of a partition's stream
+	// ("risk.p.3.signals.usage.acme" was "risk.signals.usage.acme").
+	Strip string
+	Log   *logging.Limited
 }
 
 // ChunkSize is how many deliveries travel from the decoding goroutine to
@@ -205,7 +212,13 @@ func (in *Intake) decode(ctx context.Context, b jetstream.MessageBatch, r *reade
 		chunk = append(chunk, Delivery{Msg: msg})
 		d := &chunk[len(chunk)-1]
 		d.Meta, _ = msg.Metadata()
-		if subject := msg.Subject(); strings.HasPrefix(subject, signals.SignalPrefix) {
+		d.Subject = msg.Subject()
+		if in.Strip != "" {
+			if rest, ok := strings.CutPrefix(d.Subject, in.Strip); ok {
+				d.Subject = "risk." + rest
+			}
+		}
+		if subject := d.Subject; strings.HasPrefix(subject, signals.SignalPrefix) {
 			d.Signal = true
 			d.DecodeErr = signals.DecodeInto(&d.Decoded, subject, msg.Data(), in.Now())
 		}

@@ -36,6 +36,10 @@ type Outbox struct {
 	log        *zap.Logger
 	limited    *logging.Limited
 	metrics    metrics
+	// DigestPart is added to digests' message ids: with the input split
+	// in partitions, each partition sends its part of an owner's digest,
+	// and the duplicate window must not take the parts for one digest.
+	DigestPart string
 
 	mu      sync.Mutex
 	pending []jetstream.PubAckFuture
@@ -125,7 +129,7 @@ func (o *Outbox) Digest(d *alerting.Digest) {
 	}
 	msg := nats.NewMsg(alerting.DigestSubject(d.Owner))
 	msg.Data = body
-	msg.Header.Set(jetstream.MsgIDHeader, alerting.DigestID(*d))
+	msg.Header.Set(jetstream.MsgIDHeader, alerting.DigestID(*d)+o.DigestPart)
 	o.publish(msg)
 }
 

@@ -31,7 +31,12 @@ type Checkpoint struct {
 // ReadCheckpoint reads the last committed checkpoint; with none, it
 // returns an empty Checkpoint. It only reads, so it may run beside riskd.
 func ReadCheckpoint(ctx context.Context, js jetstream.JetStream) (Checkpoint, error) {
-	r, err := read(ctx, js, false)
+	return ReadPartCheckpoint(ctx, js, PartOf(0, 1, 0))
+}
+
+// ReadPartCheckpoint is ReadCheckpoint of one partition's log.
+func ReadPartCheckpoint(ctx context.Context, js jetstream.JetStream, part Part) (Checkpoint, error) {
+	r, err := read(ctx, js, part, false)
 	if errors.Is(err, ErrNoCheckpoint) {
 		return Checkpoint{}, nil
 	}
@@ -72,7 +77,17 @@ func WriteImage(ctx context.Context, js jetstream.JetStream, cp Checkpoint, maxP
 	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(1)); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", api.StateStream, err)
 	}
-	w := New(js, func() int64 { return maxPayload }, 0).Begin(ctx, true)
+	l := New(js, func() int64 { return maxPayload }, 0, PartOf(0, 1, 0))
+	s, err := js.Stream(ctx, api.StateStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", api.StateStream, err)
+	}
+	if last, err := s.GetLastMsgForSubject(ctx, api.StateCommitSubject); err == nil {
+		l.lastCommit = last.Sequence // replaced, not raced: nothing else writes
+	} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("read checkpoint commit: %w", err)
+	}
+	w := l.Begin(ctx, true)
 	for _, r := range cp.Records {
 		if err := w.Customer(&book.Customer{Score: *r.State, Alert: r.Alert}); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,19 +38,29 @@ type Restored struct {
 // effect of messages whose alerts died with the process: the replay would
 // skip those messages for their customers and the alerts would never be
 // sent. Restore runs before anything writes the log, so nothing is lost.
+//
+// A commit of another epoch (the partition's previous owner, or none) is
+// restored as it is, and the next checkpoint writes a full image: records
+// of that epoch written after its last commit (a deposed owner that has
+// not noticed yet) may interleave with this one's, and are skipped by
+// epoch, which only works if nothing of the old epoch is needed.
 func (l *Log) Restore(ctx context.Context) (Restored, error) {
-	r, err := read(ctx, l.js, true)
+	r, err := read(ctx, l.js, l.part, true)
 	if err != nil {
 		return r, err
 	}
 	l.base, l.imageBytes, l.deltaBytes = r.Commit.Base, r.Commit.ImageBytes, r.Commit.DeltaBytes
+	l.lastCommit = r.CommitSeq
+	if r.Commit.Epoch != l.part.Epoch {
+		l.base = 0
+	}
 	return r, nil
 }
 
 // read reads the last commit and the chunks from its Base up to it,
 // decoding chunks on every CPU while the next ones arrive. With cut it
 // deletes what follows the commit.
-func read(ctx context.Context, js jetstream.JetStream, cut bool) (Restored, error) {
+func read(ctx context.Context, js jetstream.JetStream, part Part, cut bool) (Restored, error) {
 	var out Restored
 	s, err := js.Stream(ctx, api.StateStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -57,11 +68,15 @@ func read(ctx context.Context, js jetstream.JetStream, cut bool) (Restored, erro
 	} else if err != nil {
 		return out, fmt.Errorf("stream %s: %w", api.StateStream, err)
 	}
-	last, err := s.GetLastMsgForSubject(ctx, api.StateCommitSubject)
+	last, err := s.GetLastMsgForSubject(ctx, part.Commit)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		if cut {
 			// Chunks without any commit: a first checkpoint that crashed.
-			if err := s.Purge(ctx); err != nil {
+			var opts []jetstream.StreamPurgeOpt
+			if part.Filter != "" {
+				opts = append(opts, jetstream.WithPurgeSubject(part.Filter))
+			}
+			if err := s.Purge(ctx, opts...); err != nil {
 				return out, fmt.Errorf("drop an uncommitted checkpoint: %w", err)
 			}
 		}
@@ -76,13 +91,13 @@ func read(ctx context.Context, js jetstream.JetStream, cut bool) (Restored, erro
 	if out.Commit.Base == 0 || out.Commit.Base >= out.CommitSeq {
 		return out, fmt.Errorf("checkpoint commit %d: base %d is not before it", last.Sequence, out.Commit.Base)
 	}
-	results, bytes, err := decodeChunks(ctx, s, out.Commit.Base, out.CommitSeq)
+	results, bytes, err := decodeChunks(ctx, s, part.Records, out.Commit.Epoch, out.Commit.Base, out.CommitSeq)
 	if err != nil {
 		return out, err
 	}
 	out.Bytes = bytes
 	if cut {
-		if err := cutAfter(ctx, s, out.CommitSeq); err != nil {
+		if err := cutAfter(ctx, s, part, out.CommitSeq); err != nil {
 			return out, err
 		}
 	}
@@ -108,7 +123,7 @@ type chunk struct {
 
 // decodeChunks reads the chunks in [from, to) and decodes them on every
 // CPU while the next ones are read; the results come in log order.
-func decodeChunks(ctx context.Context, s jetstream.Stream, from, to uint64) ([]*chunk, int64, error) {
+func decodeChunks(ctx context.Context, s jetstream.Stream, subject string, epoch, from, to uint64) ([]*chunk, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {
@@ -136,13 +151,16 @@ func decodeChunks(ctx context.Context, s jetstream.Stream, from, to uint64) ([]*
 	}
 	var results []*chunk
 	var bytes int64
-	readErr := ingest.ReadAll(ctx, s, []string{api.StateRecordsSubject}, from, func(m jetstream.Msg) error {
+	readErr := ingest.ReadAll(ctx, s, []string{subject}, from, func(m jetstream.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
 			return err
 		}
 		if md.Sequence.Stream >= to {
 			return ingest.ErrStop // a checkpoint that did not commit
+		}
+		if chunkEpoch(m) != epoch {
+			return nil // a deposed owner's, written after its last commit
 		}
 		r := new(chunk)
 		results = append(results, r)
@@ -195,8 +213,43 @@ func decodeChunk(data []byte, r *chunk) error {
 	return nil
 }
 
+// chunkEpoch is the epoch a chunk was written under; 0 without one.
+func chunkEpoch(m jetstream.Msg) uint64 {
+	h := m.Headers().Get(EpochHeader)
+	if h == "" {
+		return 0
+	}
+	e, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return e
+}
+
 // cutAfter deletes what follows the commit at commitSeq.
-func cutAfter(ctx context.Context, s jetstream.Stream, commitSeq uint64) error {
+func cutAfter(ctx context.Context, s jetstream.Stream, part Part, commitSeq uint64) error {
+	if part.Filter != "" {
+		// Other partitions' logs share the stream: only this one's
+		// messages after its commit go.
+		var seqs []uint64
+		err := ingest.ReadAll(ctx, s, []string{part.Filter}, commitSeq+1, func(m jetstream.Msg) error {
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, md.Sequence.Stream)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find the uncommitted checkpoint: %w", err)
+		}
+		for _, seq := range seqs {
+			if err := s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return fmt.Errorf("drop the uncommitted checkpoint at %d: %w", seq, err)
+			}
+		}
+		return nil
+	}
 	info, err := s.Info(ctx, jetstream.WithDeletedDetails(true))
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", api.StateStream, err)

@@ -17,7 +17,9 @@ package statelog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +70,9 @@ type Commit struct {
 	// of a riskd before them has none, and the book sums them from the
 	// customers' records.
 	Peers []book.PeerSegment `json:"peers,omitempty"`
+	// Epoch is the lease of the riskd that wrote the commit (0 without
+	// one): only chunks of the same epoch count towards it.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // legacyGap is the usual interval taken for the producers of a commit
@@ -108,12 +113,44 @@ func (c Commit) Clock() book.Clock {
 	return k
 }
 
+// Part is the log of one partition of the input: the subjects its chunks
+// and commits go to, and the epoch of its owner's lease.
+type Part struct {
+	Records, Commit string
+	// Filter covers both subjects and nothing else; empty for the
+	// unpartitioned log, which has the stream to itself.
+	Filter string
+	Epoch  uint64
+}
+
+// PartOf is the log of partition index of count, owned under epoch. With
+// one partition it is the unpartitioned log riskd always wrote.
+func PartOf(index, count int, epoch uint64) Part {
+	if count <= 1 {
+		return Part{Records: api.StateRecordsSubject, Commit: api.StateCommitSubject, Epoch: epoch}
+	}
+	p := "risk.state.p" + strconv.Itoa(index) + "."
+	return Part{Records: p + "records", Commit: p + "commit", Filter: p + ">", Epoch: epoch}
+}
+
+// EpochHeader carries the writer's epoch on every chunk.
+const EpochHeader = "Riskwatch-Epoch"
+
+// ErrFenced means another riskd committed to the partition since this one
+// restored it: it owns the partition now, and this one must let go.
+var ErrFenced = errors.New("fenced: another riskd committed to this partition")
+
 // Log is the state log of one riskd: what it knows of the log so far.
 // One checkpoint at a time writes it, and only after Restore.
 type Log struct {
 	js         jetstream.JetStream
 	maxPayload func() int64
 	imageFloor int64
+	part       Part
+	// lastCommit is the sequence of the last commit on part.Commit, the
+	// one the next commit expects: if another writer committed in
+	// between, the write fails and this one is fenced off.
+	lastCommit uint64
 	base       uint64 // first sequence of the last image; 0: none yet
 	imageBytes int64  // size of the last image
 	deltaBytes int64  // size of the deltas written since
@@ -123,11 +160,11 @@ type Log struct {
 // writes a full image once the deltas since the last one outweigh it and
 // imageFloor (DefaultImageFloor when 0): small states are not rewritten
 // whole every few checkpoints.
-func New(js jetstream.JetStream, maxPayload func() int64, imageFloor int64) *Log {
+func New(js jetstream.JetStream, maxPayload func() int64, imageFloor int64, part Part) *Log {
 	if imageFloor <= 0 {
 		imageFloor = DefaultImageFloor
 	}
-	return &Log{js: js, maxPayload: maxPayload, imageFloor: imageFloor}
+	return &Log{js: js, maxPayload: maxPayload, imageFloor: imageFloor, part: part}
 }
 
 // DefaultImageFloor is the least delta volume that calls for a new image.
@@ -213,7 +250,11 @@ func (w *Writer) send(force bool) error {
 		}
 		w.flight = w.flight[1:]
 	}
-	f, err := w.log.js.PublishMsgAsync(&nats.Msg{Subject: api.StateRecordsSubject, Data: w.buf})
+	msg := &nats.Msg{Subject: w.log.part.Records, Data: w.buf}
+	if e := w.log.part.Epoch; e != 0 {
+		msg.Header = nats.Header{EpochHeader: []string{strconv.FormatUint(e, 10)}}
+	}
+	f, err := w.log.js.PublishMsgAsync(msg)
 	if err != nil {
 		return fmt.Errorf("write state chunk: %w", err)
 	}
@@ -264,7 +305,7 @@ func (w *Writer) Commit(c Commit) (purgeErr, err error) {
 	if w.image {
 		base, image, delta = w.first, w.bytes, 0
 	}
-	c.Base, c.ImageBytes, c.DeltaBytes = base, image, delta
+	c.Base, c.ImageBytes, c.DeltaBytes, c.Epoch = base, image, delta, l.part.Epoch
 	if c.Time == "" {
 		c.Time = time.Now().UTC().Format(time.RFC3339)
 	}
@@ -272,9 +313,16 @@ func (w *Writer) Commit(c Commit) (purgeErr, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := l.js.Publish(w.ctx, api.StateCommitSubject, body); err != nil {
+	ack, err := l.js.Publish(w.ctx, l.part.Commit, body, jetstream.WithExpectLastSequencePerSubject(l.lastCommit))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return nil, fmt.Errorf("write checkpoint commit: %w (%v)", ErrFenced, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("write checkpoint commit: %w", err)
 	}
+	l.lastCommit = ack.Sequence
 	if w.image && l.base != 0 {
 		purgeErr = l.purgeBefore(w.ctx, base)
 	}
@@ -287,5 +335,9 @@ func (l *Log) purgeBefore(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	return s.Purge(ctx, jetstream.WithPurgeSequence(seq))
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSequence(seq)}
+	if l.part.Filter != "" {
+		opts = append(opts, jetstream.WithPurgeSubject(l.part.Filter))
+	}
+	return s.Purge(ctx, opts...)
 }

@@ -1,0 +1,368 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/configs"
+	"github.com/riskwatch/riskwatch/internal/chaos"
+	"github.com/riskwatch/riskwatch/internal/engine"
+	"github.com/riskwatch/riskwatch/internal/ingest"
+	"github.com/riskwatch/riskwatch/internal/natstest"
+	"github.com/riskwatch/riskwatch/signals"
+)
+
+// fence records, for every partition, the epoch of the last owner seen
+// applying a message. An owner applying after a newer one did means two
+// owners applied the partition's customers at once: the fencing failed.
+type fence struct {
+	mu         sync.Mutex
+	epoch      map[int]uint64
+	applied    map[int]int
+	violations []string
+}
+
+func newFence() *fence { return &fence{epoch: map[int]uint64{}, applied: map[int]int{}} }
+
+func (f *fence) inspect(p engine.Partition, subject string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if last := f.epoch[p.Index]; p.Epoch < last {
+		f.violations = append(f.violations, fmt.Sprintf("partition %d: epoch %d applied %s after epoch %d", p.Index, p.Epoch, subject, last))
+		return
+	}
+	f.epoch[p.Index] = p.Epoch
+	f.applied[p.Index]++
+}
+
+// member is one riskd of a test group, in process.
+type member struct {
+	name   string
+	nc     *nats.Conn
+	node   *Node
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startMember runs a node named name on url (comma-separated servers).
+func startMember(t *testing.T, url, name string, partitions, replicas int, f *fence) *member {
+	t.Helper()
+	set, err := configs.LoadRules("")
+	require.NoError(t, err)
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Name(name),
+		nats.DontRandomize())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Layout(ctx, js, partitions, DefaultPartitions, replicas)
+	require.NoError(t, err)
+	node, err := NewNode(ctx, nc, Config{Instance: name, Partitions: n, Replicas: replicas, LeaseTTL: 2 * time.Second,
+		Engine:  engine.Config{Rules: set, CheckpointInterval: 100 * time.Millisecond},
+		Inspect: f.inspect})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(context.Background())
+	m := &member{name: name, nc: nc, node: node, cancel: stop, done: make(chan error, 1)}
+	go func() { m.done <- node.Run(runCtx) }()
+	t.Cleanup(m.stop)
+	return m
+}
+
+// stop hands the member's partitions over and waits for it.
+func (m *member) stop() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	<-m.done
+	m.cancel = nil
+}
+
+// kill is a crash: the connection drops at once, nothing is handed over
+// or checkpointed, and its leases are left to expire. What is left of the
+// member in this process winds down in the background, unable to reach
+// NATS.
+func (m *member) kill() {
+	m.nc.Close()
+	m.cancel()
+	m.cancel = nil
+}
+
+// waitOwned waits until the members hold every partition between them,
+// each engine caught up, and returns who holds how many.
+func waitOwned(t *testing.T, partitions int, ms ...*member) map[string]int {
+	t.Helper()
+	var held map[string]int
+	require.Eventually(t, func() bool {
+		held = map[string]int{}
+		total := 0
+		for _, m := range ms {
+			for _, p := range m.node.Owned() {
+				if m.node.Engine(p) == nil || m.node.Engine(p).Ready() != nil {
+					return false
+				}
+				held[m.name]++
+				total++
+			}
+		}
+		return total == partitions
+	}, 60*time.Second, 20*time.Millisecond, "every partition owned and caught up")
+	return held
+}
+
+// waitApplied waits until NATS has sourced all of RISK_SIGNALS into
+// RISK_PARTITIONS and every partition's consumer has delivered and had
+// acknowledged (after a checkpoint) all of its messages.
+func waitApplied(t *testing.T, js jetstream.JetStream, partitions int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, api.PartitionsStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		if err != nil || len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
+			return false
+		}
+		for p := range partitions {
+			c, err := s.Consumer(ctx, "riskd-p"+strconv.Itoa(p))
+			if err != nil {
+				return false
+			}
+			ci, err := c.Info(ctx)
+			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	}, 3*time.Minute, 50*time.Millisecond, "every partition applied and checkpointed")
+}
+
+// outcome is what a run made of a workload: every customer's score and
+// tier, and the ids of everything it published to RISK_ALERTS.
+type outcome struct {
+	customers map[string]string
+	alerts    map[string]bool
+}
+
+func collect(t *testing.T, js jetstream.JetStream, via *member) outcome {
+	t.Helper()
+	out := outcome{customers: map[string]string{}, alerts: map[string]bool{}}
+	var views []api.CustomerView
+	require.Eventually(t, func() bool {
+		var err error
+		views, err = via.node.List(context.Background(), api.Filter{Limit: api.MaxLimit})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "the list answers")
+	for _, v := range views {
+		out.customers[v.Customer] = fmt.Sprintf("score %.4f raw %.4f tier %s", v.Score, v.RawScore, v.Tier)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := js.Stream(ctx, api.AlertsStream)
+	require.NoError(t, err)
+	require.NoError(t, ingest.ReadAll(ctx, s, nil, 0, func(m jetstream.Msg) error {
+		out.alerts[m.Subject()+" "+m.Headers().Get(jetstream.MsgIDHeader)] = true
+		return nil
+	}))
+	return out
+}
+
+func workload(t *testing.T) chaos.Workload {
+	c := chaos.Config{Seed: 20261205, Customers: 1500, Signals: 15_000, Days: 20,
+		Start: time.Date(2025, 5, 5, 0, 0, 0, 0, time.UTC)}
+	if testing.Short() {
+		c.Customers, c.Signals = 600, 6000
+	}
+	return chaos.Generate(c)
+}
+
+// reference is the workload applied by a lone riskd with the same number
+// of partitions, on a single server.
+func reference(t *testing.T, w chaos.Workload, partitions int) outcome {
+	t.Helper()
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	f := newFence()
+	m := startMember(t, s.ClientURL(), "solo", partitions, 1, f)
+	waitOwned(t, partitions, m)
+	js, err := jetstream.New(m.nc)
+	require.NoError(t, err)
+	_, err = chaos.Publish(js, w.Messages)
+	require.NoError(t, err)
+	waitApplied(t, js, partitions)
+	out := collect(t, js, m)
+	require.NotEmpty(t, out.alerts, "the workload raises alerts")
+	require.Empty(t, f.violations)
+	return out
+}
+
+func publisher(t *testing.T, url string) jetstream.JetStream {
+	nc := natstest.Connect(t, url)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
+// TestGroupSurvivesAKilledRiskd is the group's promise: three riskd on a
+// three-node NATS, one killed mid-stream, end with the scores, tiers and
+// alert ids of a lone riskd, and no partition applied by two owners at
+// once.
+func TestGroupSurvivesAKilledRiskd(t *testing.T) {
+	const partitions = 16
+	w := workload(t)
+	want := reference(t, w, partitions)
+
+	servers := natstest.Cluster(t, 3)
+	url := natstest.URLs(servers)
+	f := newFence()
+	a := startMember(t, url, "riskd-a", partitions, 3, f)
+	b := startMember(t, url, "riskd-b", partitions, 3, f)
+	c := startMember(t, url, "riskd-c", partitions, 3, f)
+	held := waitOwned(t, partitions, a, b, c)
+	for _, name := range []string{"riskd-a", "riskd-b", "riskd-c"} {
+		assert.GreaterOrEqual(t, held[name], partitions/3, "%s holds its share: %v", name, held)
+	}
+	js := publisher(t, url)
+	half := len(w.Messages) / 2
+	_, err := chaos.Publish(js, w.Messages[:half])
+	require.NoError(t, err)
+	// Mid-stream: b has applied some of the first half when it dies.
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, p := range b.node.Owned() {
+			if f.applied[p] > 0 {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 5*time.Millisecond, "b applies some of the first half")
+	killed := time.Now()
+	b.kill()
+	require.Eventually(t, func() bool { return len(a.node.Owned())+len(c.node.Owned()) == partitions },
+		time.Minute, 5*time.Millisecond, "b's partitions taken over")
+	t.Logf("b's partitions taken over %s after the kill", time.Since(killed).Round(time.Millisecond))
+	waitOwned(t, partitions, a, c)
+	t.Logf("b's partitions restored and caught up %s after the kill", time.Since(killed).Round(time.Millisecond))
+	_, err = chaos.Publish(js, w.Messages[half:])
+	require.NoError(t, err)
+	waitApplied(t, js, partitions)
+	got := collect(t, js, a)
+	assert.Equal(t, len(want.customers), len(got.customers), "customers")
+	assert.Equal(t, want.customers, got.customers, "scores and tiers as a lone riskd's")
+	assert.Equal(t, want.alerts, got.alerts, "the same alerts, each once")
+	assert.Empty(t, f.violations, "no partition applied by two owners at once")
+	// Any member answers for any customer.
+	for _, id := range []string{w.Odd[0], w.Odd[1]} {
+		va, okA, err := a.node.Customer(context.Background(), id)
+		require.NoError(t, err)
+		vc, okC, err := c.node.Customer(context.Background(), id)
+		require.NoError(t, err)
+		require.True(t, okA && okC, "%q known", id)
+		assert.Equal(t, va.Score, vc.Score)
+	}
+}
+
+// TestGroupSurvivesAKilledNATSNode kills one of the three NATS servers
+// mid-stream: R3 streams keep every message, the riskd on it reconnect
+// to the others, and the outcome is a lone riskd's.
+func TestGroupSurvivesAKilledNATSNode(t *testing.T) {
+	const partitions = 8
+	w := workload(t)
+	want := reference(t, w, partitions)
+
+	servers := natstest.Cluster(t, 3)
+	f := newFence()
+	// Each riskd starts on its own server, the others listed for
+	// reconnecting.
+	order := func(first int) string {
+		var us []string
+		for i := range servers {
+			us = append(us, servers[(first+i)%len(servers)].ClientURL())
+		}
+		return strings.Join(us, ",")
+	}
+	a := startMember(t, order(0), "riskd-a", partitions, 3, f)
+	b := startMember(t, order(1), "riskd-b", partitions, 3, f)
+	c := startMember(t, order(2), "riskd-c", partitions, 3, f)
+	waitOwned(t, partitions, a, b, c)
+	// The producer is on a server that stays up; b is on the one that goes.
+	js := publisher(t, servers[0].ClientURL())
+	half := len(w.Messages) / 2
+	_, err := chaos.Publish(js, w.Messages[:half])
+	require.NoError(t, err)
+	servers[1].Shutdown()
+	servers[1].WaitForShutdown()
+	_, err = chaos.Publish(js, w.Messages[half:])
+	require.NoError(t, err)
+	waitApplied(t, js, partitions)
+	waitOwned(t, partitions, a, b, c)
+	got := collect(t, js, c)
+	assert.Equal(t, want.customers, got.customers, "scores and tiers as a lone riskd's")
+	assert.Equal(t, want.alerts, got.alerts, "the same alerts, each once")
+	assert.Empty(t, f.violations, "no partition applied by two owners at once")
+}
+
+// TestPartitionOfMatchesNATS holds PartitionOf to the partition NATS
+// files a customer's signals, profiles and actions under.
+func TestPartitionOfMatchesNATS(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: api.SignalsStream,
+		Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>"}})
+	require.NoError(t, err)
+	const n = 7
+	_, err = js.CreateStream(ctx, engine.PartitionsStream(n, 1, 0))
+	require.NoError(t, err)
+	ids := []string{"acme", "a.b.>", "x *", "Ünïcode", strings.Repeat("long", 30), "bob.smith"}
+	for i := range 200 {
+		ids = append(ids, "customer-"+strconv.Itoa(i))
+	}
+	for _, id := range ids {
+		tok := signals.SubjectToken(id)
+		for _, subj := range []string{signals.Subject(signals.KindUsage, id), signals.CustomerPrefix + tok, api.ActionPrefix + tok} {
+			_, err := js.Publish(ctx, subj, []byte("{}"))
+			require.NoError(t, err)
+		}
+	}
+	s, err := js.Stream(ctx, api.PartitionsStream)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == uint64(3*len(ids))
+	}, 10*time.Second, 10*time.Millisecond, "every message sourced")
+	byToken := map[string]string{}
+	for _, id := range ids {
+		byToken[signals.SubjectToken(id)] = id
+	}
+	seen := 0
+	require.NoError(t, ingest.ReadAll(ctx, s, nil, 0, func(m jetstream.Msg) error {
+		toks := strings.Split(m.Subject(), ".")
+		require.GreaterOrEqual(t, len(toks), 5, m.Subject())
+		id, ok := byToken[toks[len(toks)-1]]
+		require.True(t, ok, "token of %s", m.Subject())
+		assert.Equal(t, strconv.Itoa(PartitionOf(id, n)), toks[2], "partition of %q (%s)", id, m.Subject())
+		seen++
+		return nil
+	}))
+	assert.Equal(t, 3*len(ids), seen)
+}
