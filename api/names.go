@@ -44,6 +44,10 @@ const (
 	// risk.p.<n>.signals.<kind>.<token>, risk.p.<n>.customers.<token>,
 	// risk.p.<n>.actions.<token> and risk.p.<n>.clock.
 	PartitionPrefix = "risk.p."
+	// RoutePrefix is where RISK_PARTITIONS keeps signals published
+	// without a customer token (risk.signals.<kind>), which NATS cannot
+	// place: riskd places them again (docs/scaling.md).
+	RoutePrefix = "risk.p.route."
 	// PartitionAPIPrefix starts the subjects a partition's owner answers
 	// on for the other riskd: risk.part.<n>.<operation>. Internal.
 	PartitionAPIPrefix = "risk.part."

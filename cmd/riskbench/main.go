@@ -68,7 +68,7 @@ type options struct {
 	Skip             []string      `json:"skip,omitempty"`
 }
 
-var phases = []string{"raw", "ingest", "core", "latency", "memory", "restart"}
+var phases = []string{"raw", "ingest", "core", "latency", "memory", "restart", "cluster"}
 
 func parse(args []string, stderr io.Writer) (options, error) {
 	o := options{}
@@ -359,20 +359,26 @@ func bench(ctx context.Context, o options, stderr io.Writer) (*results, error) {
 			return res, fmt.Errorf("core: %w", err)
 		}
 	}
-	if o.skipped("ingest") {
-		return res, nil
+	if !o.skipped("ingest") {
+		// Ingest: the engine drains the pre-filled stream.
+		econn, err := srv.connect("riskd")
+		if err != nil {
+			return res, err
+		}
+		defer econn.Close()
+		if err := b.ingestAndLatency(ctx, js, econn); err != nil {
+			return res, err
+		}
+		if err := b.memoryAndRestart(ctx); err != nil {
+			return res, err
+		}
 	}
-
-	// Ingest: the engine drains the pre-filled stream.
-	econn, err := srv.connect("riskd")
-	if err != nil {
-		return res, err
+	if !o.skipped("cluster") {
+		if err := o.phase("cluster", stderr, func() error { return b.runCluster(ctx) }); err != nil {
+			return res, fmt.Errorf("cluster: %w", err)
+		}
 	}
-	defer econn.Close()
-	if err := b.ingestAndLatency(ctx, js, econn); err != nil {
-		return res, err
-	}
-	return res, b.memoryAndRestart(ctx)
+	return res, nil
 }
 
 // benchRun is one run of the benchmark: its options, the server, the

@@ -207,7 +207,7 @@ func TestTargets(t *testing.T) {
 // server: every phase must report, and nothing is asserted about speed.
 func TestBenchTiny(t *testing.T) {
 	o, err := parse([]string{"--signals", "3000", "--customers", "200", "--rate", "400", "--duration", "1s",
-		"--restart-customers", "500", "--json", filepath.Join(t.TempDir(), "out.json")}, io.Discard)
+		"--restart-customers", "500", "--skip", "cluster", "--json", filepath.Join(t.TempDir(), "out.json")}, io.Discard)
 	require.NoError(t, err)
 	var log bytes.Buffer
 	res, err := bench(context.Background(), o, &log)
@@ -234,4 +234,26 @@ func TestBenchTiny(t *testing.T) {
 	res.check()
 	assert.NotEmpty(t, res.Targets)
 	assert.Contains(t, res.table(), "restart @500 customers")
+}
+
+// TestBenchClusterTiny runs the group phase alone at a toy size: each
+// group applies the whole workload, and the failover is timed.
+func TestBenchClusterTiny(t *testing.T) {
+	o, err := parse([]string{"--signals", "2000", "--customers", "150",
+		"--skip", "raw,ingest,core,latency,memory,restart"}, io.Discard)
+	require.NoError(t, err)
+	var log bytes.Buffer
+	res, err := bench(context.Background(), o, &log)
+	require.NoError(t, err, log.String())
+	require.NotNil(t, res.Cluster)
+	assert.Positive(t, res.Cluster.Raw.Rate)
+	require.Len(t, res.Cluster.Groups, 3)
+	for i, g := range res.Cluster.Groups {
+		assert.Equal(t, i+1, g.Riskd)
+		assert.Equal(t, 2150, g.Messages)
+		assert.Positive(t, g.Rate)
+	}
+	assert.Positive(t, res.Cluster.FailoverTaken)
+	assert.GreaterOrEqual(t, res.Cluster.FailoverServed, res.Cluster.FailoverTaken)
+	assert.Contains(t, res.table(), "cluster")
 }

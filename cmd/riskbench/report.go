@@ -29,6 +29,7 @@ type results struct {
 	Latency         *latencyResult  `json:"latency,omitempty"`
 	Memory          []restartResult `json:"memory,omitempty"`
 	Restart         *restartResult  `json:"restart,omitempty"`
+	Cluster         *clusterResult  `json:"cluster,omitempty"`
 	Targets         []target        `json:"targets"`
 }
 
@@ -171,6 +172,22 @@ func (r *results) table() string {
 	}
 	if rs := r.Restart; rs != nil {
 		fmt.Fprintf(tw, "restart @%s customers\t%.1f s to ready\t-\t%s profiles\n", num(float64(rs.Customers)), rs.ReadySeconds, num(float64(rs.Profiles)))
+	}
+	if cl := r.Cluster; cl != nil {
+		// Ratios here are to the cluster's own raw rate: an R3 stream
+		// publishes and reads slower than the embedded server's R1.
+		cratio := func(v float64) string {
+			if cl.Raw.Rate <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fx of R3 raw", v/cl.Raw.Rate)
+		}
+		fmt.Fprintf(tw, "cluster raw, R3 publish+consume (3 servers)\t%s msg/s\t-\t%s MB/s\n", num(cl.Raw.Rate), mb(cl.Raw))
+		for _, g := range cl.Groups {
+			fmt.Fprintf(tw, "cluster, %d riskd, %d partitions\t%s msg/s\t%s\tpublish to all checkpointed\n", g.Riskd, cl.Partitions, num(g.Rate), cratio(g.Rate))
+		}
+		fmt.Fprintf(tw, "cluster failover, 1 of 3 riskd killed\t%.1f s leases taken, %.1f s served\t-\tlease TTL %.0f s\n",
+			cl.FailoverTaken, cl.FailoverServed, cl.LeaseTTL)
 	}
 	_ = tw.Flush()
 	if len(r.Targets) > 0 {

@@ -453,6 +453,7 @@ func runDaemon(t *testing.T, natsURL string, edit func(*config.Config)) (d *daem
 	t.Helper()
 	c := config.Defaults()
 	c.NATSURL = natsURL
+	c.Partitions = 1 // a lone riskd: the consumer and state log these tests read
 	c.HTTPListen = freeAddr(t)
 	c.CheckpointInterval = 100 * time.Millisecond
 	c.LogLevel = "warn"

@@ -124,33 +124,15 @@ func waitOwned(t *testing.T, partitions int, ms ...*member) map[string]int {
 	return held
 }
 
-// waitApplied waits until NATS has sourced all of RISK_SIGNALS into
-// RISK_PARTITIONS and every partition's consumer has delivered and had
-// acknowledged (after a checkpoint) all of its messages.
+// waitApplied waits until the group has applied and checkpointed all of
+// its input.
 func waitApplied(t *testing.T, js jetstream.JetStream, partitions int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := js.Stream(ctx, api.PartitionsStream)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(ctx)
-		if err != nil || len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
-			return false
-		}
-		for p := range partitions {
-			c, err := s.Consumer(ctx, "riskd-p"+strconv.Itoa(p))
-			if err != nil {
-				return false
-			}
-			ci, err := c.Info(ctx)
-			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
-				return false
-			}
-		}
-		return true
+		ok, _ := Drained(ctx, js, partitions)
+		return ok
 	}, 3*time.Minute, 50*time.Millisecond, "every partition applied and checkpointed")
 }
 
@@ -365,4 +347,47 @@ func TestPartitionOfMatchesNATS(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, 3*len(ids), seen)
+}
+
+// TestSignalsWithoutATokenArePlaced: a signal published on
+// risk.signals.<kind>, which NATS cannot place, reaches its customer's
+// partition all the same, once; one that names no customer goes to the
+// DLQ with the reason.
+func TestSignalsWithoutATokenArePlaced(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	m := startMember(t, s.ClientURL(), "solo", 4, 1, newFence())
+	waitOwned(t, 4, m)
+	js := publisher(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body := `{"id":"t-1","kind":"ticket","customer":"no.token.co","time":"2025-05-05T10:00:00Z","source":"zendesk",` +
+		`"data":{"ticket_id":"1","status":"opened","priority":"urgent"}}`
+	for range 2 { // a producer's retry
+		_, err := js.Publish(ctx, "risk.signals.ticket", []byte(body), jetstream.WithMsgID("t-1"))
+		require.NoError(t, err)
+	}
+	_, err := js.Publish(ctx, "risk.signals.ticket", []byte(`{"id":"t-2","kind":"ticket"}`))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, ok, err := m.node.Customer(ctx, "no.token.co")
+		return err == nil && ok
+	}, 20*time.Second, 20*time.Millisecond, "the signal reaches its customer")
+	dlq, err := js.Stream(ctx, api.DLQStream)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := dlq.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	}, 20*time.Second, 20*time.Millisecond, "the signal without a customer goes to the DLQ")
+	last, err := dlq.GetLastMsgForSubject(ctx, api.DLQPrefix+">")
+	require.NoError(t, err)
+	assert.Contains(t, last.Header.Get(api.ErrorHeader), "customer")
+	parts, err := js.Stream(ctx, api.PartitionsStream)
+	require.NoError(t, err)
+	p := PartitionOf("no.token.co", 4)
+	n := 0
+	require.NoError(t, ingest.ReadAll(ctx, parts, []string{api.PartitionPrefix + strconv.Itoa(p) + ".signals.>"}, 0, func(jetstream.Msg) error {
+		n++
+		return nil
+	}))
+	assert.Equal(t, 1, n, "placed once in partition %d", p)
 }

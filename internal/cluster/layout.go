@@ -110,3 +110,39 @@ func legacyState(ctx context.Context, js jetstream.JetStream) bool {
 	_, err = s.GetLastMsgForSubject(ctx, api.StateCommitSubject)
 	return err == nil
 }
+
+// Drained reports whether a group has applied and checkpointed all of its
+// input: NATS has filed all of RISK_SIGNALS into RISK_PARTITIONS, and
+// every partition's consumer has delivered all of its messages and had
+// them acknowledged (riskd acknowledges once a checkpoint holds them).
+// Tests and riskbench wait for it.
+func Drained(ctx context.Context, js jetstream.JetStream, partitions int) (bool, error) {
+	s, err := js.Stream(ctx, api.PartitionsStream)
+	if err != nil {
+		return false, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
+		return false, nil
+	}
+	for p := range partitions {
+		c, err := s.Consumer(ctx, "riskd-p"+strconv.Itoa(p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		if ci.NumPending > 0 || ci.NumAckPending > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}

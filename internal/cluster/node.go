@@ -304,6 +304,16 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 	defer stopEngine()
 	engDone := make(chan error, 1)
 	go func() { engDone <- o.eng.Run(engCtx) }()
+	if o.p == 0 && n.cfg.Partitions > 1 {
+		routed := make(chan struct{})
+		defer func() { <-routed }()
+		go func() {
+			defer close(routed)
+			if err := n.route(engCtx); err != nil && engCtx.Err() == nil {
+				n.log.Warn("placing signals without a customer token stopped", zap.Error(err))
+			}
+		}()
+	}
 	renew := time.NewTicker(n.cfg.LeaseTTL / 4)
 	defer renew.Stop()
 	release := o.release
@@ -320,6 +330,7 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 			ctx = context.Background() // once
 			stopEngine()
 		case err := <-engDone:
+			stopEngine() // and the placing of signals with it
 			_ = o.sub.Unsubscribe()
 			o.reg.unregisterAll()
 			o.mu.Lock()

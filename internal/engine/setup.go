@@ -80,8 +80,8 @@ func (e *Engine) start(ctx context.Context) error {
 // the APIs, straight to it, so that it knows their sequence there.
 //
 // Signals published without a customer token (risk.signals.<kind>)
-// cannot be placed by NATS and are not sourced: partitioned, producers
-// must name the customer in the subject (docs/scaling.md).
+// cannot be placed by NATS: they wait under api.RoutePrefix for riskd to
+// place them (internal/cluster).
 func PartitionsStream(count, replicas int, maxAge time.Duration) jetstream.StreamConfig {
 	n := strconv.Itoa(count)
 	return jetstream.StreamConfig{Name: api.PartitionsStream,
@@ -91,6 +91,7 @@ func PartitionsStream(count, replicas int, maxAge time.Duration) jetstream.Strea
 			{Source: "risk.signals.*.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",2)}}.signals.{{wildcard(1)}}.{{wildcard(2)}}"},
 			{Source: "risk.customers.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",1)}}.customers.{{wildcard(1)}}"},
 			{Source: "risk.actions.*", Destination: api.PartitionPrefix + "{{partition(" + n + ",1)}}.actions.{{wildcard(1)}}"},
+			{Source: "risk.signals.*", Destination: api.RoutePrefix + "signals.{{wildcard(1)}}"},
 		}}},
 		Storage: jetstream.FileStorage, Replicas: replicas, MaxAge: maxAge,
 		Duplicates: dedupWindow, MaxMsgSize: 1 << 20,
