@@ -62,6 +62,9 @@ type Node struct {
 	members []string
 	joined  bool
 	wg      sync.WaitGroup
+	// stopErrs are the failures of the partitions' last checkpoints when
+	// the node left: Run returns them.
+	stopErrs []error
 }
 
 // owned is a partition this node holds the lease of.
@@ -170,7 +173,9 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.leave()
-			return nil
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return errors.Join(n.stopErrs...)
 		case <-tick.C:
 		}
 	}
@@ -317,6 +322,7 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 	renew := time.NewTicker(n.cfg.LeaseTTL / 4)
 	defer renew.Stop()
 	release := o.release
+	leaving := false
 	for {
 		select {
 		case <-renew.C:
@@ -328,6 +334,7 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 			stopEngine()
 		case <-ctx.Done():
 			ctx = context.Background() // once
+			leaving = true
 			stopEngine()
 		case err := <-engDone:
 			stopEngine() // and the placing of signals with it
@@ -346,6 +353,11 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 			}
 			if !lost {
 				n.deleteLease(o.p, rev)
+			}
+			if err != nil && leaving {
+				n.mu.Lock()
+				n.stopErrs = append(n.stopErrs, fmt.Errorf("partition %d: %w", o.p, err))
+				n.mu.Unlock()
 			}
 			n.metrics.released.Inc()
 			return

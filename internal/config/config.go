@@ -276,6 +276,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("demo_speed %v: want (0, 1000]", c.DemoSpeed)
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("replicas %d: want 1 to 5", c.Replicas)
+	case c.Partitions < 0 || c.Partitions > 256:
+		return fmt.Errorf("partitions %d: want 1 to 256 (or 0 for the default)", c.Partitions)
 	case c.NATSURL == "" && c.DataDir == "":
 		return errors.New("data_dir is required for the embedded NATS")
 	case (c.HTTPCert == "") != (c.HTTPKey == ""):

@@ -159,3 +159,28 @@ func TestVersionFlag(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	assert.Contains(t, usage.String(), "--version")
 }
+
+func TestPartitionsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--partitions", "16", "--instance", "riskd-2"}, ""},
+		{[]string{"--partitions", "0"}, ""},
+		{[]string{"--partitions", "257"}, "partitions 257"},
+		{[]string{"--partitions", "-1"}, "partitions -1"},
+	} {
+		c, err := Load(tc.args, env(nil), &bytes.Buffer{})
+		if err == nil {
+			err = c.Validate()
+		}
+		if tc.err == "" {
+			assert.NoError(t, err, tc.args)
+		} else {
+			assert.ErrorContains(t, err, tc.err, tc.args)
+		}
+	}
+	c := Defaults()
+	c.Instance = "host.example.com"
+	assert.Equal(t, "host_example_com", c.InstanceName(), "dots would split the member's KV key")
+}
