@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -141,11 +142,12 @@ func waitApplied(t *testing.T, js jetstream.JetStream, partitions int) {
 type outcome struct {
 	customers map[string]string
 	alerts    map[string]bool
+	dlq       map[string]bool
 }
 
 func collect(t *testing.T, js jetstream.JetStream, via *member) outcome {
 	t.Helper()
-	out := outcome{customers: map[string]string{}, alerts: map[string]bool{}}
+	out := outcome{customers: map[string]string{}, alerts: map[string]bool{}, dlq: map[string]bool{}}
 	var views []api.CustomerView
 	require.Eventually(t, func() bool {
 		var err error
@@ -161,6 +163,12 @@ func collect(t *testing.T, js jetstream.JetStream, via *member) outcome {
 	require.NoError(t, err)
 	require.NoError(t, ingest.ReadAll(ctx, s, nil, 0, func(m jetstream.Msg) error {
 		out.alerts[m.Subject()+" "+m.Headers().Get(jetstream.MsgIDHeader)] = true
+		return nil
+	}))
+	dlq, err := js.Stream(ctx, api.DLQStream)
+	require.NoError(t, err)
+	require.NoError(t, ingest.ReadAll(ctx, dlq, nil, 0, func(m jetstream.Msg) error {
+		out.dlq[m.Headers().Get(api.SubjectHeader)+" "+m.Headers().Get(api.ErrorHeader)] = true
 		return nil
 	}))
 	return out
@@ -249,6 +257,7 @@ func TestGroupSurvivesAKilledRiskd(t *testing.T) {
 	assert.Equal(t, len(want.customers), len(got.customers), "customers")
 	assert.Equal(t, want.customers, got.customers, "scores and tiers as a lone riskd's")
 	assert.Equal(t, want.alerts, got.alerts, "the same alerts, each once")
+	assert.Equal(t, want.dlq, got.dlq, "the same DLQ entries")
 	assert.Empty(t, f.violations, "no partition applied by two owners at once")
 	// Any member answers for any customer.
 	for _, id := range []string{w.Odd[0], w.Odd[1]} {
@@ -298,6 +307,7 @@ func TestGroupSurvivesAKilledNATSNode(t *testing.T) {
 	got := collect(t, js, c)
 	assert.Equal(t, want.customers, got.customers, "scores and tiers as a lone riskd's")
 	assert.Equal(t, want.alerts, got.alerts, "the same alerts, each once")
+	assert.Equal(t, want.dlq, got.dlq, "the same DLQ entries")
 	assert.Empty(t, f.violations, "no partition applied by two owners at once")
 }
 
@@ -390,4 +400,59 @@ func TestSignalsWithoutATokenArePlaced(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, 1, n, "placed once in partition %d", p)
+}
+
+// TestLostLeasesChangeNothing takes a riskd's leases away from it again
+// and again while it applies the workload (as a stall past the TTL
+// would): each time it stops its partitions without a checkpoint, takes
+// them back, restores and replays, and the outcome is an undisturbed
+// run's.
+func TestLostLeasesChangeNothing(t *testing.T) {
+	for _, partitions := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d partitions", partitions), func(t *testing.T) {
+			w := workload(t)
+			want := reference(t, w, partitions)
+			s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+			f := newFence()
+			m := startMember(t, s.ClientURL(), "solo", partitions, 1, f)
+			waitOwned(t, partitions, m)
+			js := publisher(t, s.ClientURL())
+			kv, err := js.KeyValue(context.Background(), api.LeasesBucket)
+			require.NoError(t, err)
+			const steals = 6
+			for i := range steals {
+				from, to := len(w.Messages)*i/steals, len(w.Messages)*(i+1)/steals
+				_, err := chaos.Publish(js, w.Messages[from:to])
+				require.NoError(t, err)
+				// Wait until some of it is applied, then take a lease away:
+				// another writer changes the entry, the next renewal fails.
+				applied := func() int {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					n := 0
+					for _, a := range f.applied {
+						n += a
+					}
+					return n
+				}
+				before := applied()
+				require.Eventually(t, func() bool { return applied() > before }, time.Minute, time.Millisecond)
+				p := i % partitions
+				taken := testutil.ToFloat64(m.node.metrics.acquired)
+				_, err = kv.Put(context.Background(), leaseKey(p), []byte("intruder"))
+				require.NoError(t, err)
+				require.NoError(t, kv.Delete(context.Background(), leaseKey(p)))
+				require.Eventually(t, func() bool { return testutil.ToFloat64(m.node.metrics.acquired) > taken },
+					time.Minute, time.Millisecond, "the lease taken back")
+			}
+			waitApplied(t, js, partitions)
+			waitOwned(t, partitions, m)
+			assert.Equal(t, float64(steals), testutil.ToFloat64(m.node.metrics.lost), "leases were lost")
+			got := collect(t, js, m)
+			assert.Equal(t, want.customers, got.customers, "scores and tiers")
+			assert.Equal(t, want.alerts, got.alerts, "the same alerts, each once")
+			assert.Equal(t, want.dlq, got.dlq, "the same DLQ entries")
+			assert.Empty(t, f.violations, "no partition applied by two owners at once")
+		})
+	}
 }

@@ -115,8 +115,23 @@ func legacyState(ctx context.Context, js jetstream.JetStream) bool {
 // input: NATS has filed all of RISK_SIGNALS into RISK_PARTITIONS, and
 // every partition's consumer has delivered all of its messages and had
 // them acknowledged (riskd acknowledges once a checkpoint holds them).
+// With one partition, the consumer riskd of RISK_SIGNALS.
 // Tests and riskbench wait for it.
 func Drained(ctx context.Context, js jetstream.JetStream, partitions int) (bool, error) {
+	if partitions <= 1 {
+		c, err := js.Consumer(ctx, api.SignalsStream, "riskd")
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		return ci.NumPending == 0 && ci.NumAckPending == 0, nil
+	}
 	s, err := js.Stream(ctx, api.PartitionsStream)
 	if err != nil {
 		return false, err
