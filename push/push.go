@@ -28,7 +28,7 @@ import (
 
 // Record is what is pushed about one customer.
 type Record struct {
-	Customer string `json:"customer"`
+	Customer string  `json:"customer"`
 	Score    float64 `json:"score"`
 	Tier     string  `json:"tier"`
 	// Probability is p(churn within the horizon), nil when the engine has
