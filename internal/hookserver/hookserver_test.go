@@ -265,4 +265,3 @@ func TestUnavailable(t *testing.T) {
 	assert.Equal(t, 1.0, e.count("stripe", OutcomeUnavailable))
 	assert.Equal(t, 1.0, e.count("typeform", OutcomeUnavailable))
 }
-
