@@ -159,9 +159,14 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 // background starts the HTTP API, webhook delivery and the demo, each
 // until ctx ends; a failure of one comes out of the channel.
 func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	if c.HTTPListen != "" {
 		h := apiserver.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		h, err := d.mountHooks(h, c, log) // connectors.go
+		if err != nil {
+			errs <- err
+			return errs
+		}
 		wg.Go(func() {
 			if err := apiserver.Serve(ctx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
 				errs <- fmt.Errorf("http: %w", err)
@@ -176,6 +181,7 @@ func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.C
 			}
 		})
 	}
+	d.startPush(ctx, wg, d.Engine, c, log, errs) // connectors.go
 	if c.Demo {
 		wg.Go(func() {
 			if err := demo.Run(ctx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
