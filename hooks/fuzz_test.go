@@ -24,6 +24,7 @@ func FuzzMap(f *testing.F) {
 	for i, typ := range Types {
 		sources[i] = source(f, typeOpts[typ])
 	}
+	sources = append(sources, source(f, Options{Type: TypeGeneric, Mapping: celTicket}))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		s := sources[int(which)%len(sources)]
 		sig, err := s.Map(Request{Header: http.Header{}, Body: body}, now)

@@ -30,12 +30,24 @@ type Mapping struct {
 	// Match lists paths and the values they must have; a request that
 	// does not match is ignored (acknowledged, not scored).
 	Match map[string]string `yaml:"match"`
+	// CEL, instead of the fields above, is an expression over body (the
+	// JSON document) and headers (lower-case names) that yields a map
+	// with kind, id, customer, time (optional) and data, or an empty map
+	// ({}) to ignore the request.
+	CEL string `yaml:"cel"`
 }
 
 // maxMapped bounds data and match entries.
 const maxMapped = 32
 
 func (m Mapping) check() error {
+	if m.CEL != "" {
+		if m.Kind != "" || m.ID != "" || m.Customer != "" || m.Time != "" || len(m.Data) > 0 || len(m.Match) > 0 {
+			return errBothMappings
+		}
+		_, err := compileCEL(m.CEL)
+		return err
+	}
 	var errs []error
 	if m.Kind == "" {
 		errs = append(errs, errors.New("kind: required (a kind, or the path of a field holding one)"))
@@ -82,6 +94,7 @@ func checkRef(v string) error {
 // generic is a JSON webhook mapped by configuration.
 type generic struct {
 	m         Mapping
+	cel       *celMapping
 	sig       HMACScheme
 	tolerance time.Duration
 }
@@ -91,10 +104,25 @@ func (g *generic) Verify(r Request, secret []byte, now time.Time) error {
 }
 
 func (g *generic) Map(r Request, now time.Time) (signals.Signal, error) {
+	if g.cel != nil {
+		doc, err := g.cel.eval(r)
+		if err != nil {
+			return signals.Signal{}, err
+		}
+		if doc == nil {
+			return signals.Signal{}, ignored("the cel mapping gave {}")
+		}
+		return celResult(doc, g, now)
+	}
 	doc, err := decodeAny(r.Body)
 	if err != nil {
 		return signals.Signal{}, mapErr(signals.ReasonMalformed, "", "%v", err)
 	}
+	return g.fromDoc(doc, now)
+}
+
+// fromDoc maps a decoded document by the paths of the mapping.
+func (g *generic) fromDoc(doc any, now time.Time) (signals.Signal, error) {
 	keys := make([]string, 0, len(g.m.Match))
 	for k := range g.m.Match {
 		keys = append(keys, k)
@@ -133,6 +161,7 @@ func (g *generic) Map(r Request, now time.Time) (signals.Signal, error) {
 	t := now
 	if g.m.Time != "" {
 		if v, ok := lookup(doc, g.m.Time); ok && v != nil {
+			var err error
 			if t, err = parseAnyTime(v); err != nil {
 				return signals.Signal{}, mapErr(signals.ReasonWrongType, g.m.Time, "%v", err)
 			}

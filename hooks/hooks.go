@@ -128,8 +128,11 @@ func New(o Options) (Source, error) {
 			return nil, errors.New("mapping: a generic source needs one")
 		}
 		m := *o.Mapping
-		if o.CustomerField != "" {
+		if o.CustomerField != "" && m.CEL == "" {
 			m.Customer = o.CustomerField
+		}
+		if o.CustomerField != "" && m.CEL != "" {
+			return nil, errors.New("customer_field: a cel mapping names the customer itself")
 		}
 		if err := m.check(); err != nil {
 			return nil, fmt.Errorf("mapping: %w", err)
@@ -138,7 +141,11 @@ func New(o Options) (Source, error) {
 		if o.Signature != nil {
 			sig = *o.Signature
 		}
-		return &generic{m: m, sig: sig.withDefaults(), tolerance: o.Tolerance}, nil
+		g := &generic{m: m, sig: sig.withDefaults(), tolerance: o.Tolerance}
+		if m.CEL != "" {
+			g.cel, _ = compileCEL(m.CEL) // compiled in check
+		}
+		return g, nil
 	}
 	return nil, fmt.Errorf("type %q: want one of %s", o.Type, strings.Join(Types, ", "))
 }

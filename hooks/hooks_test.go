@@ -34,6 +34,11 @@ var genericMapping = &Mapping{
 	Match: map[string]string{"event": "ticket.escalated"},
 }
 
+// celTicket maps generic_ticket.json as genericMapping does.
+var celTicket = &Mapping{CEL: `body.event == "ticket.escalated" ? {
+	"kind": "ticket", "id": body.delivery.id, "customer": body.account.external_id, "time": body.occurred_at,
+	"data": {"ticket_id": body.ticket.id, "status": "escalated", "priority": body.ticket.priority}} : {}`}
+
 func source(t testing.TB, o Options) Source {
 	t.Helper()
 	s, err := New(o)
@@ -84,6 +89,13 @@ func TestMapFixtures(t *testing.T) {
 		{"delighted_response.json", Options{Type: TypeDelighted}, "delighted_response.golden.json", ""},
 		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: genericMapping}, "generic_ticket.golden.json", ""},
 		{"generic_other.json", Options{Type: TypeGeneric, Mapping: genericMapping}, "", "ignored"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: celTicket}, "generic_ticket.golden.json", ""},
+		{"generic_other.json", Options{Type: TypeGeneric, Mapping: celTicket}, "", "ignored"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: &Mapping{CEL: `{"kind": "ticket", "id": body.nope, "customer": "x"}`}}, "", "wrong_type"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: &Mapping{CEL: `{"kind": "churn", "id": "1", "customer": "x"}`}}, "", "unknown_kind"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: &Mapping{CEL: `{"kind": "nps", "id": "1", "customer": headers["x-account"], "data": {"score": 1}}`}}, "", "wrong_type"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: &Mapping{CEL: `{"kind": "nps", "id": "1", "customer": "x", "data": {"score": 11}}`}}, "", "out_of_range"},
+		{"generic_ticket.json", Options{Type: TypeGeneric, Mapping: &Mapping{CEL: `[1, 2]`}}, "", "wrong_type"},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.fixture, ".json") + "/" + tt.golden + tt.err
@@ -241,6 +253,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{Type: TypeSegment, Signature: &HMACScheme{}},
 		{Type: TypeGeneric, Mapping: genericMapping, Signature: &HMACScheme{Hash: "md5"}},
 		{Type: TypeZendesk, ScoreField: "x"},
+		{Type: TypeGeneric, Mapping: &Mapping{CEL: `body.`}},
+		{Type: TypeGeneric, Mapping: &Mapping{CEL: `{"kind": "ticket"}`, ID: "x"}},
+		{Type: TypeGeneric, Mapping: celTicket, CustomerField: "a"},
 	}
 	for _, o := range tests {
 		if _, err := New(o); err == nil {
