@@ -54,6 +54,11 @@ type Options struct {
 	// Backoff is the wait after a failed attempt, doubled per attempt up
 	// to MaxBackoff (defaults 1s and 1m).
 	Backoff, MaxBackoff time.Duration
+	// RefusedWait is how long a customer the platform refused (a 4xx
+	// other than 408 and 429) is left alone before it is tried again,
+	// unless its record changes meanwhile (default 1h): a company missing
+	// in the platform is not asked for every round.
+	RefusedWait time.Duration
 }
 
 // Results counted in riskwatch_push_requests_total{destination,result}.
@@ -82,6 +87,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = time.Minute
+	}
+	if o.RefusedWait == 0 {
+		o.RefusedWait = time.Hour
 	}
 	return o
 }
@@ -159,9 +167,16 @@ type worker struct {
 	lim     *rate.Limiter
 	log     *zap.Logger
 	limited *logging.Limited
-	// last is what was pushed, per customer; only the worker's goroutine
-	// touches it.
-	last map[string]push.Record
+	// last is what was pushed, per customer; refused what the platform
+	// refused, and until when it is left alone. Only the worker's
+	// goroutine touches them.
+	last    map[string]push.Record
+	refused map[string]refusal
+}
+
+type refusal struct {
+	rec   push.Record
+	until time.Time
 }
 
 func newWorker(d config.PushDestination, scores Scores, kv jetstream.KeyValue, o Options, m metrics) (*worker, error) {
@@ -186,7 +201,7 @@ func newWorker(d config.PushDestination, scores Scores, kv jetstream.KeyValue, o
 	log := o.Log.With(zap.String("destination", d.Name))
 	return &worker{name: d.Name, dest: dest, cfg: d, scores: scores, kv: kv, o: o, m: m,
 		lim: rate.NewLimiter(rate.Limit(r), max(burst, 1)), log: log, limited: logging.NewLimited(log, time.Minute),
-		last: map[string]push.Record{}}, nil
+		last: map[string]push.Record{}, refused: map[string]refusal{}}, nil
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -257,6 +272,9 @@ func (w *worker) round(ctx context.Context) (int, error) {
 		if !push.Changed(lp, r, w.o.Thresholds) {
 			continue
 		}
+		if f, ok := w.refused[r.Customer]; ok && time.Now().Before(f.until) && !push.Changed(&f.rec, r, w.o.Thresholds) {
+			continue
+		}
 		// The list carries no reasons: the explained view does.
 		if full, ok := w.scores.Customer(r.Customer); ok {
 			r = push.FromView(full)
@@ -291,12 +309,18 @@ func (w *worker) round(ctx context.Context) (int, error) {
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
+		var perm permanent
+		refusedNow := errors.As(err, &perm)
 		for _, c := range q.Customers {
 			if err != nil {
 				failed[c] = true
 			}
+			if refusedNow {
+				w.refused[c] = refusal{rec: byID[c], until: time.Now().Add(w.o.RefusedWait)}
+			}
 			pending[c]--
 			if pending[c] == 0 && !failed[c] {
+				delete(w.refused, c)
 				w.remember(ctx, byID[c])
 				pushed++
 			}

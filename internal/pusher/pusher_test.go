@@ -214,9 +214,13 @@ func bucket(t *testing.T) jetstream.KeyValue {
 }
 
 func testWorker(t *testing.T, d config.PushDestination, s Scores, kv jetstream.KeyValue) *worker {
+	return testWorkerWith(t, d, s, kv, Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefusedWait: -1})
+}
+
+func testWorkerWith(t *testing.T, d config.PushDestination, s Scores, kv jetstream.KeyValue, o Options) *worker {
 	m, err := newMetrics(nil)
 	require.NoError(t, err)
-	w, err := newWorker(d, s, kv, Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}.withDefaults(), m)
+	w, err := newWorker(d, s, kv, o.withDefaults(), m)
 	require.NoError(t, err)
 	require.NoError(t, w.load(context.Background()))
 	return w
@@ -287,6 +291,33 @@ func TestRetries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"acme-corp"}, v.take())
+}
+
+// TestRefusedIsLeftAlone: a customer the platform refused is not asked
+// for again every round, until its record changes.
+func TestRefusedIsLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	v, srv := startVendor(t, "vitally")
+	v.status = []int{http.StatusNotFound}
+	s := &scores{views: map[string]api.CustomerView{}}
+	s.set("unknown-co", 70, rules.AtRisk)
+	w := testWorkerWith(t, destination("vitally", srv.URL), s, bucket(t), Options{Backoff: time.Millisecond, RefusedWait: time.Hour})
+
+	_, err := w.round(ctx)
+	require.Error(t, err)
+	v.take()
+	n, err := w.round(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	v.mu.Lock()
+	assert.Zero(t, v.reqs, "the refused customer was asked for again")
+	v.mu.Unlock()
+
+	s.set("unknown-co", 90, rules.Critical) // a new record is tried at once
+	n, err = w.round(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, []string{"unknown-co"}, v.take())
 }
 
 // TestRunStopsWithContext runs the whole loop once and stops it.
