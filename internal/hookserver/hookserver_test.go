@@ -81,10 +81,11 @@ func sources() []config.HookSource {
 		config.HookSource{Name: "billing", Type: "generic", Secret: secret, Mapping: &hooks.Mapping{
 			Kind: "ticket", ID: "delivery.id", Customer: "account.external_id", Time: "occurred_at",
 			Data: map[string]string{"ticket_id": "ticket.id", "status": "=escalated"}}},
-		config.HookSource{Name: "tiny", Type: "stripe", Secret: secret, MaxBody: 64, Rate: 0.001, Burst: 1})
+		config.HookSource{Name: "tiny", Type: "stripe", Secret: secret, MaxBody: 64, Rate: 0.001, Burst: 1},
+		config.HookSource{Name: "fast", Type: "stripe", Secret: secret, Rate: 10000, Burst: 10000})
 }
 
-func setup(t *testing.T, streams bool) *env {
+func setup(t testing.TB, streams bool) *env {
 	t.Helper()
 	_, nc := natstest.Server(t, "")
 	js, err := jetstream.New(nc)
@@ -137,7 +138,7 @@ func (e *env) streamMsgs(t *testing.T, stream string) uint64 {
 	return info.State.Msgs
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "hooks", "testdata", name))
 	require.NoError(t, err)

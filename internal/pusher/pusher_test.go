@@ -67,7 +67,7 @@ func newScores() *scores {
 // vendor is an httptest server that checks each request against the
 // vendor's documented shape and records the customers it carried.
 type vendor struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex
 	got    []string // customers, in order
 	reqs   int
@@ -102,8 +102,8 @@ func (v *vendor) take() []string {
 }
 
 // checks is, per vendor, a check of one request returning its customers.
-var checks = map[string]func(t *testing.T, r *http.Request, body []byte) []string{
-	"gainsight": func(t *testing.T, r *http.Request, body []byte) []string {
+var checks = map[string]func(t testing.TB, r *http.Request, body []byte) []string{
+	"gainsight": func(t testing.TB, r *http.Request, body []byte) []string {
 		assert.Equal(t, http.MethodPut, r.Method)
 		assert.Equal(t, "/v1/data/objects/Company", r.URL.Path)
 		assert.Equal(t, "ExternalId__gc", r.URL.Query().Get("keys"))
@@ -121,7 +121,7 @@ var checks = map[string]func(t *testing.T, r *http.Request, body []byte) []strin
 		}
 		return out
 	},
-	"vitally": func(t *testing.T, r *http.Request, body []byte) []string {
+	"vitally": func(t testing.TB, r *http.Request, body []byte) []string {
 		assert.Equal(t, http.MethodPut, r.Method)
 		id, ok := strings.CutPrefix(r.URL.EscapedPath(), "/resources/accounts/")
 		assert.True(t, ok, r.URL.Path)
@@ -137,7 +137,7 @@ var checks = map[string]func(t *testing.T, r *http.Request, body []byte) []strin
 		require.NoError(t, err)
 		return []string{cust}
 	},
-	"churnzero": func(t *testing.T, r *http.Request, body []byte) []string {
+	"churnzero": func(t testing.TB, r *http.Request, body []byte) []string {
 		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/i", r.URL.Path)
 		assert.Equal(t, "application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
@@ -149,7 +149,7 @@ var checks = map[string]func(t *testing.T, r *http.Request, body []byte) []strin
 		assert.True(t, strings.HasPrefix(f.Get("name"), "Riskwatch "), f.Get("name"))
 		return []string{f.Get("accountExternalId")}
 	},
-	"hubspot": func(t *testing.T, r *http.Request, body []byte) []string {
+	"hubspot": func(t testing.TB, r *http.Request, body []byte) []string {
 		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/crm/v3/objects/companies/batch/update", r.URL.Path)
 		assert.Equal(t, "Bearer hs-token", r.Header.Get("Authorization"))
@@ -187,7 +187,7 @@ func destination(typ, url string) config.PushDestination {
 	return d
 }
 
-func startVendor(t *testing.T, typ string) (*vendor, *httptest.Server) {
+func startVendor(t testing.TB, typ string) (*vendor, *httptest.Server) {
 	v := &vendor{t: t}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -204,7 +204,7 @@ func startVendor(t *testing.T, typ string) (*vendor, *httptest.Server) {
 	return v, srv
 }
 
-func bucket(t *testing.T) jetstream.KeyValue {
+func bucket(t testing.TB) jetstream.KeyValue {
 	_, nc := natstest.Server(t, "")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
@@ -213,11 +213,11 @@ func bucket(t *testing.T) jetstream.KeyValue {
 	return kv
 }
 
-func testWorker(t *testing.T, d config.PushDestination, s Scores, kv jetstream.KeyValue) *worker {
+func testWorker(t testing.TB, d config.PushDestination, s Scores, kv jetstream.KeyValue) *worker {
 	return testWorkerWith(t, d, s, kv, Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefusedWait: -1})
 }
 
-func testWorkerWith(t *testing.T, d config.PushDestination, s Scores, kv jetstream.KeyValue, o Options) *worker {
+func testWorkerWith(t testing.TB, d config.PushDestination, s Scores, kv jetstream.KeyValue, o Options) *worker {
 	m, err := newMetrics(nil)
 	require.NoError(t, err)
 	w, err := newWorker(d, s, kv, o.withDefaults(), m)
