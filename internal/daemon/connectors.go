@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/internal/apiserver"
@@ -16,14 +17,19 @@ import (
 
 // Connectors (docs/connectors.md): inbound hooks on the HTTP listener,
 // scores pushed to customer-success platforms. Kept apart from
-// daemon.go's wiring.
+// daemon.go's wiring; they need only the NATS connection and the API's
+// engine seam, not the engine itself.
 
 // mountHooks serves the configured hooks under /hooks/ beside h.
 func (d *Daemon) mountHooks(h http.Handler, c *config.Config, log *zap.Logger) (http.Handler, error) {
 	if len(c.Hooks.Sources) == 0 {
 		return h, nil
 	}
-	hs, err := hookserver.New(c.Hooks.Sources, hookserver.Options{Publisher: d.Engine.JetStream(),
+	js, err := jetstream.New(d.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("hooks: %w", err)
+	}
+	hs, err := hookserver.New(c.Hooks.Sources, hookserver.Options{Publisher: js,
 		MaxPayload: d.Conn.MaxPayload, Registerer: d.Registry, Log: log.Named("hooks")})
 	if err != nil {
 		return nil, fmt.Errorf("hooks: %w", err)
@@ -37,8 +43,13 @@ func (d *Daemon) startPush(ctx context.Context, wg *sync.WaitGroup, scores apise
 		return
 	}
 	o := pusher.Options{Interval: c.Push.Interval, Thresholds: c.Push.Thresholds(), Log: log.Named("push"), Registerer: d.Registry}
+	js, err := jetstream.New(d.Conn)
+	if err != nil {
+		errs <- fmt.Errorf("push: %w", err)
+		return
+	}
 	wg.Go(func() {
-		if err := pusher.Run(ctx, scores, d.Engine.JetStream(), c.Push.Destinations, o); err != nil && ctx.Err() == nil {
+		if err := pusher.Run(ctx, scores, js, c.Push.Destinations, o); err != nil && ctx.Err() == nil {
 			errs <- fmt.Errorf("push: %w", err)
 		}
 	})
