@@ -41,14 +41,21 @@ func (d *delighted) Map(r Request, now time.Time) (signals.Signal, error) {
 	if err != nil {
 		return signals.Signal{}, mapErr(signals.ReasonMalformed, "", "%v", err)
 	}
+	var head struct {
+		EventType string `json:"event_type"`
+	}
+	if err := decodeJSON(r.Body, &head); err != nil {
+		return signals.Signal{}, err
+	}
+	switch head.EventType {
+	case "survey_response.created", "survey_response.updated":
+	default:
+		// unsubscribe.created carries a person, not a response.
+		return signals.Signal{}, ignored("delighted " + truncate(head.EventType, 40))
+	}
 	var e delightedEvent
 	if err := decodeJSON(r.Body, &e); err != nil {
 		return signals.Signal{}, err
-	}
-	switch e.EventType {
-	case "survey_response.created", "survey_response.updated":
-	default:
-		return signals.Signal{}, ignored("delighted " + truncate(e.EventType, 40))
 	}
 	if t := e.EventData.SurveyType; t != "" && t != "nps" {
 		return signals.Signal{}, ignored("delighted " + truncate(t, 20) + " survey")

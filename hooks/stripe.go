@@ -15,13 +15,15 @@ type stripe struct {
 	tolerance time.Duration
 }
 
+// stripeEvent is the envelope; the object is decoded only for the event
+// types that need it, so that an ignored type never fails on its shape.
 type stripeEvent struct {
 	ID      string `json:"id"`
 	Type    string `json:"type"`
 	Created int64  `json:"created"`
 	Data    struct {
-		Object             stripeSubscription `json:"object"`
-		PreviousAttributes json.RawMessage    `json:"previous_attributes"`
+		Object             json.RawMessage `json:"object"`
+		PreviousAttributes json.RawMessage `json:"previous_attributes"`
 	} `json:"data"`
 }
 
@@ -128,7 +130,10 @@ func subscriptionChange(e stripeEvent) (signals.Commercial, bool) {
 	if len(e.Data.PreviousAttributes) == 0 || json.Unmarshal(e.Data.PreviousAttributes, &prev) != nil {
 		return signals.Commercial{}, false
 	}
-	cur := e.Data.Object
+	var cur stripeSubscription
+	if json.Unmarshal(e.Data.Object, &cur) != nil {
+		return signals.Commercial{}, false
+	}
 	if cur.CancelAtPeriodEnd && prev.CancelAtPeriodEnd != nil && !*prev.CancelAtPeriodEnd {
 		return signals.Commercial{Type: signals.CancellationInquiry}, true
 	}

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,11 +26,11 @@ const (
 	zendeskTSHeader  = "X-Zendesk-Webhook-Signature-Timestamp"
 )
 
-// zendeskTicket is the trigger body. Placeholders render as strings, so
-// ticket_id is a string too.
+// zendeskTicket is the trigger body. Placeholders render as text; the
+// ticket id is taken quoted or not.
 type zendeskTicket struct {
-	Event     string `json:"event"`
-	TicketID  string `json:"ticket_id"`
+	Event     string     `json:"event"`
+	TicketID  flexString `json:"ticket_id"`
 	Status    string `json:"status"`
 	Priority  string `json:"priority"`
 	UpdatedAt string `json:"updated_at"`
@@ -69,7 +70,8 @@ func (z *zendesk) Map(r Request, now time.Time) (signals.Signal, error) {
 	if err := decodeJSON(r.Body, &b); err != nil {
 		return signals.Signal{}, err
 	}
-	if b.TicketID == "" {
+	ticket := string(b.TicketID)
+	if ticket == "" {
 		return signals.Signal{}, mapErr(signals.ReasonMissingField, "ticket_id", "required: {{ticket.id}}")
 	}
 	status, prio := strings.ToLower(strings.TrimSpace(b.Status)), strings.ToLower(strings.TrimSpace(b.Priority))
@@ -114,7 +116,7 @@ func (z *zendesk) Map(r Request, now time.Time) (signals.Signal, error) {
 	}
 	// A ticket opens once; later changes are told apart by their time, so
 	// a retried delivery has the same id and a new change a new one.
-	event := b.TicketID + "-" + st
+	event := ticket + "-" + st
 	if st != signals.TicketOpened {
 		event += "-" + strconv.FormatInt(t.Unix(), 10)
 	}
@@ -123,5 +125,22 @@ func (z *zendesk) Map(r Request, now time.Time) (signals.Signal, error) {
 		return signals.Signal{}, err
 	}
 	return finish(signals.Signal{ID: sid, Kind: signals.KindTicket, Customer: cust, Time: t, Source: TypeZendesk,
-		Ticket: signals.Ticket{TicketID: b.TicketID, Status: st, Priority: prio}}, now)
+		Ticket: signals.Ticket{TicketID: ticket, Status: st, Priority: prio}}, now)
+}
+
+// flexString is a JSON string or number, as text.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*f = flexString(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*f = flexString(s)
+	return nil
 }
