@@ -31,9 +31,9 @@ const (
 type zendeskTicket struct {
 	Event     string     `json:"event"`
 	TicketID  flexString `json:"ticket_id"`
-	Status    string `json:"status"`
-	Priority  string `json:"priority"`
-	UpdatedAt string `json:"updated_at"`
+	Status    string     `json:"status"`
+	Priority  string     `json:"priority"`
+	UpdatedAt string     `json:"updated_at"`
 }
 
 func (z *zendesk) Verify(r Request, secret []byte, now time.Time) error {
