@@ -82,3 +82,16 @@ func TestBadConnectors(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookSecretFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "s")
+	require.NoError(t, os.WriteFile(f, []byte("wh-secret\n"), 0o600))
+	c, err := Load([]string{"--config", writeFile(t, "webhooks:\n  - name: crm\n    url: https://crm.example.com/x\n    secret_file: "+f+"\n")}, env(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "wh-secret", c.Webhooks[0].Secret)
+	assert.Empty(t, c.Webhooks[0].SecretFile)
+
+	_, err = Load([]string{"--config", writeFile(t, "webhooks:\n  - name: crm\n    url: https://crm.example.com/x\n    secret: topsecret\n    secret_file: "+f+"\n")}, env(nil), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "topsecret")
+}
