@@ -14,7 +14,7 @@ import (
 // server.
 func TestThePureCoreImportsNoRuntime(t *testing.T) {
 	pure := []string{"signals", "rules", "scorer", "alerting", "binrec", "book", "api", "backtest", "fit",
-		"internal/replay", "internal/ruletest", "internal/sim", "churn"}
+		"internal/replay", "internal/ruletest", "internal/sim", "churn", "hooks", "push"}
 	for _, p := range pure {
 		out, err := exec.Command("go", "list", "-deps", "github.com/riskwatch/riskwatch/"+p).Output()
 		require.NoError(t, err, p)

@@ -456,3 +456,25 @@ func TestLostLeasesChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestLayoutIsFixed: the first riskd sets the number of partitions; a
+// later one may leave it out or repeat it, and is refused another.
+func TestLayoutIsFixed(t *testing.T) {
+	_, nc := natstest.Server(t, "")
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	n, err := Layout(ctx, js, 0, 8, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 8, n, "the default on a first start")
+	n, err = Layout(ctx, js, 0, DefaultPartitions, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 8, n, "what the group has, whatever the default")
+	_, err = Layout(ctx, js, 8, DefaultPartitions, 1)
+	require.NoError(t, err)
+	_, err = Layout(ctx, js, 16, DefaultPartitions, 1)
+	require.ErrorIs(t, err, ErrLayout)
+	assert.ErrorContains(t, err, "created with 8 partitions")
+	_, err = Layout(ctx, js, MaxPartitions+1, DefaultPartitions, 1)
+	require.ErrorIs(t, err, ErrLayout)
+}

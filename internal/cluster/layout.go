@@ -50,6 +50,10 @@ func PartitionOf(customer string, n int) int {
 
 const layoutKey = "partitions"
 
+// ErrLayout marks a --partitions that no retry mends: out of range, or
+// not the number the group was created with.
+var ErrLayout = errors.New("partitions")
+
 // Layout settles the number of partitions: the one the group was created
 // with, or want (which must then be between 1 and MaxPartitions) when
 // there is none yet. want 0 takes what there is, or def on a first start.
@@ -58,7 +62,7 @@ const layoutKey = "partitions"
 // partitions.
 func Layout(ctx context.Context, js jetstream.JetStream, want, def, replicas int) (int, error) {
 	if want < 0 || want > MaxPartitions {
-		return 0, fmt.Errorf("--partitions %d: want 1 to %d", want, MaxPartitions)
+		return 0, fmt.Errorf("%w: --partitions %d: want 1 to %d", ErrLayout, want, MaxPartitions)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: api.ClusterBucket,
 		Description: "Riskwatch group layout: the number of partitions, fixed at creation", Storage: jetstream.FileStorage,
@@ -74,8 +78,8 @@ func Layout(ctx context.Context, js jetstream.JetStream, want, def, replicas int
 			return 0, fmt.Errorf("bucket %s: key %s holds %q, not a number of partitions", api.ClusterBucket, layoutKey, e.Value())
 		}
 		if want != 0 && want != n {
-			return 0, fmt.Errorf("--partitions %d: this group was created with %d partitions, and the number is fixed "+
-				"(customers are filed by a hash modulo it); leave --partitions out to join it", want, n)
+			return 0, fmt.Errorf("%w: --partitions %d: this group was created with %d partitions, and the number is fixed "+
+				"(customers are filed by a hash modulo it); leave --partitions out to join it", ErrLayout, want, n)
 		}
 		return n, nil
 	case !errors.Is(err, jetstream.ErrKeyNotFound):

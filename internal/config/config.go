@@ -53,6 +53,10 @@ type Config struct {
 
 	Alerting Alerting  `yaml:"alerting"`
 	Webhooks []Webhook `yaml:"webhooks"`
+
+	// Connectors (connectors.go, docs/connectors.md).
+	Hooks Hooks `yaml:"hooks"`
+	Push  Push  `yaml:"push"`
 }
 
 // Alerting is the alert policy block of the file.
@@ -207,6 +211,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	if c.NATSURL == "" {
 		c.NATSURL = getenv("NATS_URL")
 	}
+	if err := c.resolveSecrets(getenv); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		if file != "" {
 			return nil, fmt.Errorf("%s: %w", file, err)
@@ -316,7 +323,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("webhooks[%d] %s: %w", i, s.Name, err)
 		}
 	}
-	return nil
+	return c.validateConnectors()
 }
 
 type stringValue string

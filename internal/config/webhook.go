@@ -51,6 +51,10 @@ type Webhook struct {
 	// each one up to MaxBackoff, with jitter (defaults 500ms and 30s).
 	Backoff    time.Duration `yaml:"backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// Secret, when set (inline or in SecretFile), signs every request:
+	// X-Riskwatch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
 }
 
 // Match selects the alerts a sink receives. An empty list matches
@@ -67,7 +71,7 @@ type Match struct {
 var severities = []string{"watch", "at_risk", "critical", alerting.SeverityResolved}
 
 // reserved headers are set by the deliverer; a sink may not override them.
-var reserved = []string{"Content-Type", "Idempotency-Key", "X-Riskwatch-Alert-Id"}
+var reserved = []string{"Content-Type", "Idempotency-Key", "X-Riskwatch-Alert-Id", "X-Riskwatch-Signature"}
 
 // Validate reports every problem of the sink's settings.
 func (s Webhook) Validate() error {

@@ -73,17 +73,33 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 	if c.NATSURL != "" {
 		def = cluster.DefaultPartitions
 	}
+	// A NATS cluster that has just started may time out JetStream requests
+	// until its meta leader settles: retry for a minute before giving up.
 	setupCtx, cancelSetup := context.WithTimeout(ctx, time.Minute)
-	partitions, err := cluster.Layout(setupCtx, js, c.Partitions, def, c.Replicas)
-	if err == nil {
-		d.Node, err = cluster.NewNode(setupCtx, d.Conn, cluster.Config{Instance: c.InstanceName(), Partitions: partitions,
-			Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
-			Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
-				SignalsMaxAge: c.SignalsMaxAge, Log: log.Named("engine")}})
+	var partitions int
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		partitions, err = cluster.Layout(setupCtx, js, c.Partitions, def, c.Replicas)
+		if err == nil {
+			d.Node, err = cluster.NewNode(setupCtx, d.Conn, cluster.Config{Instance: c.InstanceName(), Partitions: partitions,
+				Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
+				Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
+					SignalsMaxAge: c.SignalsMaxAge, Log: log.Named("engine")}})
+		}
+		if err == nil || errors.Is(err, cluster.ErrLayout) {
+			break // done, or a mistake no retry mends
+		}
+		log.Warn("joining the group failed; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-setupCtx.Done():
+		case <-time.After(wait):
+		}
+		if setupCtx.Err() != nil {
+			break
+		}
 	}
 	cancelSetup()
 	if err != nil {
-		return err
+		return fmt.Errorf("join the group: %w", err)
 	}
 	log.Info("joining the group", zap.String("instance", c.InstanceName()), zap.Int("partitions", partitions))
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
@@ -180,9 +196,14 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 // background starts the HTTP API, webhook delivery and the demo, each
 // until ctx ends; a failure of one comes out of the channel.
 func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	if c.HTTPListen != "" {
 		h := apiserver.NewHandler(d.Node, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		h, err := d.mountHooks(h, c, log) // connectors.go
+		if err != nil {
+			errs <- err
+			return errs
+		}
 		wg.Go(func() {
 			if err := apiserver.Serve(ctx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
 				errs <- fmt.Errorf("http: %w", err)
@@ -202,6 +223,7 @@ func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.C
 			}
 		})
 	}
+	d.startPush(ctx, wg, d.Node, c, log, errs) // connectors.go
 	if c.Demo {
 		wg.Go(func() {
 			if err := demo.Run(ctx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
