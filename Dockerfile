@@ -8,7 +8,7 @@
 #     -e RISKWATCH_HTTP_TOKEN=$(openssl rand -hex 32) \
 #     -e RISKWATCH_NATS_TOKEN=$(openssl rand -hex 32) \
 #     -v riskwatch-data:/var/lib/riskwatch riskwatch:dev
-#   docker run --rm --entrypoint riskctl riskwatch:dev --help
+#   docker run --rm --entrypoint /usr/local/bin/riskctl riskwatch:dev --help
 #
 # No HEALTHCHECK: distroless has no shell, curl or wget to run one, and
 # riskd has no probe subcommand. Let the orchestrator probe GET /readyz
