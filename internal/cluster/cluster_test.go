@@ -402,11 +402,11 @@ func TestSignalsWithoutATokenArePlaced(t *testing.T) {
 	assert.Equal(t, 1, n, "placed once in partition %d", p)
 }
 
-// TestLostLeasesChangeNothing takes a riskd's leases away from it again
-// and again while it applies the workload (as a stall past the TTL
-// would): each time it stops its partitions without a checkpoint, takes
-// them back, restores and replays, and the outcome is an undisturbed
-// run's.
+// TestLostLeasesChangeNothing has another writer take a riskd's leases
+// again and again while it applies the workload (as a riskd that took
+// over after a stall would): each time it stops the partition without a
+// checkpoint, takes it back once free, restores and replays, and the
+// outcome is an undisturbed run's.
 func TestLostLeasesChangeNothing(t *testing.T) {
 	for _, partitions := range []int{1, 4} {
 		t.Run(fmt.Sprintf("%d partitions", partitions), func(t *testing.T) {
@@ -439,9 +439,12 @@ func TestLostLeasesChangeNothing(t *testing.T) {
 				require.Eventually(t, func() bool { return applied() > before }, time.Minute, time.Millisecond)
 				p := i % partitions
 				taken := testutil.ToFloat64(m.node.metrics.acquired)
+				lost := testutil.ToFloat64(m.node.metrics.lost)
 				_, err = kv.Put(context.Background(), leaseKey(p), []byte("intruder"))
 				require.NoError(t, err)
-				require.NoError(t, kv.Delete(context.Background(), leaseKey(p)))
+				require.Eventually(t, func() bool { return testutil.ToFloat64(m.node.metrics.lost) > lost },
+					time.Minute, time.Millisecond, "the lease lost to the intruder")
+				require.NoError(t, kv.Delete(context.Background(), leaseKey(p))) // the intruder dies
 				require.Eventually(t, func() bool { return testutil.ToFloat64(m.node.metrics.acquired) > taken },
 					time.Minute, time.Millisecond, "the lease taken back")
 			}

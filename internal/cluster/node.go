@@ -365,7 +365,14 @@ func (n *Node) hold(ctx context.Context, o *owned) {
 	}
 }
 
-// renew renews o's lease; false once it is lost.
+// renew renews o's lease; false once it is lost, that is held by
+// another riskd. While NATS cannot be reached the lease lapses (the
+// engine pauses: held is false) but is not lost: when NATS answers again
+// and nobody took the lease meanwhile (it survived, or expired unclaimed),
+// renew takes it again and the engine goes on where it paused, with its
+// state in memory. A NATS restart then costs no replay. Had another riskd
+// held it in between and committed, the engine's next commit is fenced
+// off.
 func (n *Node) renew(o *owned) bool {
 	o.mu.Lock()
 	rev, lost := o.rev, o.lost
@@ -377,16 +384,24 @@ func (n *Node) renew(o *owned) bool {
 	defer cancel()
 	start := time.Now()
 	next, err := n.kv.Update(ctx, leaseKey(o.p), []byte(n.cfg.Instance), rev)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Changed since our last write, or gone: gone (expired unclaimed,
+		// or let go) is ours to take again; anything else is lost.
+		if _, gerr := n.kv.Get(ctx, leaseKey(o.p)); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			start = time.Now()
+			next, err = n.kv.Create(ctx, leaseKey(o.p), []byte(n.cfg.Instance))
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch {
 	case err == nil:
+		if !time.Now().Before(o.until) {
+			n.log.Info("lease taken again after a lapse; going on", zap.Int("partition", o.p))
+		}
 		o.rev, o.until = next, start.Add(n.cfg.LeaseTTL-n.margin())
 	case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound):
-		o.lost = true // expired and taken, or expired: someone may hold it
-		n.metrics.lost.Inc()
-	case !time.Now().Before(o.until):
-		o.lost = true // NATS unreachable past the margin
+		o.lost = true // another riskd holds it
 		n.metrics.lost.Inc()
 	default:
 		n.log.Warn("lease renewal failed; retrying", zap.Int("partition", o.p), zap.Error(err))

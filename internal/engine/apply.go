@@ -22,10 +22,7 @@ func (e *Engine) Handle(ctx context.Context, c ingest.Chunk) {
 		e.cp.lastMsg = nil // it belonged to the old consumer: nothing to ack
 		return
 	}
-	if !e.held() {
-		// The lease may have passed to another riskd: applying now could
-		// apply a customer twice at once. Stop without a checkpoint.
-		e.lose(ErrLeaseLost)
+	if !e.waitHeld(ctx) {
 		return
 	}
 	n, last := e.apply(c.Deliveries)

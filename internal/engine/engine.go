@@ -209,6 +209,19 @@ func (e *Engine) held() bool {
 	return h == nil || h()
 }
 
+// waitHeld waits while the partition's lease has lapsed (NATS out of
+// reach): applying now could apply a customer twice at once, should
+// another riskd have taken the partition. It reports false once ctx ends:
+// the lease was lost for good, or the engine is stopping.
+func (e *Engine) waitHeld(ctx context.Context) bool {
+	for !e.held() {
+		if !ingest.Sleep(ctx, 50*time.Millisecond) {
+			return false
+		}
+	}
+	return ctx.Err() == nil
+}
+
 // lose stops Run for err: the lease was lost or a commit fenced off.
 func (e *Engine) lose(err error) {
 	e.lostMu.Lock()
