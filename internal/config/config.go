@@ -49,6 +49,10 @@ type Config struct {
 	SignalsMaxAge      time.Duration `yaml:"signals_max_age"`
 	Replicas           int           `yaml:"replicas"`
 
+	// The CSM dashboard on the HTTP listener (docs/dashboard.md).
+	Dashboard         bool `yaml:"dashboard"`
+	DashboardReadOnly bool `yaml:"dashboard_read_only"`
+
 	Alerting Alerting  `yaml:"alerting"`
 	Webhooks []Webhook `yaml:"webhooks"`
 }
@@ -87,6 +91,7 @@ func Defaults() Config {
 		DemoSpeed:          1,
 		CheckpointInterval: 2 * time.Second,
 		Replicas:           1,
+		Dashboard:          true,
 	}
 }
 
@@ -122,6 +127,8 @@ func settings(c *Config) []setting {
 		{"checkpoint-interval", "how often state is made durable; bounds what is replayed after a crash", (*durationValue)(&c.CheckpointInterval)},
 		{"signals-max-age", "how long RISK_SIGNALS keeps messages (0: forever)", (*durationValue)(&c.SignalsMaxAge)},
 		{"replicas", "stream replicas when joining a clustered NATS", (*intValue)(&c.Replicas)},
+		{"dashboard", "serve the CSM web page at / on --http-listen (--dashboard=false turns it off)", (*boolValue)(&c.Dashboard)},
+		{"dashboard-read-only", "the web page shows but cannot ack or snooze", (*boolValue)(&c.DashboardReadOnly)},
 	}
 }
 

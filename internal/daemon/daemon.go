@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -161,7 +162,15 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
 	errs := make(chan error, 3)
 	if c.HTTPListen != "" {
-		h := apiserver.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		var h http.Handler = apiserver.NewHandler(d.Engine, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		// The CSM dashboard at / (docs/dashboard.md).
+		if c.Dashboard {
+			var err error
+			if h, err = withDashboard(ctx, h, d.Engine, d.Conn, c, log.Named("dashboard")); err != nil {
+				errs <- err
+				return errs
+			}
+		}
 		wg.Go(func() {
 			if err := apiserver.Serve(ctx, c.HTTPListen, h, c.HTTPCert, c.HTTPKey, log.Named("http")); err != nil {
 				errs <- fmt.Errorf("http: %w", err)
@@ -179,7 +188,7 @@ func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.C
 	if c.Demo {
 		wg.Go(func() {
 			if err := demo.Run(ctx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
-				HTTP: c.HTTPListen, NATS: client.RedactURL(d.ClientURL)}, log.Named("demo")); err != nil && ctx.Err() == nil {
+				HTTP: c.HTTPListen, NATS: client.RedactURL(d.ClientURL), Dashboard: dashboardURL(c)}, log.Named("demo")); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("demo: %w", err)
 			}
 		})
