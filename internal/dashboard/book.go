@@ -29,8 +29,10 @@ type listEntry struct {
 	views    []api.CustomerView
 	keys     []string // lowercase id and name, for search
 	built    time.Time
-	complete bool // fewer than api.MaxLimit: nothing was cut
+	took     time.Duration // what reading it cost
+	complete bool          // fewer than api.MaxLimit: nothing was cut
 	loading  atomic.Bool
+	expired  atomic.Bool // an ack or snooze changed what it shows
 
 	mu     sync.Mutex
 	orders map[string][]int32
@@ -40,9 +42,11 @@ type listEntry struct {
 }
 
 // bookCache keeps the lists the page asked for, so that a page costs a
-// scan of a ranked list and not a sort of the whole book: an entry serves
-// for ttl, then is read again in the background while the old one keeps
-// serving. An ack or snooze from the page drops them all.
+// scan of a ranked list and not a sort of the whole book. An entry serves
+// for ttl, or ten times what reading it cost if that is longer (so that a
+// large book is not re-read all the time); then a cheap list is read
+// again at once, and a costly one in the background while the old one
+// keeps serving. An ack or snooze from the page drops them all.
 type bookCache struct {
 	e   apiserver.Engine
 	ttl time.Duration
@@ -57,9 +61,14 @@ func newBookCache(e apiserver.Engine, ttl time.Duration, now func() time.Time) *
 	return &bookCache{e: e, ttl: ttl, now: now, m: map[listKey]*listEntry{}}
 }
 
+// A list that took less than this to read is read again while the page
+// waits: always fresh when it is cheap.
+const cheapList = 50 * time.Millisecond
+
 func (c *bookCache) load(k listKey) *listEntry {
+	start := time.Now()
 	views := c.e.List(api.Filter{Tier: k.tier, Owner: k.owner, Segment: k.segment, Limit: api.MaxLimit})
-	en := &listEntry{views: views, built: c.now(), complete: len(views) < api.MaxLimit,
+	en := &listEntry{views: views, built: c.now(), took: time.Since(start), complete: len(views) < api.MaxLimit,
 		keys: make([]string, len(views)), orders: map[string][]int32{}}
 	for i := range views {
 		en.keys[i] = strings.ToLower(views[i].Customer + "\x00" + views[i].Name)
@@ -76,7 +85,15 @@ func (c *bookCache) get(k listKey) *listEntry {
 		c.put(k, en)
 		return en
 	}
-	if c.now().Sub(en.built) > c.ttl && en.loading.CompareAndSwap(false, true) {
+	if !en.expired.Load() && c.now().Sub(en.built) <= max(c.ttl, 10*en.took) {
+		return en
+	}
+	if en.took < cheapList {
+		en = c.load(k)
+		c.put(k, en)
+		return en
+	}
+	if en.loading.CompareAndSwap(false, true) {
 		go func() { c.put(k, c.load(k)) }()
 	}
 	return en
@@ -98,10 +115,14 @@ func (c *bookCache) put(k listKey, en *listEntry) {
 	c.m[k] = en
 }
 
-// invalidate drops every list: the next page reads the engine again.
+// invalidate expires every list: the next page reads the engine again,
+// at once for a cheap list, in the background for a costly one (whose
+// customer pages, read live, show the change meanwhile).
 func (c *bookCache) invalidate() {
 	c.mu.Lock()
-	clear(c.m)
+	for _, en := range c.m {
+		en.expired.Store(true)
+	}
 	c.mu.Unlock()
 }
 
@@ -196,8 +217,11 @@ func parseBookQuery(q url.Values) bookQuery {
 			*f = (*f)[:signals.MaxField]
 		}
 	}
-	b.Page, _ = strconv.Atoi(q.Get("page"))
-	b.Page = min(max(b.Page, 1), api.MaxLimit)
+	if n, err := strconv.Atoi(q.Get("page")); err == nil {
+		b.Page = min(max(n, 1), api.MaxLimit)
+	} else {
+		b.Page = 1
+	}
 	return b
 }
 

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +26,16 @@ func newSparkline(h []scorer.Point) sparkline {
 	}
 	var b strings.Builder
 	n := len(h)
+	// x is the day, not the index: days without a score leave a gap in
+	// the list, not in time.
+	first, _ := time.Parse(time.DateOnly, h[0].Day)
+	last, _ := time.Parse(time.DateOnly, h[n-1].Day)
+	days := last.Sub(first).Hours() / 24
 	for i, p := range h {
 		x := 100.0
-		if n > 1 {
+		if t, err := time.Parse(time.DateOnly, p.Day); err == nil && days > 0 {
+			x = t.Sub(first).Hours() / 24 * 100 / days
+		} else if n > 1 {
 			x = float64(i) * 100 / float64(n-1)
 		}
 		y := 23 - clamp(p.Score, 0, 100)*22/100
@@ -49,7 +55,9 @@ const (
 	chartW, chartH               = 720.0, 240.0
 	padL, padR, padT, padB       = 40.0, 48.0, 10.0, 26.0
 	plotW, plotH                 = chartW - padL - padR, chartH - padT - padB
-	laneH, timelineTop, timeLblH = 26.0, 8.0, 22.0
+	laneH, timelineTop, timeLblH = 24.0, 8.0, 22.0
+	// The timeline is wider, with room on the left for rule names.
+	tlW, tlL, tlR = 960.0, 190.0, 16.0
 )
 
 type band struct {
@@ -85,13 +93,16 @@ type scoreChart struct {
 // span is the time axis shared by the chart and the timeline.
 type span struct{ from, to time.Time }
 
-func (s span) x(t time.Time) float64 {
+func (s span) x(t time.Time) float64 { return s.xIn(t, padL, plotW) }
+
+// xIn is t's x in a plot left..left+width.
+func (s span) xIn(t time.Time, left, width float64) float64 {
 	d := s.to.Sub(s.from)
 	if d <= 0 {
-		return padL + plotW
+		return left + width
 	}
 	f := float64(t.Sub(s.from)) / float64(d)
-	return padL + clamp(f, 0, 1)*plotW
+	return left + clamp(f, 0, 1)*width
 }
 
 func (s span) contains(t time.Time) bool { return !t.Before(s.from) && !t.After(s.to) }
@@ -169,8 +180,8 @@ func newScoreChart(h []scorer.Point, th rules.Thresholds, cal rules.Calibration,
 	return c
 }
 
-// timeline puts each contribution at the time its rule last fired, one
-// lane per category (usage, support, sentiment, commercial, billing...).
+// timeline puts each contribution on its own lane at the time its rule
+// last fired, coloured by whether it fires, fades or protects.
 type timeline struct {
 	W, H   float64
 	PlotL  float64
@@ -181,22 +192,15 @@ type timeline struct {
 }
 
 func newTimeline(cs []scorer.Contribution, sp span) timeline {
-	var cats []string
-	for _, c := range cs {
-		if !slices.Contains(cats, c.Category) {
-			cats = append(cats, c.Category)
-		}
-	}
-	tl := timeline{W: chartW, H: timelineTop + laneH*float64(max(len(cats), 1)) + timeLblH, PlotL: padL, PlotR: padL + plotW}
-	for i, c := range cats {
-		tl.Lanes = append(tl.Lanes, tick{X: padL - 6, Y: timelineTop + laneH*float64(i) + laneH/2, Label: c})
-	}
-	for _, c := range cs {
+	plot := tlW - tlL - tlR
+	tl := timeline{W: tlW, H: timelineTop + laneH*float64(max(len(cs), 1)) + timeLblH, PlotL: tlL, PlotR: tlL + plot}
+	for i, c := range cs {
+		y := timelineTop + laneH*float64(i) + laneH/2
+		tl.Lanes = append(tl.Lanes, tick{X: tlL - 8, Y: y, Label: c.Rule + " (" + c.Category + ")"})
 		t := c.LastFired
 		if t.IsZero() || !sp.contains(t) {
 			continue
 		}
-		lane := slices.Index(cats, c.Category)
 		class := "fading"
 		switch {
 		case c.Contribution < 0:
@@ -204,13 +208,13 @@ func newTimeline(cs []scorer.Contribution, sp span) timeline {
 		case c.Firing:
 			class = "firing"
 		}
-		tl.Dots = append(tl.Dots, marker{X: sp.x(t), Y: timelineTop + laneH*float64(lane) + laneH/2,
-			R: clamp(3+math.Abs(c.Contribution)/4, 3, 11), Class: class,
+		tl.Dots = append(tl.Dots, marker{X: sp.xIn(t, tlL, plot), Y: y,
+			R: clamp(3+math.Abs(c.Contribution)/5, 3, 9), Class: class,
 			Title: c.Rule + ": " + signed(c.Contribution) + " points, last fired " + t.Format("Jan 2 15:04") + ". " + c.Detail})
 	}
 	for i := range 4 {
 		t := sp.from.Add(time.Duration(float64(sp.to.Sub(sp.from)) * float64(i) / 3))
-		tl.XTicks = append(tl.XTicks, tick{X: sp.x(t), Y: tl.H - 6, Label: t.Format("Jan 2")})
+		tl.XTicks = append(tl.XTicks, tick{X: sp.xIn(t, tlL, plot), Y: tl.H - 6, Label: t.Format("Jan 2")})
 	}
 	return tl
 }

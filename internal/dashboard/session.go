@@ -238,5 +238,8 @@ func localPath(p string) string {
 		strings.ContainsAny(p, "\r\n") || len(p) > 2048 {
 		return "/"
 	}
+	if u, err := url.Parse(p); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
 	return p
 }

@@ -79,6 +79,8 @@ func dur(d time.Duration) string {
 		return "—"
 	case d%(24*time.Hour) == 0:
 		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	default:
 		return d.String()
 	}
