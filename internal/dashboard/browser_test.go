@@ -129,6 +129,15 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, snooze, "Snoozed by alice")
 	assert.Contains(t, snooze, "renewal call booked")
 	shot("5-snoozed")
+	// RISKWATCH_DOCS_SCREENSHOT=docs/img/dashboard-customer.png (a path
+	// from the repository's root) renews the picture in docs/dashboard.md.
+	if p := os.Getenv("RISKWATCH_DOCS_SCREENSHOT"); p != "" {
+		do("docs viewport", chromedp.EmulateViewport(1280, 1080))
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		do("back", chromedp.EmulateViewport(1280, 800))
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", p), png, 0o644))
+	}
 	got, _ := env.e.Customer(v.Customer)
 	require.NotNil(t, got.Alerting.Ack)
 	assert.True(t, got.Alerting.Snoozed(time.Now()))

@@ -151,19 +151,28 @@ func newScoreChart(h []scorer.Point, th rules.Thresholds, cal rules.Calibration,
 		c.Summary = "No score history yet."
 		return c
 	}
+	// Steps, not slopes: a day without a score kept the last one (the
+	// history records the days the score was evaluated), so a jump shows
+	// on its day instead of as a slope across the quiet days before it.
 	var score, prob strings.Builder
-	for i, p := range h {
+	yProb := func(s float64) float64 { return padT + (1-cal.Probability(s))*plotH }
+	started := false
+	var prev float64
+	for _, p := range h {
 		t, err := time.Parse(time.DateOnly, p.Day)
 		if err != nil {
 			continue
 		}
-		x := sp.x(t.Add(12 * time.Hour))
-		cmd := "L"
-		if i == 0 {
-			cmd = "M"
+		x := num(sp.x(t.Add(12 * time.Hour)))
+		if !started {
+			score.WriteString("M" + x + " " + num(yScore(p.Score)))
+			prob.WriteString("M" + x + " " + num(yProb(p.Score)))
+			started = true
+		} else {
+			score.WriteString(" L" + x + " " + num(yScore(prev)) + " L" + x + " " + num(yScore(p.Score)))
+			prob.WriteString(" L" + x + " " + num(yProb(prev)) + " L" + x + " " + num(yProb(p.Score)))
 		}
-		score.WriteString(cmd + num(x) + " " + num(yScore(p.Score)) + " ")
-		prob.WriteString(cmd + num(x) + " " + num(padT+(1-cal.Probability(p.Score))*plotH) + " ")
+		prev = p.Score
 	}
 	c.Score, c.Prob = strings.TrimSpace(score.String()), strings.TrimSpace(prob.String())
 	for i := range alerts {

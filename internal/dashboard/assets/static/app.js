@@ -22,10 +22,9 @@
     }
   });
 
-  // The book's filters apply as soon as a menu changes.
-  document.querySelectorAll("form.filters select").forEach(function (s) {
-    s.addEventListener("change", function () { s.form.requestSubmit ? s.form.requestSubmit() : s.form.submit(); });
-  });
+  // The filters apply on "Apply" (or Enter), not as a menu changes: a
+  // page that reloads under the keyboard of someone choosing is lost
+  // (WCAG 3.2.2).
 
   function who() {
     var n = meta("user-name") || localStorage.getItem("riskwatch-name") || "";
