@@ -161,6 +161,9 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.handler.ServeHTTP(w, r)
 }
 
+// maxForm bounds a request body of the page's.
+const maxForm = 64 << 10
+
 // securityHeaders forbid framing, sniffing and anything the page does not
 // itself ship: no inline script, no outside origin.
 func securityHeaders(next http.Handler) http.Handler {
@@ -170,6 +173,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
+		// A form is a few fields: bound what ParseForm reads (its own
+		// limit is 10 MB).
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -164,6 +165,10 @@ func TestAckSnoozeUnsnooze(t *testing.T) {
 	// Nor from another site, token or not.
 	r = b.do("POST", path+"/ack", url.Values{"alert_id": {v.Alerting.LastID}, "by": {"mallory"}, "csrf": {token}},
 		map[string]string{"Sec-Fetch-Site": "cross-site"})
+	assert.Equal(t, http.StatusForbidden, r.status)
+	// Nor with a body past the bound.
+	r = b.do("POST", path+"/ack", url.Values{"alert_id": {v.Alerting.LastID}, "by": {"alice"}, "csrf": {token},
+		"note": {strings.Repeat("x", maxForm)}}, nil)
 	assert.Equal(t, http.StatusForbidden, r.status)
 	// Nor without a name.
 	r = b.do("POST", path+"/ack", url.Values{"alert_id": {v.Alerting.LastID}, "csrf": {token}}, nil)
@@ -334,5 +339,37 @@ func TestLiveFeed(t *testing.T) {
 			assert.Equal(t, tc.wantFirst, got.Customer)
 			assert.Equal(t, customerURL(tc.wantFirst), got.URL)
 		})
+	}
+}
+
+// A feed ends when riskd stops, so that the HTTP server's graceful
+// shutdown is not held up by an open browser.
+func TestLiveFeedEndsOnStop(t *testing.T) {
+	stop := make(chan struct{})
+	env := newEnv(t, 3, 20, Options{Stop: stop})
+	b := newBrowser(t, env.handler)
+	b.get("/")
+	req, _ := http.NewRequest("GET", b.srv.URL+"/ui/alerts/events", nil)
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	_, err = rd.ReadString('\n')
+	require.NoError(t, err)
+	close(stop)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := rd.ReadString('\n'); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, io.EOF, "the stream ends")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the feed outlived the stop")
 	}
 }

@@ -160,3 +160,32 @@ func FuzzLocalPath(f *testing.F) {
 		}
 	})
 }
+
+// The templates render the optional fields, set and unset.
+func TestTemplatesRenderOptionalFields(t *testing.T) {
+	tmpl, err := parseTemplates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down, days := 12.5, -3.0, int64(40)
+	rows := []bookRow{
+		{CustomerView: api.CustomerView{Customer: "a", Change1d: &up, DaysToRenewal: &days}},
+		{CustomerView: api.CustomerView{Customer: "b", Change1d: &down}},
+		{CustomerView: api.CustomerView{Customer: "c"}},
+	}
+	var b strings.Builder
+	err = tmpl["book"].ExecuteTemplate(&b, "layout", page{Data: &bookData{Rows: rows, Total: 3, From: 1, To: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assert.Contains(t, b.String(), `<span class="up">&#43;12.5</span>`)
+	assert.Contains(t, b.String(), `<span class="down">-3</span>`)
+	assert.Contains(t, b.String(), `40 days`)
+	b.Reset()
+	err = tmpl["customer"].ExecuteTemplate(&b, "layout", page{Session: &session{CSRF: "x"}, Data: customerData{View: rows[0].CustomerView}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assert.Contains(t, b.String(), `(&#43;12.5 since yesterday)`)
+	assert.Contains(t, b.String(), `(in 40 days)`)
+}

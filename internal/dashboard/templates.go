@@ -39,6 +39,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		"sub":          func(a, b float64) float64 { return a - b },
 		"pctOf":        func(f float64) string { return strconv.FormatFloat(math.Round(f*100), 'f', 0, 64) + "%" },
 		"dur":          dur,
+		"change":       change,
 	}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
@@ -84,4 +85,22 @@ func dur(d time.Duration) string {
 	default:
 		return d.String()
 	}
+}
+
+// delta is a change since yesterday as shown: up is worse.
+type delta struct{ Class, Text string }
+
+// change shows a change that may be unknown (nil: no score a day before).
+func change(c *float64) *delta {
+	if c == nil {
+		return nil
+	}
+	d := &delta{Text: signed(*c)}
+	switch {
+	case *c > 0:
+		d.Class = "up"
+	case *c < 0:
+		d.Class = "down"
+	}
+	return d
 }
