@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/rules"
 )
 
 // chromium finds Debian's chromium; CI installs it (.ci/run).
@@ -100,11 +103,11 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err, "open a customer")
 	do("see the customer", chromedp.WaitVisible(chromedp.CSS("svg.score-chart path.score")),
 		chromedp.WaitVisible(chromedp.CSS("table.contrib")))
-	rules := texts("table.contrib tbody th")
+	contribs := texts("table.contrib tbody th")
 	full, _ := env.e.Customer(v.Customer)
-	require.Len(t, rules, len(full.Reasons))
+	require.Len(t, contribs, len(full.Reasons))
 	for i, r := range full.Reasons {
-		assert.True(t, strings.HasPrefix(rules[i], r.Rule), "row %d is %s: %q", i, r.Rule, rules[i])
+		assert.True(t, strings.HasPrefix(contribs[i], r.Rule), "row %d is %s: %q", i, r.Rule, contribs[i])
 	}
 	shot("3-customer")
 
@@ -145,7 +148,23 @@ func TestBrowser(t *testing.T) {
 	// The alerts and the rules, and the book at phone width.
 	do("alerts", chromedp.Navigate(srv.URL+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("#live-state.on")))
 	assert.Contains(t, text("#live-state"), "Live")
+	// An alert published now appears in the feed.
+	live := alerting.Alert{ID: "live-1", Type: alerting.Escalated, Severity: "critical", Customer: "cust-live",
+		Name: "Live Wire Inc", Owner: "dan", Score: 91, PreviousScore: 70, Tier: rules.Critical, Time: time.Now().UTC()}
+	body, _ := json.Marshal(live)
+	_, err = env.js.Publish(ctx, alerting.Subject(&live), body)
+	require.NoError(t, err)
+	do("see the live alert", chromedp.WaitVisible(chromedp.CSS(`#feed li[data-customer="cust-live"]`)))
+	// Ack in place: the first open alert that can be acknowledged (the
+	// session knows the name from the form above, no prompt).
+	other, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#open button.ack").closest("li").getAttribute("data-customer")`))
+	require.NoError(t, err)
+	do("ack in place", chromedp.Click(chromedp.CSS("#open button.ack")),
+		chromedp.WaitVisible(chromedp.CSS(`#open li[data-customer="`+other+`"] .pill.st-acknowledged`)))
 	shot("6-alerts")
+	acked, _ := env.e.Customer(other)
+	require.NotNil(t, acked.Alerting.Ack, "the ack in place reached the engine")
+	assert.Equal(t, "alice", acked.Alerting.Ack.By)
 	do("rules", chromedp.Navigate(srv.URL+"/ui/rules"), chromedp.WaitVisible(chromedp.CSS("table.rules")))
 	shot("7-rules")
 	do("phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/"),

@@ -80,7 +80,9 @@
 
   function fmtTime(iso) {
     var d = new Date(iso);
-    return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    // As the server writes times: UTC, 24-hour.
+    return d.toLocaleString("en-US", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      hour12: false, timeZone: "UTC" }) + " UTC";
   }
 
   function alertItem(a) {
