@@ -34,8 +34,21 @@ func openAlert(t testing.TB, v []api.CustomerView) api.CustomerView {
 
 var rowRe = regexp.MustCompile(`<tr data-customer="([^"]+)">`)
 
-func TestPagesWithRealEngine(t *testing.T) {
-	env := newEnv(t, 60, 60, Options{PageSize: 10})
+// TestWithRealEngine runs the page over one real engine fed a simulated
+// base: the pages, then what acts, then the options (read-only, a token)
+// on other dashboards over the same engine.
+func TestWithRealEngine(t *testing.T) {
+	env := newEnv(t, 50, 60, Options{PageSize: 10})
+	t.Run("pages", func(t *testing.T) { testPages(t, env) })
+	t.Run("ack, snooze, unsnooze", func(t *testing.T) { testAckSnoozeUnsnooze(t, env) })
+	t.Run("read-only", func(t *testing.T) { testReadOnly(t, env) })
+	t.Run("token and session", func(t *testing.T) { testTokenSession(t, env) })
+	t.Run("secure cookie behind TLS", func(t *testing.T) { testSecureCookieBehindTLS(t, env) })
+	t.Run("live feed", func(t *testing.T) { testLiveFeed(t, env) })
+	t.Run("live feed ends on stop", func(t *testing.T) { testLiveFeedEndsOnStop(t, env) })
+}
+
+func testPages(t *testing.T, env *env) {
 	b := newBrowser(t, env.handler)
 	risky := env.e.List(api.Filter{Tier: "risk", Limit: api.MaxLimit})
 	require.NotEmpty(t, risky, "some simulated customers are at risk")
@@ -149,9 +162,9 @@ func TestPagesWithRealEngine(t *testing.T) {
 
 func itoa(n int) string { return strconvItoa(n) }
 
-func TestAckSnoozeUnsnooze(t *testing.T) {
-	env := newEnv(t, 40, 60, Options{})
-	b := newBrowser(t, env.handler)
+func testAckSnoozeUnsnooze(t *testing.T, env *env) {
+	_, h := env.with(t, Options{})
+	b := newBrowser(t, h)
 	v := openAlert(t, env.e.List(api.Filter{Tier: "risk", Limit: api.MaxLimit}))
 	page := b.get(customerURL(v.Customer))
 	token := csrf(t, page.body)
@@ -221,9 +234,9 @@ func TestAckSnoozeUnsnooze(t *testing.T) {
 	assert.Equal(t, "bob", last.By)
 }
 
-func TestReadOnly(t *testing.T) {
-	env := newEnv(t, 30, 50, Options{ReadOnly: true})
-	b := newBrowser(t, env.handler)
+func testReadOnly(t *testing.T, env *env) {
+	_, h := env.with(t, Options{ReadOnly: true})
+	b := newBrowser(t, h)
 	v := openAlert(t, env.e.List(api.Filter{Tier: "risk", Limit: api.MaxLimit}))
 	page := b.get(customerURL(v.Customer))
 	assert.NotContains(t, page.body, `id="ack-form"`)
@@ -237,9 +250,9 @@ func TestReadOnly(t *testing.T) {
 	assert.NotContains(t, b.get("/ui/alerts").body, `class="ack"`)
 }
 
-func TestTokenSession(t *testing.T) {
-	env := newEnv(t, 10, 40, Options{Token: "s3cret"})
-	b := newBrowser(t, env.handler)
+func testTokenSession(t *testing.T, env *env) {
+	_, h := env.with(t, Options{Token: "s3cret"})
+	b := newBrowser(t, h)
 
 	r := b.get("/?owner=alice")
 	require.Equal(t, http.StatusSeeOther, r.status)
@@ -275,9 +288,9 @@ func TestTokenSession(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, b.get("/").status, "signed out")
 }
 
-func TestSecureCookieBehindTLS(t *testing.T) {
-	env := newEnv(t, 5, 30, Options{Token: "s3cret"})
-	srv := newTLSServer(t, env.handler)
+func testSecureCookieBehindTLS(t *testing.T, env *env) {
+	_, h := env.with(t, Options{Token: "s3cret"})
+	srv := newTLSServer(t, h)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.PostForm(srv.URL+"/ui/login", url.Values{"token": {"s3cret"}})
@@ -296,9 +309,9 @@ func TestSecureCookieBehindTLS(t *testing.T) {
 	assert.True(t, found, "the login sets the session cookie")
 }
 
-func TestLiveFeed(t *testing.T) {
-	env := newEnv(t, 5, 30, Options{})
-	b := newBrowser(t, env.handler)
+func testLiveFeed(t *testing.T, env *env) {
+	_, h := env.with(t, Options{})
+	b := newBrowser(t, h)
 	b.get("/") // a session
 	for _, tc := range []struct {
 		owner     string
@@ -344,10 +357,10 @@ func TestLiveFeed(t *testing.T) {
 
 // A feed ends when riskd stops, so that the HTTP server's graceful
 // shutdown is not held up by an open browser.
-func TestLiveFeedEndsOnStop(t *testing.T) {
+func testLiveFeedEndsOnStop(t *testing.T, env *env) {
 	stop := make(chan struct{})
-	env := newEnv(t, 3, 20, Options{Stop: stop})
-	b := newBrowser(t, env.handler)
+	_, h := env.with(t, Options{Stop: stop})
+	b := newBrowser(t, h)
 	b.get("/")
 	req, _ := http.NewRequest("GET", b.srv.URL+"/ui/alerts/events", nil)
 	resp, err := b.client.Do(req)

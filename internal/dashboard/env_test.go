@@ -81,12 +81,21 @@ func newEnv(t testing.TB, n, days int, o Options) *env {
 	defer wcancel()
 	require.NoError(t, e.WaitApplied(wctx, last), "the engine applies the simulated base")
 
-	o.Engine, o.JetStream, o.Rules, o.RulesText = e, js, set, configs.DefaultRules
+	en := &env{e: e, js: js, set: set}
+	en.dash, en.handler = en.with(t, o)
+	return en
+}
+
+// with is another dashboard over the same engine, mounted beside the API
+// as riskd does.
+func (en *env) with(t testing.TB, o Options) (*Dashboard, http.Handler) {
+	t.Helper()
+	o.Engine, o.JetStream, o.Rules, o.RulesText = en.e, en.js, en.set, configs.DefaultRules
 	o.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	d, err := New(o)
 	require.NoError(t, err)
-	api := apiserver.NewHandler(e, nil, o.Token, time.Now, nil)
-	return &env{e: e, js: js, set: set, dash: d, handler: Mount(api, d)}
+	api := apiserver.NewHandler(en.e, nil, o.Token, time.Now, nil)
+	return d, Mount(api, d)
 }
 
 // browser is a client with a cookie jar against a test server.
