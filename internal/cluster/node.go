@@ -60,6 +60,11 @@ type Node struct {
 	mu      sync.RWMutex
 	owned   map[int]*owned
 	members []string
+	// since is when each live member was first seen in its current run of
+	// sightings: partitions are handed over only to a member seen for a
+	// while, so that a member whose key lapsed for a moment (a stalled
+	// process, a slow NATS) does not move partitions back and forth.
+	since   map[string]time.Time
 	joined  bool
 	wg      sync.WaitGroup
 	// stopErrs are the failures of the partitions' last checkpoints when
@@ -128,7 +133,7 @@ func NewNode(ctx context.Context, nc *nats.Conn, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", api.LeasesBucket, err)
 	}
-	n := &Node{cfg: cfg, nc: nc, js: js, kv: kv, log: cfg.Log, owned: map[int]*owned{},
+	n := &Node{cfg: cfg, nc: nc, js: js, kv: kv, log: cfg.Log, owned: map[int]*owned{}, since: map[string]time.Time{},
 		metrics: newMetrics(cfg.Registry, cfg.Partitions)}
 	return n, nil
 }
@@ -198,8 +203,17 @@ func (n *Node) step(ctx context.Context) {
 		}
 		return
 	}
+	now := time.Now()
 	n.mu.Lock()
 	n.members, n.joined = members, true
+	seen := make(map[string]time.Time, len(members))
+	for _, m := range members {
+		seen[m] = now
+		if t, ok := n.since[m]; ok {
+			seen[m] = t
+		}
+	}
+	n.since = seen
 	n.mu.Unlock()
 	n.metrics.members.Set(float64(len(members)))
 	for p := range n.cfg.Partitions {
@@ -208,7 +222,7 @@ func (n *Node) step(ctx context.Context) {
 		o := n.owned[p]
 		n.mu.RUnlock()
 		switch {
-		case o != nil && target != n.cfg.Instance:
+		case o != nil && target != n.cfg.Instance && now.Sub(seen[target]) >= n.cfg.LeaseTTL/2:
 			o.handOver()
 		case o == nil && target == n.cfg.Instance:
 			n.acquire(ctx, p)

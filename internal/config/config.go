@@ -51,6 +51,10 @@ type Config struct {
 	Partitions         int           `yaml:"partitions"`
 	Instance           string        `yaml:"instance"`
 
+	// The CSM dashboard on the HTTP listener (docs/dashboard.md).
+	Dashboard         bool `yaml:"dashboard"`
+	DashboardReadOnly bool `yaml:"dashboard_read_only"`
+
 	Alerting Alerting  `yaml:"alerting"`
 	Webhooks []Webhook `yaml:"webhooks"`
 
@@ -93,6 +97,7 @@ func Defaults() Config {
 		DemoSpeed:          1,
 		CheckpointInterval: 2 * time.Second,
 		Replicas:           1,
+		Dashboard:          true,
 	}
 }
 
@@ -131,6 +136,8 @@ func settings(c *Config) []setting {
 		{"partitions", "partitions of the customers, fixed when the group is first created: only then is this read " +
 			"(default 1 with the embedded NATS, 16 with --nats-url; docs/scaling.md)", (*intValue)(&c.Partitions)},
 		{"instance", "this riskd's name in its group, unique among its members (default: the host name)", (*stringValue)(&c.Instance)},
+		{"dashboard", "serve the CSM web page at / on --http-listen (--dashboard=false turns it off)", (*boolValue)(&c.Dashboard)},
+		{"dashboard-read-only", "the web page shows but cannot ack or snooze", (*boolValue)(&c.DashboardReadOnly)},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -198,7 +199,15 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.Config, log *zap.Logger, out io.Writer) <-chan error {
 	errs := make(chan error, 5)
 	if c.HTTPListen != "" {
-		h := apiserver.NewHandler(d.Node, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		var h http.Handler = apiserver.NewHandler(d.Node, d.Registry, c.HTTPToken, time.Now, log.Named("http"))
+		// The CSM dashboard at / (docs/dashboard.md).
+		if c.Dashboard {
+			var err error
+			if h, err = withDashboard(ctx, h, d.Node, d.Conn, c, log.Named("dashboard")); err != nil {
+				errs <- err
+				return errs
+			}
+		}
 		h, err := d.mountHooks(h, c, log) // connectors.go
 		if err != nil {
 			errs <- err
@@ -227,7 +236,7 @@ func (d *Daemon) background(ctx context.Context, wg *sync.WaitGroup, c *config.C
 	if c.Demo {
 		wg.Go(func() {
 			if err := demo.Run(ctx, d.Conn, demo.Options{Speed: c.DemoSpeed, Out: out,
-				HTTP: c.HTTPListen, NATS: client.RedactURL(d.ClientURL)}, log.Named("demo")); err != nil && ctx.Err() == nil {
+				HTTP: c.HTTPListen, NATS: client.RedactURL(d.ClientURL), Dashboard: dashboardURL(c)}, log.Named("demo")); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("demo: %w", err)
 			}
 		})

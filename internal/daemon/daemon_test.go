@@ -197,6 +197,17 @@ func TestDemoPrintsAlerts(t *testing.T) {
 		return strings.Contains(s, "raised") && strings.Contains(s, "score")
 	}, 90*time.Second, 100*time.Millisecond, "demo output so far:\n%s", out.String())
 	assert.Contains(t, out.String(), "Riskwatch demo")
+	assert.Contains(t, out.String(), "Dashboard  http://"+c.HTTPListen+"/", "the banner gives the dashboard's URL")
+	// The demo's customers are on the page: its rows link to them.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + c.HTTPListen + "/?tier=all")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(body), `href="/ui/customers/cust-`)
+	}, 30*time.Second, 100*time.Millisecond, "the dashboard lists the demo's customers")
 }
 
 func TestBadRuleFileFailsFast(t *testing.T) {

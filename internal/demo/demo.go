@@ -28,6 +28,7 @@ type Options struct {
 	Seed      uint64
 	Out       io.Writer // alerts are printed here
 	HTTP      string    // shown in the banner
+	Dashboard string    // the dashboard's URL, shown in the banner when set
 	NATS      string
 }
 
@@ -60,7 +61,11 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, log *zap.Logger) error {
 
 	end := time.Now().UTC().Truncate(time.Hour)
 	base := sim.New(o.Customers, o.Days, end, o.Seed)
-	fmt.Fprintf(o.Out, banner, o.Customers, o.Days, o.NATS, o.HTTP, o.HTTP)
+	dash := ""
+	if o.Dashboard != "" {
+		dash = fmt.Sprintf("  Dashboard  %s   (open it in a browser: the book at risk, alerts live)\n", o.Dashboard)
+	}
+	fmt.Fprintf(o.Out, banner, o.Customers, o.Days, dash, o.NATS, o.HTTP, o.HTTP)
 	for _, p := range base.Profiles() {
 		body, _ := json.Marshal(p)
 		if _, err := js.PublishAsync(signals.CustomerPrefix+signals.SubjectToken(p.ID), body); err != nil {
@@ -107,7 +112,7 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, log *zap.Logger) error {
 
 const banner = `
 Riskwatch demo: %d simulated customers, %d days of signals ending today.
-  NATS  %s   (try: nats sub 'risk.alerts.>')
+%s  NATS  %s   (try: nats sub 'risk.alerts.>')
   HTTP  http://%s/v1/customers?tier=risk   (and /v1/customers/{id}, /metrics)
   Also: curl http://%s/v1/customers?sort=revenue_at_risk
 Alerts appear below as the customers drift. Ctrl-C stops cleanly.
