@@ -63,17 +63,73 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	return v
 }
 
-// Matching returns the customers f selects, unexplained and in no
-// order: f.Order sorts and cuts them, outside the lock that guards the
-// book.
+// Matching returns the first f.Size() customers f selects in f's order
+// (after f.After, when set), unexplained and in no particular order:
+// f.Order sorts them. A bounded heap keeps only those, so a list of a
+// million customers holds f.Size() views, not a million, and costs
+// O(n log k) under the lock that guards the book.
 func (b *Book) Matching(f api.Filter) []api.CustomerView {
-	var out []api.CustomerView
-	for id, c := range b.customers {
-		if f.Match(c.Score.Tier, c.Profile) {
-			out = append(out, b.view(id, c, false))
+	var after *api.CustomerView
+	if f.After != "" {
+		c, ok := b.customers[f.After]
+		if !ok {
+			return nil
 		}
+		v := b.view(f.After, c, false)
+		after = &v
 	}
-	return out
+	k := f.Size()
+	top := make(worst, 0, min(k, len(b.customers)))
+	for id, c := range b.customers {
+		if !f.Match(c.Score.Tier, c.Profile) {
+			continue
+		}
+		v := b.view(id, c, false)
+		if after != nil && f.Compare(&v, after) <= 0 {
+			continue
+		}
+		top = top.offer(f, v, k)
+	}
+	return top
+}
+
+// worst is a heap of views whose root is the one f orders last: a new
+// view better than it takes its place.
+type worst []api.CustomerView
+
+func (h worst) offer(f api.Filter, v api.CustomerView, k int) worst {
+	if len(h) < k {
+		h = append(h, v)
+		// sift up
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if f.Compare(&h[i], &h[p]) <= 0 {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+		return h
+	}
+	if k == 0 || f.Compare(&v, &h[0]) >= 0 {
+		return h
+	}
+	h[0] = v
+	// sift down
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && f.Compare(&h[l], &h[m]) > 0 {
+			m = l
+		}
+		if r < len(h) && f.Compare(&h[r], &h[m]) > 0 {
+			m = r
+		}
+		if m == i {
+			return h
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }
 
 // Standing is where a customer stands as of its last evaluation: what a

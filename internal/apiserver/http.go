@@ -157,8 +157,10 @@ func listQuery(r *http.Request) (api.Filter, error) {
 				return q, err
 			}
 			q.Limit = n
+		case "after":
+			q.After = v
 		default:
-			return q, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want tier, owner, segment, sort or limit)", k)
+			return q, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want tier, owner, segment, sort, limit or after)", k)
 		}
 	}
 	return q, nil
