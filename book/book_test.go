@@ -520,3 +520,47 @@ func TestOutcomesAndFates(t *testing.T) {
 	assert.Equal(t, ov.LeadTimeDays, alice.Outcomes[0].LeadTimeDays)
 	assert.Equal(t, map[scorer.Fate]int{scorer.FateChurnedAfterAlert: 1, scorer.FateChurnedWithoutAlert: 1}, alice.Fates)
 }
+
+// TestMatchingKeepsTheTopOfTheOrder: the bounded heap returns what sorting
+// every customer and cutting would, and pages with After walk the whole
+// list once.
+func TestMatchingKeepsTheTopOfTheOrder(t *testing.T) {
+	f := newFeeder(t)
+	for i := range 60 {
+		id := fmt.Sprintf("c%02d", i)
+		f.profile(fmt.Sprintf(`{"id":%q,"owner":%q,"arr":%d}`, id, []string{"alice", "bob"}[i%2], (i*7919)%50000))
+		f.signal(signals.KindTicket, id+"-t", id, f.now.Add(-time.Duration(i)*time.Minute), `{"ticket_id":"1","status":"opened"}`)
+	}
+	everything := func(fl api.Filter) []api.CustomerView {
+		fl.Limit = api.MaxLimit
+		return fl.Order(f.b.Matching(fl))
+	}
+	for _, fl := range []api.Filter{{Limit: 1}, {Limit: 7}, {Limit: 60}, {Limit: 100}, {Owner: "bob", Limit: 5},
+		{Sort: "score", Limit: 9}, {Sort: "probability", Limit: 13}} {
+		all := everything(api.Filter{Owner: fl.Owner, Sort: fl.Sort})
+		got := fl.Order(f.b.Matching(fl))
+		want := all[:min(len(all), fl.Size())]
+		require.Equal(t, len(want), len(got), "%+v", fl)
+		for i := range want {
+			assert.Equal(t, want[i].Customer, got[i].Customer, "%+v #%d", fl, i)
+		}
+	}
+	var walked []string
+	page := api.Filter{Limit: 7}
+	for range 20 {
+		got := page.Order(f.b.Matching(page))
+		for _, v := range got {
+			walked = append(walked, v.Customer)
+		}
+		if len(got) < page.Size() {
+			break
+		}
+		page.After = got[len(got)-1].Customer
+	}
+	var want []string
+	for _, v := range everything(api.Filter{}) {
+		want = append(want, v.Customer)
+	}
+	assert.Equal(t, want, walked)
+	assert.Empty(t, f.b.Matching(api.Filter{After: "nobody"}))
+}

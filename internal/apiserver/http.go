@@ -85,7 +85,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 	if token != "" {
 		next = requireToken(token, next)
 	}
-	return h.recoverAndLog(limitBody(next))
+	return h.recoverAndLog(limitBody(crossOrigin(next)))
 }
 
 type handler struct {
@@ -412,6 +412,9 @@ func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile s
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if isLoopbackListen(addr) {
+		h = loopbackHosts(h)
 	}
 	return serve(ctx, ln, h, certFile, keyFile, log)
 }
