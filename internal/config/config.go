@@ -51,6 +51,9 @@ type Config struct {
 
 	Alerting Alerting  `yaml:"alerting"`
 	Webhooks []Webhook `yaml:"webhooks"`
+
+	// Security: protected mode, roles, secret files, caps (security.go).
+	Security `yaml:",inline"`
 }
 
 // Alerting is the alert policy block of the file.
@@ -87,6 +90,8 @@ func Defaults() Config {
 		DemoSpeed:          1,
 		CheckpointInterval: 2 * time.Second,
 		Replicas:           1,
+		SignalsMaxAge:      DefaultSignalsMaxAge,
+		Security:           securityDefaults(),
 	}
 }
 
@@ -97,7 +102,7 @@ type setting struct {
 }
 
 func settings(c *Config) []setting {
-	return []setting{
+	return append([]setting{
 		{"config", "YAML config file; every flag is also a key (data-dir -> data_dir)", nil},
 		{"data-dir", "where the embedded NATS keeps streams and state", (*stringValue)(&c.DataDir)},
 		{"rules", "rule file (default: the built-in copy of configs/rules.yaml)", (*stringValue)(&c.Rules)},
@@ -120,9 +125,9 @@ func settings(c *Config) []setting {
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "console or json", (*stringValue)(&c.LogFormat)},
 		{"checkpoint-interval", "how often state is made durable; bounds what is replayed after a crash", (*durationValue)(&c.CheckpointInterval)},
-		{"signals-max-age", "how long RISK_SIGNALS keeps messages (0: forever)", (*durationValue)(&c.SignalsMaxAge)},
+		{"signals-max-age", "how long RISK_SIGNALS keeps messages (history for replays and backtests)", (*durationValue)(&c.SignalsMaxAge)},
 		{"replicas", "stream replicas when joining a clustered NATS", (*intValue)(&c.Replicas)},
-	}
+	}, securitySettings(c)...)
 }
 
 // ErrVersion is what Load returns for --version: print the version, do
@@ -189,6 +194,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	}
 	if c.NATSURL == "" {
 		c.NATSURL = getenv("NATS_URL")
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		if file != "" {
@@ -283,6 +291,9 @@ func (c *Config) Validate() error {
 		if d < time.Minute {
 			return fmt.Errorf("alerting.repeat.%s %s: at least 1m", k, d)
 		}
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	if c.Alerting.Cooldown < 0 {
 		return fmt.Errorf("alerting.cooldown %s is negative", c.Alerting.Cooldown)
