@@ -52,6 +52,8 @@ type Config struct {
 	// Replicas and SignalsMaxAge configure the streams.
 	Replicas      int
 	SignalsMaxAge time.Duration
+	// Limits bound the streams and the customers (limits.go).
+	Limits Limits
 	Now           func() time.Time
 	Log           *zap.Logger
 	Registry      prometheus.Registerer
@@ -142,11 +144,14 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 		outbox:   outbox.New(js, nc.MaxPayload, cfg.Registry, cfg.Log),
 		state:    statelog.New(js, nc.MaxPayload, cfg.ImageFloor),
 		metrics:  newMetrics(cfg.Registry),
-		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect}),
+		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect, MaxCustomers: cfg.Limits.MaxCustomers}),
 		progress: progress{appliedCh: make(chan struct{})},
 		refused:  map[uint64]string{},
 	}
 	e.cp.lastCP = cfg.Now()
+	if err := cfg.Registry.Register(newStreamUsage(js, cfg.Limits.MaxCustomers)); err != nil {
+		return nil, fmt.Errorf("engine: stream metrics: %w", err)
+	}
 	return e, nil
 }
 
