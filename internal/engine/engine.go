@@ -52,8 +52,6 @@ type Config struct {
 	// Replicas and SignalsMaxAge configure the streams.
 	Replicas      int
 	SignalsMaxAge time.Duration
-	// Limits bound the streams and the customers (limits.go).
-	Limits Limits
 	Now           func() time.Time
 	Log           *zap.Logger
 	Registry      prometheus.Registerer
@@ -64,6 +62,9 @@ type Config struct {
 	// alert, if any, published), with the state locked: it must return
 	// quickly. riskbench times publish-to-score with it.
 	Scored func(customer, id string)
+
+	// Limits bound the streams and the customers (limits.go).
+	Limits Limits
 }
 
 func (c *Config) defaults() {

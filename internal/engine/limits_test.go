@@ -40,10 +40,10 @@ func TestLimitsBoundTheStreamsAndTheCustomers(t *testing.T) {
 		bytes   int64
 		discard jetstream.DiscardPolicy
 	}{
-		api.SignalsStream:           {240 * time.Hour, 64 << 20, jetstream.DiscardOld},
-		api.AlertsStream:            {48 * time.Hour, 32 << 20, jetstream.DiscardOld},
-		api.DLQStream:               {72 * time.Hour, 16 << 20, jetstream.DiscardOld},
-		api.StateStream:             {0, 128 << 20, jetstream.DiscardNew},
+		api.SignalsStream:          {240 * time.Hour, 64 << 20, jetstream.DiscardOld},
+		api.AlertsStream:           {48 * time.Hour, 32 << 20, jetstream.DiscardOld},
+		api.DLQStream:              {72 * time.Hour, 16 << 20, jetstream.DiscardOld},
+		api.StateStream:            {0, 128 << 20, jetstream.DiscardNew},
 		"KV_" + api.ProfilesBucket: {0, 8 << 20, jetstream.DiscardNew},
 	}
 	for name, w := range want {
