@@ -563,4 +563,11 @@ func TestMatchingKeepsTheTopOfTheOrder(t *testing.T) {
 	}
 	assert.Equal(t, want, walked)
 	assert.Empty(t, f.b.Matching(api.Filter{After: "nobody"}))
+
+	// A book that does not hold the customer of the cursor (another
+	// partition's) pages from its view: here one ranked before everyone.
+	first := api.Filter{Limit: 3}
+	got := first.Order(f.b.MatchingAfter(first, &api.CustomerView{Customer: "elsewhere", RevenueAtRisk: 1e12}))
+	require.Len(t, got, 3)
+	assert.Equal(t, want[:3], []string{got[0].Customer, got[1].Customer, got[2].Customer})
 }

@@ -78,6 +78,13 @@ func (b *Book) Matching(f api.Filter) []api.CustomerView {
 		v := b.view(f.After, c, false)
 		after = &v
 	}
+	return b.MatchingAfter(f, after)
+}
+
+// MatchingAfter is Matching with the customer f.After stands for given as
+// its view (nil: from the start): a book that does not hold that customer
+// (one partition of several) pages all the same.
+func (b *Book) MatchingAfter(f api.Filter, after *api.CustomerView) []api.CustomerView {
 	k := f.Size()
 	top := make(worst, 0, min(k, len(b.customers)))
 	for id, c := range b.customers {

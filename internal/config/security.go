@@ -24,38 +24,37 @@ type Security struct {
 	NATSTokenFile string   `yaml:"nats_token_file"`
 	HTTPTokenFile string   `yaml:"http_token_file"`
 
-	MaxCustomers     int           `yaml:"max_customers"`
-	NATSMaxStore     ByteSize      `yaml:"nats_max_store"`
-	SignalsMaxBytes  ByteSize      `yaml:"signals_max_bytes"`
-	AlertsMaxAge     time.Duration `yaml:"alerts_max_age"`
-	AlertsMaxBytes   ByteSize      `yaml:"alerts_max_bytes"`
-	DLQMaxAge        time.Duration `yaml:"dlq_max_age"`
-	DLQMaxBytes      ByteSize      `yaml:"dlq_max_bytes"`
-	StateMaxBytes    ByteSize      `yaml:"state_max_bytes"`
-	ProfilesMaxBytes ByteSize      `yaml:"profiles_max_bytes"`
+	MaxCustomers    int           `yaml:"max_customers"`
+	NATSMaxStore    ByteSize      `yaml:"nats_max_store"`
+	SignalsMaxBytes ByteSize      `yaml:"signals_max_bytes"`
+	AlertsMaxAge    time.Duration `yaml:"alerts_max_age"`
+	AlertsMaxBytes  ByteSize      `yaml:"alerts_max_bytes"`
+	DLQMaxAge       time.Duration `yaml:"dlq_max_age"`
+	DLQMaxBytes     ByteSize      `yaml:"dlq_max_bytes"`
+	StateMaxBytes   ByteSize      `yaml:"state_max_bytes"`
 }
 
-// Default bounds. The streams' caps add up to 28 GiB, under the embedded
-// store's 32 GiB; two years of signals is more history than a backtest
+// Default bounds. The streams' caps add up to 27 GiB, under the embedded
+// store's 32 GiB, which leaves room for the profiles bucket (bounded by
+// max_customers, not by a cap: a full bucket would refuse writes and stop
+// checkpoints). Two years of signals is more history than a backtest
 // needs. 2 M customers take about 4 GiB of memory (docs/performance.md).
 const (
-	DefaultSignalsMaxAge    = 2 * 365 * 24 * time.Hour
-	DefaultMaxCustomers     = 2_000_000
-	DefaultNATSMaxStore     = 32 << 30
-	DefaultSignalsMaxBytes  = 16 << 30
-	DefaultAlertsMaxAge     = 400 * 24 * time.Hour
-	DefaultAlertsMaxBytes   = 2 << 30
-	DefaultDLQMaxAge        = 30 * 24 * time.Hour
-	DefaultDLQMaxBytes      = 1 << 30
-	DefaultStateMaxBytes    = 8 << 30
-	DefaultProfilesMaxBytes = 1 << 30
+	DefaultSignalsMaxAge   = 2 * 365 * 24 * time.Hour
+	DefaultMaxCustomers    = 2_000_000
+	DefaultNATSMaxStore    = 32 << 30
+	DefaultSignalsMaxBytes = 16 << 30
+	DefaultAlertsMaxAge    = 400 * 24 * time.Hour
+	DefaultAlertsMaxBytes  = 2 << 30
+	DefaultDLQMaxAge       = 30 * 24 * time.Hour
+	DefaultDLQMaxBytes     = 1 << 30
+	DefaultStateMaxBytes   = 8 << 30
 )
 
 func securityDefaults() Security {
 	return Security{NATSAnonymous: true, MaxCustomers: DefaultMaxCustomers, NATSMaxStore: DefaultNATSMaxStore,
 		SignalsMaxBytes: DefaultSignalsMaxBytes, AlertsMaxAge: DefaultAlertsMaxAge, AlertsMaxBytes: DefaultAlertsMaxBytes,
-		DLQMaxAge: DefaultDLQMaxAge, DLQMaxBytes: DefaultDLQMaxBytes, StateMaxBytes: DefaultStateMaxBytes,
-		ProfilesMaxBytes: DefaultProfilesMaxBytes}
+		DLQMaxAge: DefaultDLQMaxAge, DLQMaxBytes: DefaultDLQMaxBytes, StateMaxBytes: DefaultStateMaxBytes}
 }
 
 func securitySettings(c *Config) []setting {
@@ -75,7 +74,6 @@ func securitySettings(c *Config) []setting {
 		{"dlq-max-age", "how long RISK_DLQ keeps rejected input", (*durationValue)(&s.DLQMaxAge)},
 		{"dlq-max-bytes", "cap of stream RISK_DLQ; the oldest go first", (*ByteSize)(&s.DLQMaxBytes)},
 		{"state-max-bytes", "cap of stream RISK_STATE (checkpoints); when full a checkpoint fails rather than lose one", (*ByteSize)(&s.StateMaxBytes)},
-		{"profiles-max-bytes", "cap of the risk_customers KV bucket", (*ByteSize)(&s.ProfilesMaxBytes)},
 	}
 }
 
@@ -171,7 +169,7 @@ func (c *Config) validateSecurity() error {
 		name string
 		v    ByteSize
 	}{{"signals_max_bytes", s.SignalsMaxBytes}, {"alerts_max_bytes", s.AlertsMaxBytes}, {"dlq_max_bytes", s.DLQMaxBytes},
-		{"state_max_bytes", s.StateMaxBytes}, {"profiles_max_bytes", s.ProfilesMaxBytes}}
+		{"state_max_bytes", s.StateMaxBytes}}
 	var sum ByteSize
 	for _, cp := range caps {
 		if cp.v < 1<<20 {
@@ -183,8 +181,8 @@ func (c *Config) validateSecurity() error {
 		name string
 		v    time.Duration
 	}{{"signals_max_age", c.SignalsMaxAge}, {"alerts_max_age", s.AlertsMaxAge}, {"dlq_max_age", s.DLQMaxAge}} {
-		if a.v < time.Hour {
-			return fmt.Errorf("%s %s: at least 1h (the streams keep nothing forever)", a.name, a.v)
+		if a.v < 24*time.Hour {
+			return fmt.Errorf("%s %s: at least 24h (the streams keep nothing forever, and remember message ids for 2h)", a.name, a.v)
 		}
 	}
 	if c.NATSURL == "" && s.NATSMaxStore < sum {

@@ -17,10 +17,10 @@ func TestDefaultsAreBounded(t *testing.T) {
 	assert.Positive(t, c.SignalsMaxAge, "RISK_SIGNALS is not kept forever")
 	assert.Positive(t, c.AlertsMaxAge)
 	assert.Positive(t, c.DLQMaxAge)
-	for _, b := range []ByteSize{c.SignalsMaxBytes, c.AlertsMaxBytes, c.DLQMaxBytes, c.StateMaxBytes, c.ProfilesMaxBytes} {
+	for _, b := range []ByteSize{c.SignalsMaxBytes, c.AlertsMaxBytes, c.DLQMaxBytes, c.StateMaxBytes} {
 		assert.Positive(t, b)
 	}
-	assert.GreaterOrEqual(t, c.NATSMaxStore, c.SignalsMaxBytes+c.AlertsMaxBytes+c.DLQMaxBytes+c.StateMaxBytes+c.ProfilesMaxBytes)
+	assert.GreaterOrEqual(t, c.NATSMaxStore, c.SignalsMaxBytes+c.AlertsMaxBytes+c.DLQMaxBytes+c.StateMaxBytes)
 	assert.Equal(t, DefaultMaxCustomers, c.MaxCustomers)
 	assert.True(t, c.NATSAnonymous, "anonymous on loopback keeps the README's first steps working")
 	assert.False(t, c.Insecure)
@@ -52,7 +52,7 @@ func TestProtectedMode(t *testing.T) {
 		{"a bad csm owner", []string{"--nats-csm-owners", "alice,a.b"}, `nats_csm_owners "a.b"`},
 		{"csm owners with external nats", []string{"--nats-url", "nats://n:4222", "--nats-csm-owners", "alice"}, "embedded NATS"},
 		{"no customers", []string{"--max-customers", "0"}, "max_customers 0"},
-		{"signals forever", []string{"--signals-max-age", "0"}, "signals_max_age 0s: at least 1h"},
+		{"signals forever", []string{"--signals-max-age", "0"}, "signals_max_age 0s: at least 24h"},
 		{"tiny stream", []string{"--dlq-max-bytes", "1KiB"}, "dlq_max_bytes 1KiB: at least 1MiB"},
 		{"store under the streams", []string{"--nats-max-store", "1GiB"}, "nats_max_store 1GiB is less than"},
 		{"store under the streams, external", []string{"--nats-url", "nats://n:4222", "--nats-max-store", "1GiB"}, ""},

@@ -225,7 +225,7 @@ func connEvents(log *zap.Logger) []nats.Option {
 func limits(c *config.Config) engine.Limits {
 	return engine.Limits{SignalsMaxBytes: int64(c.SignalsMaxBytes), AlertsMaxAge: c.AlertsMaxAge,
 		AlertsMaxBytes: int64(c.AlertsMaxBytes), DLQMaxAge: c.DLQMaxAge, DLQMaxBytes: int64(c.DLQMaxBytes),
-		StateMaxBytes: int64(c.StateMaxBytes), ProfilesMaxBytes: int64(c.ProfilesMaxBytes), MaxCustomers: c.MaxCustomers}
+		StateMaxBytes: int64(c.StateMaxBytes), MaxCustomers: c.MaxCustomers}
 }
 
 // logRoles says, once, where the new role passwords are and how to use

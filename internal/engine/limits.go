@@ -14,22 +14,23 @@ import (
 // bound, except DLQMaxAge (30 days); riskd's configuration gives every
 // one a default.
 type Limits struct {
-	SignalsMaxBytes  int64
-	AlertsMaxAge     time.Duration
-	AlertsMaxBytes   int64
-	DLQMaxAge        time.Duration
-	DLQMaxBytes      int64
-	StateMaxBytes    int64
-	ProfilesMaxBytes int64
+	SignalsMaxBytes int64
+	AlertsMaxAge    time.Duration
+	AlertsMaxBytes  int64
+	DLQMaxAge       time.Duration
+	DLQMaxBytes     int64
+	StateMaxBytes   int64
 	// MaxCustomers is book.Config.MaxCustomers.
 	MaxCustomers int
 }
 
-// applyLimits sets the limits on the streams' and bucket's configs.
-// RISK_STATE refuses new checkpoints when full (DiscardNew) rather than
-// drop the oldest, which the latest checkpoint may stand on; the other
-// streams drop their oldest messages.
-func (l Limits) applyLimits(streams []jetstream.StreamConfig, kv *jetstream.KeyValueConfig) {
+// applyLimits sets the limits on the streams' configs. RISK_STATE refuses
+// new checkpoints when full (DiscardNew) rather than drop the oldest,
+// which the latest checkpoint may stand on; the other streams drop their
+// oldest messages. The profiles bucket has no cap of its own: a full
+// bucket refuses writes, which would stop checkpoints; MaxCustomers bounds
+// the profiles instead.
+func (l Limits) applyLimits(streams []jetstream.StreamConfig) {
 	for i := range streams {
 		sc := &streams[i]
 		switch sc.Name {
@@ -49,7 +50,6 @@ func (l Limits) applyLimits(streams []jetstream.StreamConfig, kv *jetstream.KeyV
 			}
 		}
 	}
-	kv.MaxBytes = orNoLimit(l.ProfilesMaxBytes)
 }
 
 func orNoLimit(n int64) int64 {

@@ -22,7 +22,7 @@ import (
 func TestLimitsBoundTheStreamsAndTheCustomers(t *testing.T) {
 	_, nc := natstest.Server(t, "")
 	limits := engine.Limits{SignalsMaxBytes: 64 << 20, AlertsMaxAge: 48 * time.Hour, AlertsMaxBytes: 32 << 20,
-		DLQMaxAge: 72 * time.Hour, DLQMaxBytes: 16 << 20, StateMaxBytes: 128 << 20, ProfilesMaxBytes: 8 << 20, MaxCustomers: 1}
+		DLQMaxAge: 72 * time.Hour, DLQMaxBytes: 16 << 20, StateMaxBytes: 128 << 20, MaxCustomers: 1}
 	eng, err := engine.New(nc, engine.Config{Rules: defaultRules(t), Policy: alerting.DefaultPolicy(),
 		CheckpointInterval: 50 * time.Millisecond, SignalsMaxAge: 240 * time.Hour, Limits: limits})
 	require.NoError(t, err)
@@ -44,7 +44,7 @@ func TestLimitsBoundTheStreamsAndTheCustomers(t *testing.T) {
 		api.AlertsStream:           {48 * time.Hour, 32 << 20, jetstream.DiscardOld},
 		api.DLQStream:              {72 * time.Hour, 16 << 20, jetstream.DiscardOld},
 		api.StateStream:            {0, 128 << 20, jetstream.DiscardNew},
-		"KV_" + api.ProfilesBucket: {0, 8 << 20, jetstream.DiscardNew},
+		"KV_" + api.ProfilesBucket: {0, -1, jetstream.DiscardNew},
 	}
 	for name, w := range want {
 		s, err := js.Stream(context.Background(), name)

@@ -38,7 +38,7 @@ func (e *Engine) start(ctx context.Context) error {
 	}
 	kv := jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
 		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas}
-	e.cfg.Limits.applyLimits(streams, &kv)
+	e.cfg.Limits.applyLimits(streams)
 	for _, sc := range streams {
 		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
