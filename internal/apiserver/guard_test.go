@@ -108,3 +108,25 @@ func TestLoopbackNames(t *testing.T) {
 	}
 	assert.False(t, loopbackName(strings.Repeat("a", 300)))
 }
+
+// FuzzLoopbackName: any Host header is judged without a panic, and one
+// judged loopback names localhost or a loopback IP.
+func FuzzLoopbackName(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:7070", "localhost", "[::1]:1", "evil.example", "localhost.", "[::ffff:127.0.0.1]:80", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		if !loopbackName(host) {
+			return
+		}
+		h := host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			h = hh
+		}
+		h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+		ip := net.ParseIP(h)
+		if !strings.EqualFold(h, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			t.Fatalf("%q judged loopback", host)
+		}
+	})
+}
