@@ -84,6 +84,9 @@ func (b *Book) Matching(f api.Filter) []api.CustomerView {
 // MatchingAfter is Matching with the customer f.After stands for given as
 // its view (nil: from the start): a book that does not hold that customer
 // (one partition of several) pages all the same.
+//
+// Only the fields f.Compare reads are computed for every customer; the
+// full view is built for the k kept.
 func (b *Book) MatchingAfter(f api.Filter, after *api.CustomerView) []api.CustomerView {
 	k := f.Size()
 	top := make(worst, 0, min(k, len(b.customers)))
@@ -91,26 +94,45 @@ func (b *Book) MatchingAfter(f api.Filter, after *api.CustomerView) []api.Custom
 		if !f.Match(c.Score.Tier, c.Profile) {
 			continue
 		}
-		v := b.view(id, c, false)
-		if after != nil && f.Compare(&v, after) <= 0 {
+		e := ranked{key: b.sortKey(id, c), c: c}
+		if after != nil && f.Compare(&e.key, after) <= 0 {
 			continue
 		}
-		top = top.offer(f, v, k)
+		top = top.offer(f, e, k)
 	}
-	return top
+	out := make([]api.CustomerView, len(top))
+	for i, e := range top {
+		out[i] = b.view(e.key.Customer, e.c, false)
+	}
+	return out
 }
 
-// worst is a heap of views whose root is the one f orders last: a new
-// view better than it takes its place.
-type worst []api.CustomerView
+// sortKey is what api.Filter.Compare reads of a customer's view, computed
+// as view computes it.
+func (b *Book) sortKey(id string, c *Customer) api.CustomerView {
+	v := api.CustomerView{Customer: id, Score: c.Score.Score, RawScore: c.Score.Raw, Probability: b.model.Probability(&c.Score)}
+	if c.Profile != nil {
+		v.RevenueAtRisk = alerting.RevenueAtRisk(c.Profile.ARR, c.Score.Score)
+	}
+	return v
+}
 
-func (h worst) offer(f api.Filter, v api.CustomerView, k int) worst {
+// ranked is a customer in the heap, by its sort key.
+type ranked struct {
+	key api.CustomerView
+	c   *Customer
+}
+
+// worst is a heap of customers whose root is the one f orders last: a
+// better one takes its place.
+type worst []ranked
+
+func (h worst) offer(f api.Filter, e ranked, k int) worst {
 	if len(h) < k {
-		h = append(h, v)
-		// sift up
-		for i := len(h) - 1; i > 0; {
+		h = append(h, e)
+		for i := len(h) - 1; i > 0; { // sift up
 			p := (i - 1) / 2
-			if f.Compare(&h[i], &h[p]) <= 0 {
+			if f.Compare(&h[i].key, &h[p].key) <= 0 {
 				break
 			}
 			h[i], h[p] = h[p], h[i]
@@ -118,17 +140,16 @@ func (h worst) offer(f api.Filter, v api.CustomerView, k int) worst {
 		}
 		return h
 	}
-	if k == 0 || f.Compare(&v, &h[0]) >= 0 {
+	if k == 0 || f.Compare(&e.key, &h[0].key) >= 0 {
 		return h
 	}
-	h[0] = v
-	// sift down
-	for i := 0; ; {
+	h[0] = e
+	for i := 0; ; { // sift down
 		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(h) && f.Compare(&h[l], &h[m]) > 0 {
+		if l < len(h) && f.Compare(&h[l].key, &h[m].key) > 0 {
 			m = l
 		}
-		if r < len(h) && f.Compare(&h[r], &h[m]) > 0 {
+		if r < len(h) && f.Compare(&h[r].key, &h[m].key) > 0 {
 			m = r
 		}
 		if m == i {
