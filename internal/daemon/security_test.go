@@ -133,3 +133,33 @@ func TestRolesEndToEnd(t *testing.T) {
 		assert.NotContains(t, text, pw(u), "the password of %s is in the log", u)
 	}
 }
+
+// TestDemoWithNATSURLHidesThePassword: --demo with --nats-url prints the
+// URL in its banner and logs it, never with its password, whichever form
+// the URL takes.
+func TestDemoWithNATSURLHidesThePassword(t *testing.T) {
+	const secret = "s3cret-pw-0123456789"
+	s, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: "127.0.0.1:0", StoreDir: t.TempDir(),
+		User: "demo", Password: secret, MaxStore: 1 << 40}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	hostport := strings.TrimPrefix(s.ClientURL(), "nats://")
+	for _, url := range []string{"nats://demo:" + secret + "@" + hostport, "demo:" + secret + "@" + hostport} {
+		t.Run(url[:4], func(t *testing.T) {
+			c := testConfig(t, t.TempDir())
+			c.NATSURL, c.Demo, c.DemoSpeed = url, true, 200
+			logs := &syncBuffer{}
+			log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logs), zap.DebugLevel))
+			var out syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- daemon.Run(ctx, c, log, &out, nil) }()
+			require.Eventually(t, func() bool { return strings.Contains(out.String(), "NATS ") }, 30*time.Second, 20*time.Millisecond)
+			cancel()
+			require.NoError(t, <-done)
+			assert.Contains(t, out.String(), "***@"+hostport)
+			assert.NotContains(t, out.String(), secret)
+			assert.NotContains(t, logs.String(), secret)
+		})
+	}
+}
