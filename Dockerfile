@@ -69,7 +69,15 @@ WORKDIR /var/lib/riskwatch
 EXPOSE 7070 4222
 ENTRYPOINT ["/usr/local/bin/riskd"]
 # One riskd with its embedded NATS, reachable from outside the container.
-# Listening beyond loopback calls for credentials: give RISKWATCH_HTTP_TOKEN
-# and RISKWATCH_NATS_TOKEN (or a --config file). To join a NATS cluster,
-# replace the whole command: see deploy/compose.yaml.
-CMD ["--data-dir", "/var/lib/riskwatch", "--nats-listen", "0.0.0.0:4222", "--http-listen", "0.0.0.0:7070", "--log-format", "json"]
+# Beyond loopback riskd requires TLS and credentials (docs/security.md):
+# mount a certificate and key at /etc/riskwatch/tls/tls.crt and tls.key,
+# give RISKWATCH_HTTP_TOKEN, and NATS clients use the role passwords riskd
+# writes to /var/lib/riskwatch/auth on its first start. To try it on your
+# machine without certificates:
+#   docker run -p 127.0.0.1:7070:7070 <image> --demo --insecure --http-listen 0.0.0.0:7070
+# To join a NATS cluster, replace the whole command: see deploy/compose.yaml.
+CMD ["--data-dir", "/var/lib/riskwatch", "--nats-listen", "0.0.0.0:4222", \
+     "--nats-tls-cert", "/etc/riskwatch/tls/tls.crt", "--nats-tls-key", "/etc/riskwatch/tls/tls.key", \
+     "--http-listen", "0.0.0.0:7070", \
+     "--http-tls-cert", "/etc/riskwatch/tls/tls.crt", "--http-tls-key", "/etc/riskwatch/tls/tls.key", \
+     "--log-format", "json"]

@@ -76,6 +76,10 @@ type Filter struct {
 	Sort string `json:"sort,omitempty"`
 	// Limit is at most MaxLimit; 0 means DefaultLimit.
 	Limit int `json:"limit,omitempty"`
+	// After is the id of the last customer of the previous page (a
+	// ListResponse's Next): the list goes on with the customers ordered
+	// after it as it stands now.
+	After string `json:"after,omitempty"`
 }
 
 // Check reports a filter that cannot mean anything, as a 400 *Error.
@@ -94,6 +98,9 @@ func (f Filter) Check() error {
 	}
 	if f.Limit < 0 || f.Limit > MaxLimit {
 		return Errorf(http.StatusBadRequest, "limit %d: want 1 to %d", f.Limit, MaxLimit)
+	}
+	if len(f.After) > signals.MaxCustomer {
+		return Errorf(http.StatusBadRequest, "after is %d bytes, the limit is %d", len(f.After), signals.MaxCustomer)
 	}
 	for _, fl := range []struct{ name, v string }{{"owner", f.Owner}, {"segment", f.Segment}} {
 		if len(fl.v) > signals.MaxField {
@@ -185,6 +192,8 @@ func (f Filter) Order(views []CustomerView) []CustomerView {
 // breaking clients.
 type ListResponse struct {
 	Customers []CustomerView `json:"customers"`
+	// Next, when set, is the After of the next page: this one is full.
+	Next string `json:"next,omitempty"`
 }
 
 // GetRequest names a customer for customer.get and explain; HTTP takes

@@ -171,6 +171,11 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 	// A signal of a new day comes after that day's start: the sweep and
 	// the digests of the day see every customer as it was then.
 	b.sweepDays(m.Seq, out)
+	if _, known := b.customers[s.Customer]; !known && b.full(len(b.customers)) {
+		o.Result, o.Err = Rejected, capacityError("customers", b.maxCust)
+		out.Reject(m, o.Err)
+		return o
+	}
 	c := b.customerFor(s.Customer)
 	p := c.Profile
 	if s.Kind == signals.KindUsage {
@@ -287,6 +292,11 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 		out.Reject(m, err)
 		return o
 	}
+	if _, known := b.profiles[p.ID]; !known && b.full(len(b.profiles)) {
+		o.Result, o.Err = Rejected, capacityError("profiles", b.maxCust)
+		out.Reject(m, o.Err)
+		return o
+	}
 	b.profiles[p.ID] = &p
 	b.dirtyProf[p.ID] = struct{}{}
 	out.Profiles = append(out.Profiles, Applied{Profile: &p, Seq: m.Seq})
@@ -317,6 +327,14 @@ func (b *Book) applyCommand(m *Message, out *Effects) Outcome {
 		out.Reject(m, o.Err)
 		return o
 	}
+	if tok := strings.TrimPrefix(m.Subject, api.ActionPrefix); tok != signals.SubjectToken(cmd.Customer) {
+		// As for signals and profiles: the subject is what permissions
+		// and consumers filter on, so it must name the customer acted on.
+		o.Result, o.Err = Rejected, &signals.Error{Reason: signals.ReasonBadSubject, Field: "customer",
+			Msg: fmt.Sprintf("subject token %q does not name customer %q (want %q)", tok, cmd.Customer, signals.SubjectToken(cmd.Customer))}
+		out.Reject(m, o.Err)
+		return o
+	}
 	o.Kind = cmd.Type
 	c, ok := b.customers[cmd.Customer]
 	if !ok {
@@ -341,4 +359,13 @@ func (b *Book) applyCommand(m *Message, out *Effects) Outcome {
 	b.dirty[cmd.Customer] = struct{}{}
 	o.Result = Accepted
 	return o
+}
+
+// full reports whether a map of n customers (or profiles) is at the
+// book's bound.
+func (b *Book) full(n int) bool { return b.maxCust > 0 && n >= b.maxCust }
+
+func capacityError(what string, limit int) error {
+	return &signals.Error{Reason: signals.ReasonCapacity, Field: "customer",
+		Msg: fmt.Sprintf("riskd holds %d %s, its limit (max_customers): a new customer is refused, known ones go on", limit, what)}
 }

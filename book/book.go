@@ -56,6 +56,11 @@ type Config struct {
 	// is a fault-injection point for tests: a panic in it is handled like
 	// a panic of the model on that message.
 	Inspect func(subject string, data []byte)
+	// MaxCustomers bounds the customers with state, and the profiles:
+	// beyond it a signal or profile of a new customer is refused
+	// (signals.ReasonCapacity) and known customers go on as before. 0 is
+	// no bound.
+	MaxCustomers int
 }
 
 // Book is every customer's state.
@@ -64,6 +69,7 @@ type Book struct {
 	rules   *rules.Set
 	policy  alerting.Policy
 	inspect func(subject string, data []byte)
+	maxCust int
 
 	customers map[string]*Customer
 	profiles  map[string]*signals.Profile
@@ -83,7 +89,7 @@ type Book struct {
 
 // New is an empty book.
 func New(c Config) *Book {
-	b := &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect,
+	b := &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect, maxCust: c.MaxCustomers,
 		customers: map[string]*Customer{}, profiles: map[string]*signals.Profile{}, alerts: map[string]string{},
 		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}, peers: newPeers()}
 	b.model.Peers = b.peers

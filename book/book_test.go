@@ -39,11 +39,16 @@ type feeder struct {
 	quiet   []book.Quiet
 }
 
-func newFeeder(t testing.TB) *feeder {
+func newFeeder(t testing.TB) *feeder { return newFeederWith(t, book.Config{}) }
+
+// newFeederWith is a feeder of a book of c with the default rules and
+// policy.
+func newFeederWith(t testing.TB, c book.Config) *feeder {
 	t.Helper()
 	set, err := configs.LoadRules("")
 	require.NoError(t, err)
-	b := book.New(book.Config{Rules: set, Policy: alerting.DefaultPolicy()})
+	c.Rules, c.Policy = set, alerting.DefaultPolicy()
+	b := book.New(c)
 	return &feeder{t: t, b: b, now: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
 }
 
@@ -168,6 +173,19 @@ func TestStepOutcomes(t *testing.T) {
 		{"an invalid command", func() book.Outcome {
 			return f.apply(api.ActionPrefix+"acme", []byte(`{"type":"ack","customer":"acme"}`))
 		}, book.InputCommand, book.Rejected, signals.ReasonOutOfRange},
+		{"a command on another customer's subject", func() book.Outcome {
+			body, err := json.Marshal(api.Command{Type: alerting.KindSnooze, Customer: "acme", By: "alice", Time: at, Until: at.Add(time.Hour)})
+			require.NoError(t, err)
+			return f.apply(api.ActionPrefix+"globex", body)
+		}, book.InputCommand, book.Rejected, signals.ReasonBadSubject},
+		{"a command on a wildcard-looking subject", func() book.Outcome {
+			body, err := json.Marshal(api.Command{Type: alerting.KindUnsnooze, Customer: "a.b", By: "alice", Time: at})
+			require.NoError(t, err)
+			return f.apply(api.ActionPrefix+"a.b", body)
+		}, book.InputCommand, book.Rejected, signals.ReasonBadSubject},
+		{"a snooze beyond 366 days over NATS", func() book.Outcome {
+			return f.command(api.Command{Type: alerting.KindSnooze, Customer: "acme", By: "alice", Time: at, Until: at.Add(367 * 24 * time.Hour)})
+		}, book.InputCommand, book.Rejected, signals.ReasonOutOfRange},
 		{"a subject nobody handles", func() book.Outcome {
 			return f.apply("risk.other.x", []byte(`{}`))
 		}, book.InputUnknown, book.Rejected, signals.ReasonBadSubject},
@@ -190,6 +208,42 @@ func TestStepOutcomes(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "alice", v.Owner, "a profile applies to a customer scored before it")
 	assert.NotNil(t, v.Alerting.Snooze)
+}
+
+// TestCustomerCapacity: beyond MaxCustomers a new customer's signal or
+// profile goes to the DLQ (capacity); known customers go on.
+func TestCustomerCapacity(t *testing.T) {
+	f := newFeederWith(t, book.Config{MaxCustomers: 2})
+	at := f.now.Add(-time.Hour)
+	tests := []struct {
+		name   string
+		step   func() book.Outcome
+		result book.Result
+		reason signals.RejectReason
+	}{
+		{"first customer", func() book.Outcome { return f.signal(signals.KindUsage, "u1", "c1", at, `{}`) }, book.Scored, ""},
+		{"second customer", func() book.Outcome { return f.signal(signals.KindUsage, "u2", "c2", at, `{}`) }, book.Scored, ""},
+		{"a third is refused", func() book.Outcome { return f.signal(signals.KindUsage, "u3", "c3", at, `{}`) }, book.Rejected, signals.ReasonCapacity},
+		{"a known one goes on", func() book.Outcome { return f.signal(signals.KindUsage, "u4", "c1", at, `{}`) }, book.Scored, ""},
+		{"a profile of a known one", func() book.Outcome { return f.profile(`{"id":"c1","owner":"alice"}`) }, book.Accepted, ""},
+		{"a second profile", func() book.Outcome { return f.profile(`{"id":"c3","owner":"bob"}`) }, book.Accepted, ""},
+		{"a third profile is refused", func() book.Outcome { return f.profile(`{"id":"c4","owner":"bob"}`) }, book.Rejected, signals.ReasonCapacity},
+		{"an update of a kept profile", func() book.Outcome { return f.profile(`{"id":"c3","owner":"carol"}`) }, book.Accepted, ""},
+	}
+	for _, tc := range tests {
+		before := len(f.rejects)
+		o := tc.step()
+		assert.Equal(t, tc.result, o.Result, "%s: %v", tc.name, o.Err)
+		if tc.reason == "" {
+			assert.Len(t, f.rejects, before, tc.name)
+			continue
+		}
+		require.Len(t, f.rejects, before+1, tc.name)
+		assert.Equal(t, tc.reason, signals.ReasonOf(f.rejects[before].Err), tc.name)
+	}
+	customers, profiles := f.b.Len()
+	assert.Equal(t, 2, customers)
+	assert.Equal(t, 2, profiles)
 }
 
 func TestARestoredStateCoversItsMessages(t *testing.T) {
@@ -465,4 +519,55 @@ func TestOutcomesAndFates(t *testing.T) {
 	assert.Equal(t, scorer.FateChurnedAfterAlert, alice.Outcomes[0].Fate)
 	assert.Equal(t, ov.LeadTimeDays, alice.Outcomes[0].LeadTimeDays)
 	assert.Equal(t, map[scorer.Fate]int{scorer.FateChurnedAfterAlert: 1, scorer.FateChurnedWithoutAlert: 1}, alice.Fates)
+}
+
+// TestMatchingKeepsTheTopOfTheOrder: the bounded heap returns what sorting
+// every customer and cutting would, and pages with After walk the whole
+// list once.
+func TestMatchingKeepsTheTopOfTheOrder(t *testing.T) {
+	f := newFeeder(t)
+	for i := range 60 {
+		id := fmt.Sprintf("c%02d", i)
+		f.profile(fmt.Sprintf(`{"id":%q,"owner":%q,"arr":%d}`, id, []string{"alice", "bob"}[i%2], (i*7919)%50000))
+		f.signal(signals.KindTicket, id+"-t", id, f.now.Add(-time.Duration(i)*time.Minute), `{"ticket_id":"1","status":"opened"}`)
+	}
+	everything := func(fl api.Filter) []api.CustomerView {
+		fl.Limit = api.MaxLimit
+		return fl.Order(f.b.Matching(fl))
+	}
+	for _, fl := range []api.Filter{{Limit: 1}, {Limit: 7}, {Limit: 60}, {Limit: 100}, {Owner: "bob", Limit: 5},
+		{Sort: "score", Limit: 9}, {Sort: "probability", Limit: 13}} {
+		all := everything(api.Filter{Owner: fl.Owner, Sort: fl.Sort})
+		got := fl.Order(f.b.Matching(fl))
+		want := all[:min(len(all), fl.Size())]
+		require.Equal(t, len(want), len(got), "%+v", fl)
+		for i := range want {
+			assert.Equal(t, want[i].Customer, got[i].Customer, "%+v #%d", fl, i)
+		}
+	}
+	var walked []string
+	page := api.Filter{Limit: 7}
+	for range 20 {
+		got := page.Order(f.b.Matching(page))
+		for _, v := range got {
+			walked = append(walked, v.Customer)
+		}
+		if len(got) < page.Size() {
+			break
+		}
+		page.After = got[len(got)-1].Customer
+	}
+	var want []string
+	for _, v := range everything(api.Filter{}) {
+		want = append(want, v.Customer)
+	}
+	assert.Equal(t, want, walked)
+	assert.Empty(t, f.b.Matching(api.Filter{After: "nobody"}))
+
+	// A book that does not hold the customer of the cursor (another
+	// partition's) pages from its view: here one ranked before everyone.
+	first := api.Filter{Limit: 3}
+	got := first.Order(f.b.MatchingAfter(first, &api.CustomerView{Customer: "elsewhere", RevenueAtRisk: 1e12}))
+	require.Len(t, got, 3)
+	assert.Equal(t, want[:3], []string{got[0].Customer, got[1].Customer, got[2].Customer})
 }

@@ -63,17 +63,101 @@ func (b *Book) view(id string, c *Customer, explain bool) api.CustomerView {
 	return v
 }
 
-// Matching returns the customers f selects, unexplained and in no
-// order: f.Order sorts and cuts them, outside the lock that guards the
-// book.
+// Matching returns the first f.Size() customers f selects in f's order
+// (after f.After, when set), unexplained and in no particular order:
+// f.Order sorts them. A bounded heap keeps only those, so a list of a
+// million customers holds f.Size() views, not a million, and costs
+// O(n log k) under the lock that guards the book.
 func (b *Book) Matching(f api.Filter) []api.CustomerView {
-	var out []api.CustomerView
-	for id, c := range b.customers {
-		if f.Match(c.Score.Tier, c.Profile) {
-			out = append(out, b.view(id, c, false))
+	var after *api.CustomerView
+	if f.After != "" {
+		c, ok := b.customers[f.After]
+		if !ok {
+			return nil
 		}
+		v := b.view(f.After, c, false)
+		after = &v
+	}
+	return b.MatchingAfter(f, after)
+}
+
+// MatchingAfter is Matching with the customer f.After stands for given as
+// its view (nil: from the start): a book that does not hold that customer
+// (one partition of several) pages all the same.
+//
+// Only the fields f.Compare reads are computed for every customer; the
+// full view is built for the k kept.
+func (b *Book) MatchingAfter(f api.Filter, after *api.CustomerView) []api.CustomerView {
+	k := f.Size()
+	top := make(worst, 0, min(k, len(b.customers)))
+	for id, c := range b.customers {
+		if !f.Match(c.Score.Tier, c.Profile) {
+			continue
+		}
+		e := ranked{key: b.sortKey(id, c), c: c}
+		if after != nil && f.Compare(&e.key, after) <= 0 {
+			continue
+		}
+		top = top.offer(f, e, k)
+	}
+	out := make([]api.CustomerView, len(top))
+	for i, e := range top {
+		out[i] = b.view(e.key.Customer, e.c, false)
 	}
 	return out
+}
+
+// sortKey is what api.Filter.Compare reads of a customer's view, computed
+// as view computes it.
+func (b *Book) sortKey(id string, c *Customer) api.CustomerView {
+	v := api.CustomerView{Customer: id, Score: c.Score.Score, RawScore: c.Score.Raw, Probability: b.model.Probability(&c.Score)}
+	if c.Profile != nil {
+		v.RevenueAtRisk = alerting.RevenueAtRisk(c.Profile.ARR, c.Score.Score)
+	}
+	return v
+}
+
+// ranked is a customer in the heap, by its sort key.
+type ranked struct {
+	key api.CustomerView
+	c   *Customer
+}
+
+// worst is a heap of customers whose root is the one f orders last: a
+// better one takes its place.
+type worst []ranked
+
+func (h worst) offer(f api.Filter, e ranked, k int) worst {
+	if len(h) < k {
+		h = append(h, e)
+		for i := len(h) - 1; i > 0; { // sift up
+			p := (i - 1) / 2
+			if f.Compare(&h[i].key, &h[p].key) <= 0 {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+		return h
+	}
+	if k == 0 || f.Compare(&e.key, &h[0].key) >= 0 {
+		return h
+	}
+	h[0] = e
+	for i := 0; ; { // sift down
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && f.Compare(&h[l].key, &h[m].key) > 0 {
+			m = l
+		}
+		if r < len(h) && f.Compare(&h[r].key, &h[m].key) > 0 {
+			m = r
+		}
+		if m == i {
+			return h
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }
 
 // Standing is where a customer stands as of its last evaluation: what a

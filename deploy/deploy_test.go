@@ -183,7 +183,12 @@ func TestComposeRiskd(t *testing.T) {
 			assert.Equal(t, "3", flags["replicas"])
 			assert.Equal(t, "0.0.0.0:7070", flags["http-listen"])
 			assert.Equal(t, name, flags["instance"])
-			assert.NotContains(t, flags, "insecure", "a token, not --insecure")
+			// A lab on one machine: published on the host's loopback only,
+			// which is what makes --insecure acceptable here.
+			assert.Equal(t, "true", flags["insecure"], "the lab cluster says it is one")
+			for _, port := range s.Ports {
+				assert.True(t, strings.HasPrefix(port, "127.0.0.1:"), "%s published on loopback only", port)
+			}
 			assert.False(t, instances[flags["instance"]], "instance names are unique")
 			instances[flags["instance"]] = true
 			partitions = append(partitions, flags["partitions"])

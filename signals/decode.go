@@ -38,6 +38,9 @@ const (
 	// ReasonProcessing is given by the engine when scoring a valid signal
 	// failed or panicked repeatedly.
 	ReasonProcessing RejectReason = "processing"
+	// ReasonCapacity is given by the engine to a signal or profile of a
+	// new customer when it already holds as many as it may.
+	ReasonCapacity RejectReason = "capacity"
 )
 
 // Error is a rejected input: a reason for machines and a message for

@@ -106,16 +106,19 @@ func Connect(o Options, extra ...nats.Option) (*nats.Conn, error) {
 func RedactURL(u string) string {
 	parts := strings.Split(u, ",")
 	for i, p := range parts {
+		// nats.go also takes host lists without a scheme ("u:p@h:4222").
 		scheme, rest, ok := strings.Cut(p, "://")
-		if !ok {
-			continue
+		if ok {
+			scheme += "://"
+		} else {
+			scheme, rest = "", p
 		}
 		hostEnd := strings.IndexByte(rest, '/')
 		if hostEnd < 0 {
 			hostEnd = len(rest)
 		}
 		if at := strings.LastIndexByte(rest[:hostEnd], '@'); at >= 0 {
-			parts[i] = scheme + "://***@" + rest[at+1:]
+			parts[i] = scheme + "***@" + rest[at+1:]
 		}
 	}
 	return strings.Join(parts, ",")

@@ -20,4 +20,7 @@ func TestRedactURL(t *testing.T) {
 	assert.Equal(t, "nats://***@host:4222", RedactURL("nats://user:pass@host:4222"))
 	assert.Equal(t, "nats://host:4222", RedactURL("nats://host:4222"))
 	assert.Equal(t, "nats://h1:4222,nats://***@h2", RedactURL("nats://h1:4222,nats://u:p@h2"))
+	assert.Equal(t, "***@h:4222", RedactURL("u:p@h:4222"), "no scheme")
+	assert.Equal(t, "h1:4222,***@h2:4222", RedactURL("h1:4222, tok3n@h2:4222"))
+	assert.Equal(t, "tls://***@h", RedactURL("tls://p@ss:w@rd@h"), "an @ in the password")
 }

@@ -15,7 +15,11 @@ var ackCmd = &command{
 Reminders stop until the customer escalates to a worse tier or recovers.
 ALERT_ID is the alert's id, as 'riskctl alerts tail --json', 'riskctl
 explain' and the alert payload show it; only the customer's latest alert
-can be acknowledged. --by defaults to $USER.`,
+can be acknowledged. --by defaults to $USER.
+
+--as-owner OWNER acknowledges as that owner's CSM user (csm-<owner>, whose
+NATS permissions allow only risk.api.alert.ack.<owner>): riskd then acts
+only on that owner's customers, and --by is the owner.`,
 	example: `riskctl ack 3f2a9c0d1e4b5a6f7c8d9e0f1a2b3c4d --by alice --note "called the champion, QBR booked"`,
 	run:     runAck,
 }
@@ -26,6 +30,7 @@ func runAck(e *env, c *command, args []string) int {
 	by := fs.String("by", os.Getenv("USER"), "who acknowledges")
 	note := fs.String("note", "", "what was done about it")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer (the customer after the ack)")
+	owner := fs.String("as-owner", "", "act as this owner's CSM user: only their customers (docs/security.md)")
 	pos, code, ok := e.parse(fs, c, args)
 	if !ok {
 		return code
@@ -33,7 +38,7 @@ func runAck(e *env, c *command, args []string) int {
 	if len(pos) != 1 {
 		return e.usageError(c, "name one alert id")
 	}
-	if *by == "" {
+	if *by == "" && *owner == "" {
 		return e.usageError(c, "--by is required ($USER is not set)")
 	}
 	nc, err := conn.connect()
@@ -42,7 +47,11 @@ func runAck(e *env, c *command, args []string) int {
 	}
 	defer nc.Close()
 	var v api.CustomerView
-	raw, err := conn.call(nc, api.EndpointAlertAck, api.AckRequest{AlertID: pos[0], By: *by, Note: *note}, &v)
+	endpoint := api.EndpointAlertAck
+	if *owner != "" {
+		endpoint, *by = ownerEndpoint(endpoint, *owner), *owner
+	}
+	raw, err := conn.call(nc, endpoint, api.AckRequest{AlertID: pos[0], By: *by, Note: *note}, &v)
 	if err != nil {
 		return e.fail(c, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,8 @@ type connOpts struct {
 	creds   string
 	context string
 	timeout time.Duration
+	// inbox is the inbox prefix of the user's role (docs/security.md).
+	inbox string
 }
 
 func (o *connOpts) register(fs *flag.FlagSet, def connOpts) {
@@ -30,6 +33,11 @@ func (o *connOpts) register(fs *flag.FlagSet, def connOpts) {
 	fs.StringVar(&o.creds, "creds", def.creds, "NATS credentials file (default $NATS_CREDS)")
 	fs.StringVar(&o.context, "context", def.context, "a saved `nats` CLI context by name (or path); --server and --creds override its settings")
 	fs.DurationVar(&o.timeout, "timeout", def.timeout, "how long to wait for the server and for each answer")
+	inbox := def.inbox
+	if inbox == "" {
+		inbox = os.Getenv("NATS_INBOX_PREFIX")
+	}
+	fs.StringVar(&o.inbox, "inbox-prefix", inbox, "inbox prefix for replies, the role's: _INBOX.csm, _INBOX.csm-<owner> (default $NATS_INBOX_PREFIX)")
 }
 
 // connFlags adds the connection flags to a command's flag set, starting
@@ -44,6 +52,9 @@ func (e *env) connFlags(fs *flag.FlagSet) *connOpts {
 // named, else --server/--creds with the NATS_* environment as defaults.
 func (o *connOpts) connect() (*nats.Conn, error) {
 	extra := []nats.Option{nats.Name("riskctl"), nats.Timeout(o.timeout)}
+	if o.inbox != "" {
+		extra = append(extra, nats.CustomInboxPrefix(o.inbox))
+	}
 	if o.context != "" {
 		if o.server != "" {
 			extra = append(extra, func(no *nats.Options) error {

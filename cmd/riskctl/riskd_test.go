@@ -315,6 +315,15 @@ func TestAlertsTailAckAndSnooze(t *testing.T) {
 	assert.Equal(t, exitFail, offAgain.code)
 	assert.Contains(t, offAgain.stderr, "not snoozed")
 
+	// As a CSM user: only the owner's customers, by the owner.
+	notHers := r.ctl(t, "", "snooze", "acme-corp", "--for", "1h", "--as-owner", "bob")
+	assert.Equal(t, exitFail, notHers.code)
+	assert.Contains(t, notHers.stderr, `customer "acme-corp" is not one of bob's customers (403)`)
+	hers := r.ctl(t, "", "snooze", "acme-corp", "--for", "1h", "--as-owner", "alice", "--inbox-prefix", "_INBOX.csm-alice")
+	require.Equal(t, exitOK, hers.code, hers.stderr)
+	assert.Contains(t, hers.stdout, "(by alice)")
+	require.Equal(t, exitOK, r.ctl(t, "", "snooze", "acme-corp", "--off", "--as-owner", "alice").code)
+
 	churn := envelope("acme-corp-out-1", "outcome", "acme-corp", base().Add(3*time.Hour), `{"type":"churned"}`)
 	require.Equal(t, exitOK, r.ctl(t, churn+"\n", "send", "-").code)
 	select {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/riskwatch/riskwatch/alerting"
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/churn"
 	"github.com/riskwatch/riskwatch/signals"
@@ -51,6 +52,8 @@ const (
 type ops struct {
 	e   Engine
 	now func() time.Time
+	// maxReply bounds a micro reply (0: unbounded, HTTP).
+	maxReply int
 }
 
 func newOps(e Engine, now func() time.Time) *ops {
@@ -78,6 +81,13 @@ func (o *ops) list(ctx context.Context, f api.Filter) (api.ListResponse, error) 
 	if err := f.Check(); err != nil {
 		return api.ListResponse{}, err
 	}
+	if f.After != "" {
+		if _, ok, err := o.e.Customer(ctx, f.After); err != nil {
+			return api.ListResponse{}, err
+		} else if !ok {
+			return api.ListResponse{}, api.Errorf(http.StatusBadRequest, "after %q: no such customer (give the next of the previous page)", f.After)
+		}
+	}
 	views, err := o.e.List(ctx, f)
 	if err != nil {
 		return api.ListResponse{}, err
@@ -85,7 +95,82 @@ func (o *ops) list(ctx context.Context, f api.Filter) (api.ListResponse, error) 
 	if views == nil {
 		views = []api.CustomerView{} // "customers":[] rather than null
 	}
-	return api.ListResponse{Customers: views}, nil
+	resp := api.ListResponse{Customers: views}
+	if len(views) > 0 && len(views) >= f.Size() {
+		resp.Next = views[len(views)-1].Customer
+	}
+	return resp, nil
+}
+
+// owns checks that the customer is ownerToken's, the owner a CSM user
+// may act for (alerting's owner token: "unassigned" for none).
+func (o *ops) owns(ctx context.Context, ownerToken, customer string) (owner string, err error) {
+	v, ok, err := o.e.Customer(ctx, customer)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", api.Errorf(http.StatusNotFound, "unknown customer %q", customer)
+	}
+	tok := alerting.Unassigned
+	if v.Owner != "" {
+		tok = signals.SubjectToken(v.Owner)
+	}
+	if tok != ownerToken {
+		return "", api.Errorf(http.StatusForbidden, "customer %q is not one of %s's customers", customer, ownerToken)
+	}
+	return v.Owner, nil
+}
+
+// actor is "by" of a command sent by a CSM user: their owner name, which
+// the request may repeat but not change.
+func actor(by, owner, ownerToken string) (string, error) {
+	if owner == "" {
+		owner = ownerToken
+	}
+	if by != "" && by != owner {
+		return "", api.Errorf(http.StatusForbidden, "by %q: on this endpoint the CSM acts as %q", by, owner)
+	}
+	return owner, nil
+}
+
+// ackAs is ack by the CSM user of ownerToken: only an alert of one of
+// their customers.
+func (o *ops) ackAs(ctx context.Context, ownerToken string, req api.AckRequest) (api.CustomerView, error) {
+	if err := req.Check(); err != nil {
+		return api.CustomerView{}, err
+	}
+	cust, ok, err := o.e.CustomerOfAlert(ctx, req.AlertID)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
+	if !ok {
+		return api.CustomerView{}, api.Errorf(http.StatusNotFound, "no open alert %q", req.AlertID)
+	}
+	owner, err := o.owns(ctx, ownerToken, cust)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
+	if req.By, err = actor(req.By, owner, ownerToken); err != nil {
+		return api.CustomerView{}, err
+	}
+	return o.ack(ctx, req)
+}
+
+// snoozeAs is snooze by the CSM user of ownerToken: only one of their
+// customers.
+func (o *ops) snoozeAs(ctx context.Context, ownerToken string, req api.SnoozeRequest) (api.CustomerView, error) {
+	if err := api.CheckCustomerID(req.ID); err != nil {
+		return api.CustomerView{}, err
+	}
+	owner, err := o.owns(ctx, ownerToken, req.ID)
+	if err != nil {
+		return api.CustomerView{}, err
+	}
+	if req.By, err = actor(req.By, owner, ownerToken); err != nil {
+		return api.CustomerView{}, err
+	}
+	return o.snooze(ctx, req)
 }
 
 // churn computes the churn report the request asks for over the

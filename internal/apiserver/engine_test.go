@@ -195,7 +195,7 @@ func TestAPIWithRealEngine(t *testing.T) {
 			subjects = append(subjects, ep.Subject)
 		}
 		assert.ElementsMatch(t, []string{"risk.api.customer.get", "risk.api.explain", "risk.api.customer.list",
-			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.customer.snooze", "risk.api.churn", "risk.api.outcomes"}, subjects)
+			"risk.api.customer.put", "risk.api.alert.ack", "risk.api.alert.ack.*", "risk.api.customer.snooze", "risk.api.customer.snooze.*", "risk.api.churn", "risk.api.outcomes"}, subjects)
 	})
 
 	t.Run("churn", func(t *testing.T) {

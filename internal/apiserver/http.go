@@ -85,7 +85,7 @@ func NewHandler(e Engine, gatherer prometheus.Gatherer, token string, now func()
 	if token != "" {
 		next = requireToken(token, next)
 	}
-	return h.recoverAndLog(limitBody(next))
+	return h.recoverAndLog(limitBody(crossOrigin(next)))
 }
 
 type handler struct {
@@ -157,8 +157,10 @@ func listQuery(r *http.Request) (api.Filter, error) {
 				return q, err
 			}
 			q.Limit = n
+		case "after":
+			q.After = v
 		default:
-			return q, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want tier, owner, segment, sort or limit)", k)
+			return q, api.Errorf(http.StatusBadRequest, "unknown query parameter %q (want tier, owner, segment, sort, limit or after)", k)
 		}
 	}
 	return q, nil
@@ -410,6 +412,9 @@ func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile s
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if isLoopbackListen(addr) {
+		h = loopbackHosts(h)
 	}
 	return serve(ctx, ln, h, certFile, keyFile, log)
 }

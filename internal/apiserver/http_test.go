@@ -130,6 +130,8 @@ func TestListCustomers(t *testing.T) {
 		{"unknown parameter", "?teir=critical", 400, api.Filter{}, `unknown query parameter "teir"`},
 		{"repeated parameter", "?tier=watch&tier=critical", 400, api.Filter{}, `"tier" given 2 times`},
 		{"owner too long", "?owner=" + strings.Repeat("o", signals.MaxField+1), 400, api.Filter{}, "owner is 257 bytes"},
+		{"the next page", "?limit=2&after=acme", 200, api.Filter{Limit: 2, After: "acme"}, ""},
+		{"after an unknown customer", "?after=nope", 400, api.Filter{}, `after "nope": no such customer`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,6 +193,21 @@ func TestOutcomes(t *testing.T) {
 	rec := do(t, newTestHandler(newFakeEngine(), ""), "POST", "/v1/outcomes", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	assert.Equal(t, "GET", rec.Header().Get("Allow"))
+}
+
+// A full page names where the next starts; a short one does not.
+func TestListNamesTheNextPage(t *testing.T) {
+	h := newTestHandler(newFakeEngine(), "")
+	var full, short api.ListResponse
+	rec := do(t, h, "GET", "/v1/customers?limit=4", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &full))
+	require.Len(t, full.Customers, 4)
+	assert.Equal(t, full.Customers[3].Customer, full.Next)
+	rec = do(t, h, "GET", "/v1/customers?limit=5", "")
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &short))
+	assert.Len(t, short.Customers, 4)
+	assert.Empty(t, short.Next)
 }
 
 func TestListEmptyIsArray(t *testing.T) {

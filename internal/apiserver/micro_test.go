@@ -126,6 +126,29 @@ func TestServiceEndpoints(t *testing.T) {
 		}},
 		{name: "snooze without duration", subject: "risk.api.customer.snooze", body: `{"id":"acme","by":"alice"}`, wantCode: "400", wantErr: "give until"},
 		{name: "snooze unknown customer", subject: "risk.api.customer.snooze", body: `{"id":"nope","for":"1h","by":"alice"}`, wantCode: "404", wantErr: `unknown customer "nope"`},
+		// Owner-scoped endpoints: the server lets only alice's CSM user
+		// publish on .alice; riskd checks the customer is alice's.
+		{name: "owner ack", subject: "risk.api.alert.ack.alice", body: `{"alert_id":"al-1","note":"called"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			assert.Equal(t, []api.Command{{Type: "ack", Customer: "acme", AlertID: "al-1", By: "alice", Note: "called", Time: fixedNow}}, f.actions)
+		}},
+		{name: "owner ack of another's customer", subject: "risk.api.alert.ack.bob", body: `{"alert_id":"al-1"}`, wantCode: "403", wantErr: "not one of bob's customers"},
+		{name: "owner ack as someone else", subject: "risk.api.alert.ack.alice", body: `{"alert_id":"al-1","by":"mallory"}`, wantCode: "403", wantErr: `acts as "alice"`},
+		{name: "owner ack unknown alert", subject: "risk.api.alert.ack.alice", body: `{"alert_id":"al-9"}`, wantCode: "404", wantErr: `no open alert "al-9"`},
+		{name: "owner snooze", subject: "risk.api.customer.snooze.alice", body: `{"id":"acme","for":"3d","by":"alice"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			assert.Equal(t, []api.Command{{Type: "snooze", Customer: "acme", By: "alice", Until: fixedNow.Add(72 * time.Hour), Time: fixedNow}}, f.actions)
+		}},
+		{name: "owner snooze of another's customer", subject: "risk.api.customer.snooze.bob", body: `{"id":"acme","for":"3d"}`, wantCode: "403", wantErr: "not one of bob's customers"},
+		{name: "owner snooze of an unassigned customer", subject: "risk.api.customer.snooze.alice", body: `{"id":"x y/z","for":"3d"}`, wantCode: "403", wantErr: "not one of alice's"},
+		{name: "unassigned customers' owner token", subject: "risk.api.customer.snooze.unassigned", body: `{"id":"x y/z","for":"3d"}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			require.Len(t, f.actions, 1)
+			assert.Equal(t, "unassigned", f.actions[0].By)
+		}},
+		{name: "owner snooze beyond 366 days", subject: "risk.api.customer.snooze.alice", body: `{"id":"acme","for":"400d"}`, wantCode: "400", wantErr: "366d"},
+		{name: "a panic is a 500", subject: "risk.api.customer.get", body: `{"id":"boom"}`, wantCode: "500", wantErr: "internal error"},
+		{name: "list after", subject: "risk.api.customer.list", body: `{"after":"acme","limit":2}`, check: func(t *testing.T, f *fakeEngine, body []byte) {
+			assert.Equal(t, []api.Filter{{After: "acme", Limit: 2}}, f.filters)
+		}},
+		{name: "list after an unknown customer", subject: "risk.api.customer.list", body: `{"after":"nope"}`, wantCode: "400", wantErr: `after "nope"`},
 		{name: "too large", subject: "risk.api.customer.put", body: `{"id":"acme","name":"` + strings.Repeat("a", MaxBody) + `"}`,
 			wantCode: "413", wantErr: "the limit is 65536"},
 	}
@@ -188,4 +211,36 @@ func TestStartServiceRejectsBadVersion(t *testing.T) {
 	_, err := StartService(nc, newFakeEngine(), "v1", clock)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "add micro service riskwatch")
+}
+
+// TestListPagesFitTheMaxPayload: a list too large for one NATS reply is
+// cut, and Next names where the next page starts.
+func TestListPagesFitTheMaxPayload(t *testing.T) {
+	resp := api.ListResponse{}
+	for i := range 200 {
+		resp.Customers = append(resp.Customers, api.CustomerView{Customer: fmt.Sprintf("c%03d", i), Name: strings.Repeat("n", 100)})
+	}
+	tests := []struct {
+		limit    int
+		wantAll  bool
+		wantNext bool
+	}{
+		{limit: 1 << 20, wantAll: true},
+		{limit: 8 << 10, wantNext: true},
+		{limit: 10, wantNext: true}, // never less than one customer
+	}
+	for _, tt := range tests {
+		body, err := fitPage(resp, tt.limit)
+		require.NoError(t, err)
+		var got api.ListResponse
+		require.NoError(t, json.Unmarshal(body, &got))
+		if tt.wantAll {
+			assert.Len(t, got.Customers, 200)
+			assert.Empty(t, got.Next)
+			continue
+		}
+		require.NotEmpty(t, got.Customers)
+		assert.True(t, len(body) <= tt.limit || len(got.Customers) == 1, "%d bytes for limit %d", len(body), tt.limit)
+		assert.Equal(t, got.Customers[len(got.Customers)-1].Customer, got.Next)
+	}
 }

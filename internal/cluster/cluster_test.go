@@ -481,3 +481,45 @@ func TestLayoutIsFixed(t *testing.T) {
 	_, err = Layout(ctx, js, MaxPartitions+1, DefaultPartitions, 1)
 	require.ErrorIs(t, err, ErrLayout)
 }
+
+// TestListPagesAcrossPartitions pages through the book of a group of two
+// (each holding half the partitions) after each page's last customer:
+// the pages together are the whole list, in its order, each customer once.
+func TestListPagesAcrossPartitions(t *testing.T) {
+	w := chaos.Generate(chaos.Config{Seed: 7, Customers: 300, Signals: 3000, Days: 10,
+		Start: time.Date(2025, 5, 5, 0, 0, 0, 0, time.UTC)})
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	f := newFence()
+	a := startMember(t, s.ClientURL(), "riskd-a", 6, 1, f)
+	b := startMember(t, s.ClientURL(), "riskd-b", 6, 1, f)
+	require.Eventually(t, func() bool { return len(a.node.Owned()) == 3 && len(b.node.Owned()) == 3 },
+		30*time.Second, 20*time.Millisecond, "the partitions split")
+	js := publisher(t, s.ClientURL())
+	_, err := chaos.Publish(js, w.Messages)
+	require.NoError(t, err)
+	waitApplied(t, js, 6)
+	ctx := context.Background()
+	whole, err := a.node.List(ctx, api.Filter{Limit: api.MaxLimit})
+	require.NoError(t, err)
+	require.Greater(t, len(whole), 100)
+	var paged []string
+	f2 := api.Filter{Limit: 40}
+	for range 100 {
+		page, err := b.node.List(ctx, f2)
+		require.NoError(t, err)
+		for _, v := range page {
+			paged = append(paged, v.Customer)
+		}
+		if len(page) < f2.Limit {
+			break
+		}
+		f2.After = page[len(page)-1].Customer
+	}
+	var want []string
+	for _, v := range whole {
+		want = append(want, v.Customer)
+	}
+	assert.Equal(t, want, paged)
+	_, err = a.node.List(ctx, api.Filter{Limit: 10, After: "nobody-at-all"})
+	assert.ErrorContains(t, err, "no such customer")
+}

@@ -64,9 +64,9 @@ type Node struct {
 	// sightings: partitions are handed over only to a member seen for a
 	// while, so that a member whose key lapsed for a moment (a stalled
 	// process, a slow NATS) does not move partitions back and forth.
-	since   map[string]time.Time
-	joined  bool
-	wg      sync.WaitGroup
+	since  map[string]time.Time
+	joined bool
+	wg     sync.WaitGroup
 	// stopErrs are the failures of the partitions' last checkpoints when
 	// the node left: Run returns them.
 	stopErrs []error
@@ -284,6 +284,11 @@ func (n *Node) acquire(ctx context.Context, p int) {
 		cfg.Inspect = func(subject string, _ []byte) { inspect(part, subject) }
 	}
 	cfg.Replicas = n.cfg.Replicas
+	if m := cfg.Limits.MaxCustomers; m > 0 && n.cfg.Partitions > 1 {
+		// The cap is the group's: each partition's book takes its share,
+		// with room for the hash's unevenness.
+		cfg.Limits.MaxCustomers = m/n.cfg.Partitions + m/n.cfg.Partitions/4 + 1
+	}
 	o.reg = &trackingRegisterer{r: prometheus.WrapRegistererWith(prometheus.Labels{"partition": strconv.Itoa(p)}, n.cfg.Registry)}
 	cfg.Registry = o.reg
 	if cfg.Log != nil {

@@ -53,6 +53,13 @@ type envelope struct {
 	Refused bool            `json:"refused,omitempty"`
 }
 
+// listRequest is a page of a list: the filter, and the view of the
+// customer it continues after, which the partition need not hold.
+type listRequest struct {
+	Filter api.Filter        `json:"filter"`
+	After  *api.CustomerView `json:"after,omitempty"`
+}
+
 type customerReply struct {
 	View  api.CustomerView `json:"view"`
 	Found bool             `json:"found"`
@@ -108,11 +115,11 @@ func answer(eng *engine.Engine, op string, data []byte) (any, error) {
 		v, ok := eng.Customer(id)
 		return customerReply{View: v, Found: ok}, nil
 	case opList:
-		var f api.Filter
-		if err := json.Unmarshal(data, &f); err != nil {
+		var r listRequest
+		if err := json.Unmarshal(data, &r); err != nil {
 			return nil, api.Errorf(http.StatusBadRequest, "forwarded %s: %v", op, err)
 		}
-		return eng.List(f), nil
+		return eng.ListAfter(r.Filter, r.After), nil
 	case opOutcomes:
 		var r api.OutcomesRequest
 		if err := json.Unmarshal(data, &r); err != nil {
@@ -294,15 +301,28 @@ func (n *Node) gather(ctx context.Context, one func(ctx context.Context, p int) 
 }
 
 // List merges every partition's top of the list: each sends at most the
-// filter's size, and the merge keeps as many.
+// filter's size, and the merge keeps as many. A page after a customer
+// (f.After) starts every partition after that customer's view, read once
+// from its own partition.
 func (n *Node) List(ctx context.Context, f api.Filter) ([]api.CustomerView, error) {
+	var after *api.CustomerView
+	if f.After != "" {
+		v, ok, err := n.Customer(ctx, f.After)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, api.Errorf(http.StatusBadRequest, "after %q: no such customer", f.After)
+		}
+		after = &v
+	}
 	parts := make([][]api.CustomerView, n.cfg.Partitions)
 	err := n.gather(ctx, func(ctx context.Context, p int) error {
 		if eng := n.Engine(p); eng != nil {
-			parts[p] = eng.List(f)
+			parts[p] = eng.ListAfter(f, after)
 			return nil
 		}
-		return n.call(ctx, p, opList, f, &parts[p])
+		return n.call(ctx, p, opList, listRequest{Filter: f, After: after}, &parts[p])
 	})
 	if err != nil {
 		return nil, err

@@ -61,6 +61,8 @@ type Config struct {
 	// Connectors (connectors.go, docs/connectors.md).
 	Hooks Hooks `yaml:"hooks"`
 	Push  Push  `yaml:"push"`
+	// Security: protected mode, roles, secret files, caps (security.go).
+	Security `yaml:",inline"`
 }
 
 // Alerting is the alert policy block of the file.
@@ -98,6 +100,8 @@ func Defaults() Config {
 		CheckpointInterval: 2 * time.Second,
 		Replicas:           1,
 		Dashboard:          true,
+		SignalsMaxAge:      DefaultSignalsMaxAge,
+		Security:           securityDefaults(),
 	}
 }
 
@@ -108,7 +112,7 @@ type setting struct {
 }
 
 func settings(c *Config) []setting {
-	return []setting{
+	return append([]setting{
 		{"config", "YAML config file; every flag is also a key (data-dir -> data_dir)", nil},
 		{"data-dir", "where the embedded NATS keeps streams and state", (*stringValue)(&c.DataDir)},
 		{"rules", "rule file (default: the built-in copy of configs/rules.yaml)", (*stringValue)(&c.Rules)},
@@ -131,14 +135,14 @@ func settings(c *Config) []setting {
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "console or json", (*stringValue)(&c.LogFormat)},
 		{"checkpoint-interval", "how often state is made durable; bounds what is replayed after a crash", (*durationValue)(&c.CheckpointInterval)},
-		{"signals-max-age", "how long RISK_SIGNALS keeps messages (0: forever)", (*durationValue)(&c.SignalsMaxAge)},
+		{"signals-max-age", "how long RISK_SIGNALS keeps messages (history for replays and backtests)", (*durationValue)(&c.SignalsMaxAge)},
 		{"replicas", "stream replicas when joining a clustered NATS", (*intValue)(&c.Replicas)},
 		{"partitions", "partitions of the customers, fixed when the group is first created: only then is this read " +
 			"(default 1 with the embedded NATS, 16 with --nats-url; docs/scaling.md)", (*intValue)(&c.Partitions)},
 		{"instance", "this riskd's name in its group, unique among its members (default: the host name)", (*stringValue)(&c.Instance)},
 		{"dashboard", "serve the CSM web page at / on --http-listen (--dashboard=false turns it off)", (*boolValue)(&c.Dashboard)},
 		{"dashboard-read-only", "the web page shows but cannot ack or snooze", (*boolValue)(&c.DashboardReadOnly)},
-	}
+	}, securitySettings(c)...)
 }
 
 // InstanceName is Instance, or the host name, made a valid member name.
@@ -219,6 +223,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		c.NATSURL = getenv("NATS_URL")
 	}
 	if err := c.resolveSecrets(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.readSecretFiles(); err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {
@@ -316,6 +323,9 @@ func (c *Config) Validate() error {
 		if d < time.Minute {
 			return fmt.Errorf("alerting.repeat.%s %s: at least 1m", k, d)
 		}
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	if c.Alerting.Cooldown < 0 {
 		return fmt.Errorf("alerting.cooldown %s is negative", c.Alerting.Cooldown)

@@ -84,7 +84,7 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 			d.Node, err = cluster.NewNode(setupCtx, d.Conn, cluster.Config{Instance: c.InstanceName(), Partitions: partitions,
 				Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
 				Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
-					SignalsMaxAge: c.SignalsMaxAge, Log: log.Named("engine")}})
+					SignalsMaxAge: c.SignalsMaxAge, Limits: limits(c), Log: log.Named("engine")}})
 		}
 		if err == nil || errors.Is(err, cluster.ErrLayout) {
 			break // done, or a mistake no retry mends
@@ -110,7 +110,7 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
-	svc, err := apiserver.StartService(d.Conn, d.Node, buildinfo.Get().Version, time.Now)
+	svc, err := apiserver.StartService(d.Conn, d.Node, buildinfo.Get().Version, time.Now, apiserver.WithLogger(log.Named("api")))
 	if err != nil {
 		return fmt.Errorf("micro service: %w", err)
 	}
@@ -175,11 +175,24 @@ func (d *Daemon) connect(c *config.Config, log *zap.Logger) (func(), error) {
 	if err := os.MkdirAll(store, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// Roles (docs/security.md): riskd connects as its own role, with the
+	// password kept in the data directory like the others'.
+	authDir := filepath.Join(c.DataDir, "auth")
+	creds, created, err := broker.EnsureCredentials(authDir, c.NATSCSMOwners)
+	if err != nil {
+		return nil, err
+	}
+	anonymous := c.NATSAnonymous && config.IsLoopback(c.NATSListen) && c.NATSUser == "" && c.NATSToken == ""
 	d.Server, err = broker.StartEmbedded(broker.EmbeddedOptions{Listen: c.NATSListen, StoreDir: store,
-		Token: c.NATSToken, User: c.NATSUser, Password: c.NATSPass,
+		AuthDir: authDir, CSMOwners: c.NATSCSMOwners, Anonymous: anonymous, Insecure: c.Insecure,
+		MaxStore: int64(c.NATSMaxStore), Token: c.NATSToken, User: c.NATSUser, Password: c.NATSPass,
 		TLSCert: c.NATSCert, TLSKey: c.NATSKey, TLSCA: c.NATSTLSCA}, log)
 	if err != nil {
 		return nil, err
+	}
+	opts.User, opts.Password, opts.Token = broker.RoleRiskd, creds[broker.RoleRiskd], ""
+	if len(created) > 0 {
+		logRoles(log, authDir, d.Server.ClientURL(), created)
 	}
 	stopServer := func() {
 		d.Server.Shutdown()
@@ -262,5 +275,29 @@ func connEvents(log *zap.Logger) []nats.Option {
 			}
 			log.Warn("NATS error", zap.String("subscription", subj), zap.Error(err))
 		}),
+	}
+}
+
+// limits are the engine's bounds from the configuration.
+func limits(c *config.Config) engine.Limits {
+	return engine.Limits{SignalsMaxBytes: int64(c.SignalsMaxBytes), AlertsMaxAge: c.AlertsMaxAge,
+		AlertsMaxBytes: int64(c.AlertsMaxBytes), DLQMaxAge: c.DLQMaxAge, DLQMaxBytes: int64(c.DLQMaxBytes),
+		StateMaxBytes: int64(c.StateMaxBytes), MaxCustomers: c.MaxCustomers}
+}
+
+// logRoles says, once, where the new role passwords are and how to use
+// them; never the passwords themselves.
+func logRoles(log *zap.Logger, dir, url string, created []string) {
+	log.Info("NATS role credentials created: each role's password is in its file, readable by this user only",
+		zap.String("dir", dir), zap.Strings("users", created), zap.String("docs", "docs/security.md"))
+	for _, u := range created {
+		if u == broker.RoleRiskd {
+			continue
+		}
+		how := fmt.Sprintf("nats --server %s --user %s --password \"$(cat %s)\"", url, u, broker.PasswordFile(dir, u))
+		if p := broker.InboxPrefix(u); p != "" {
+			how += " --inbox-prefix " + p
+		}
+		log.Info("NATS role", zap.String("user", u), zap.String("use", how))
 	}
 }

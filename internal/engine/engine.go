@@ -65,6 +65,9 @@ type Config struct {
 	// alert, if any, published), with the state locked: it must return
 	// quickly. riskbench times publish-to-score with it.
 	Scored func(customer, id string)
+
+	// Limits bound the streams and the customers (limits.go).
+	Limits Limits
 }
 
 func (c *Config) defaults() {
@@ -152,12 +155,15 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 		outbox:   outbox.New(js, nc.MaxPayload, cfg.Registry, cfg.Log),
 		state:    statelog.New(js, nc.MaxPayload, cfg.ImageFloor, part.state),
 		metrics:  newMetrics(cfg.Registry),
-		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect}),
+		book:     book.New(book.Config{Rules: cfg.Rules, Policy: cfg.Policy, Inspect: cfg.Inspect, MaxCustomers: cfg.Limits.MaxCustomers}),
 		progress: progress{appliedCh: make(chan struct{})},
 		refused:  map[uint64]string{},
 	}
 	e.outbox.DigestPart = part.digest
 	e.cp.lastCP = cfg.Now()
+	if err := cfg.Registry.Register(newStreamUsage(js, cfg.Limits.MaxCustomers)); err != nil {
+		return nil, fmt.Errorf("engine: stream metrics: %w", err)
+	}
 	return e, nil
 }
 

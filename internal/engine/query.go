@@ -26,6 +26,16 @@ func (e *Engine) List(f api.Filter) []api.CustomerView {
 	return f.Order(views)
 }
 
+// ListAfter is List continuing after the customer whose view after is,
+// which this engine need not hold: a group pages each partition from the
+// same place (nil: from the start).
+func (e *Engine) ListAfter(f api.Filter, after *api.CustomerView) []api.CustomerView {
+	e.mu.RLock()
+	views := e.book.MatchingAfter(f, after)
+	e.mu.RUnlock()
+	return f.Order(views)
+}
+
 // Outcomes sums up the outcomes r selects and what became of the
 // warnings before them.
 func (e *Engine) Outcomes(r api.OutcomesRequest) api.OutcomesSummary {

@@ -41,13 +41,15 @@ func (e *Engine) start(ctx context.Context) error {
 	if p := e.cfg.Partition; p.partitioned() {
 		streams = append(streams, PartitionsStream(p.Count, e.cfg.Replicas, e.cfg.SignalsMaxAge))
 	}
+	kv := jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
+		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas}
+	e.cfg.Limits.applyLimits(streams)
 	for _, sc := range streams {
 		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
-	if _, err := e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
-		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas}); err != nil {
+	if _, err := e.js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
 		return fmt.Errorf("create bucket %s: %w", api.ProfilesBucket, err)
 	}
 	if err := e.restore(ctx); err != nil {

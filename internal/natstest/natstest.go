@@ -27,8 +27,12 @@ func Server(t testing.TB, dir string) (*server.Server, *nats.Conn) {
 // Start starts a server on port (server.RANDOM_PORT for any).
 func Start(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
+	// riskd's streams reserve their caps (27 GiB by default) against the
+	// store's limit, which is otherwise 75% of the free disk: an explicit
+	// limit keeps tests independent of the machine's disk. Nothing near it
+	// is ever written.
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: dir, NoSigs: true, NoLog: true})
+		StoreDir: dir, NoSigs: true, NoLog: true, JetStreamMaxStore: 1 << 40})
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
 	}

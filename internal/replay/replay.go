@@ -102,7 +102,8 @@ func Run(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if err := run(ctx, b, r, o, res); err != nil {
 		return nil, err
 	}
-	res.Customers = api.Filter{Limit: maxCustomers}.Order(b.Matching(api.Filter{}))
+	all := api.Filter{Limit: maxCustomers}
+	res.Customers = all.Order(b.Matching(all))
 	if res.Customers == nil {
 		res.Customers = []api.CustomerView{}
 	}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, js jetstream.JetStream, sinks []config.Webhook, lo
 		wg.Go(func() {
 			_ = p.Run(ctx, func(b jetstream.MessageBatch) error {
 				for msg := range b.Messages() {
-					w.handle(ctx, msg)
+					w.handleSafely(ctx, msg)
 				}
 				return nil
 			})
@@ -142,6 +142,19 @@ func (w *worker) open(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// handleSafely is handle, with a panic logged and the alert put back for
+// a later round instead of taking riskd down.
+func (w *worker) handleSafely(ctx context.Context, msg jetstream.Msg) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("panic in webhook delivery; the alert will be sent again later",
+				zap.String("subject", msg.Subject()), zap.Any("panic", p), zap.Stack("stack"))
+			_ = msg.NakWithDelay(w.sink.MaxBackoff)
+		}
+	}()
+	w.handle(ctx, msg)
+}
+
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	var a alerting.Alert
 	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
@@ -155,9 +168,11 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.ack(ctx, msg, a.ID)
 		return
 	}
-	stop := keepAlive(msg, AckWait/3)
-	err := w.d.Deliver(ctx, w.sink, &a, msg.Data())
-	stop()
+	err := func() error {
+		stop := keepAlive(msg, AckWait/3)
+		defer stop() // a panic too
+		return w.d.Deliver(ctx, w.sink, &a, msg.Data())
+	}()
 	switch {
 	case err == nil, errors.Is(err, ErrRejected):
 		w.ack(ctx, msg, a.ID)

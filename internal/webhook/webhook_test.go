@@ -72,6 +72,8 @@ func publish(t testing.TB, js jetstream.JetStream, a *alerting.Alert) []byte {
 type recorder struct {
 	mu  sync.Mutex
 	got map[string][]string
+	// panicOn, when set, makes the first report of that result panic.
+	panicOn string
 }
 
 func (r *recorder) report(sink, result string) {
@@ -81,6 +83,10 @@ func (r *recorder) report(sink, result string) {
 		r.got = map[string][]string{}
 	}
 	r.got[sink] = append(r.got[sink], result)
+	if r.panicOn != "" && r.panicOn == result {
+		r.panicOn = ""
+		panic("recorder: " + result)
+	}
 }
 
 func (r *recorder) results(sink string) []string {
@@ -344,4 +350,29 @@ func TestBackoffGrowsAndIsBounded(t *testing.T) {
 		assert.GreaterOrEqual(t, got, want/2, "attempt %d", n)
 		assert.LessOrEqual(t, got, want, "attempt %d", n)
 	}
+}
+
+// A panic while delivering is recovered: the worker goes on, and the alert
+// comes back from the stream and is delivered.
+func TestRunRecoversFromAPanic(t *testing.T) {
+	js := startJetStream(t)
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	publish(t, js, testAlert("0f1e2d3c4b5a69788796a5b4c3d2e1f0", "alice"))
+	rec := &recorder{panicOn: ResultDelivered}
+	sink := config.Webhook{Name: "ops", URL: srv.URL, MaxAttempts: 2, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	stop := startRun(t, js, []config.Webhook{sink}, rec)
+	require.Eventually(t, func() bool { return settled(t, js, "ops") }, 10*time.Second, 10*time.Millisecond)
+	stop()
+	assert.Equal(t, []string{ResultDelivered, ResultDelivered}, rec.results("ops"), "the panic on the first, then a new round")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, calls)
 }
