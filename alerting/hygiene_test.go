@@ -121,3 +121,38 @@ func TestPolicyValidatesHygiene(t *testing.T) {
 	p.Budget, p.Unclaimed = 0, map[rules.Tier]time.Duration{rules.Critical: 0}
 	assert.NoError(t, p.Validate(), "0 turns each off")
 }
+
+// hygieneDigest is a digest of an owner with a spent budget: one raise
+// waits for room, one alert is muted by a parent account.
+func hygieneDigest() Digest {
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	entries := []DigestEntry{
+		{Customer: "acme-emea", Name: "Acme EMEA", Score: 66, ScoreYesterday: 30, Tier: rules.AtRisk, TierYesterday: rules.Healthy,
+			ARR: 50000, RevenueAtRisk: 33000, DaysToRenewal: 40, Probability: 0.31, HorizonDays: 90, Inhibited: true},
+		{Customer: "globex", Name: "<!channel> Globex", Score: 62, ScoreYesterday: 20, Tier: rules.AtRisk, TierYesterday: rules.Healthy,
+			ARR: 10000, RevenueAtRisk: 6200, DaysToRenewal: -1, Probability: 0.27, HorizonDays: 90, Deferred: true},
+		{Customer: "initech", Score: 85, ScoreYesterday: 70, Tier: rules.Critical, TierYesterday: rules.AtRisk,
+			ARR: 90000, RevenueAtRisk: 76500, DaysToRenewal: 12, Probability: 0.7, HorizonDays: 90},
+	}
+	d := BuildDigest("alice", day, entries)
+	d.Budget = &Budget{Date: "2026-11-20", Limit: 5, Used: 5}
+	return d
+}
+
+func TestDigestListsDeferredAndInhibited(t *testing.T) {
+	d := hygieneDigest()
+	assert.Equal(t, []string{"globex"}, d.Deferred)
+	assert.Equal(t, []string{"acme-emea"}, d.Inhibited)
+	body, err := json.Marshal(d)
+	require.NoError(t, err)
+	golden(t, "digest_hygiene.json", indent(t, body))
+
+	slack, err := SlackDigest(&d)
+	require.NoError(t, err)
+	golden(t, "slack_digest.json", indent(t, slack))
+	assert.NotContains(t, string(slack), "<!channel>", "profile text is escaped")
+	var m slackMessage
+	require.NoError(t, json.Unmarshal(slack, &m))
+	assert.Contains(t, m.Blocks[1].Text.Text, "Budget: 5 of 5 new alerts used today")
+	assert.Contains(t, m.Blocks[1].Text.Text, "Waiting for the budget (no alert yet): globex")
+}
