@@ -406,25 +406,25 @@ func (st *State) decodeHygiene(r *binrec.Reader) error {
 		}
 		for i := range st.Marks {
 			m := &st.Marks[i]
-			m.Pos = r.Uvarint("Marks.Pos")
-			m.From = rules.Tier(r.Byte("Marks.From"))
+			m.Pos = r.Uvarint("Pos")
+			m.From = rules.Tier(r.Byte("From"))
 			if r.Err() == nil {
 				if _, err := rules.ParseTier(m.From.String()); err != nil {
 					r.Off--
-					r.Fail("Marks.From", err)
+					r.Fail("From", err)
 				}
 			}
-			m.Day = r.Int32("Marks.Day")
-			switch c := r.Byte("Marks.Charged"); {
+			m.Day = r.Int32("Day")
+			switch c := r.Byte("Charged"); {
 			case r.Err() != nil:
 			case c > 1:
 				r.Off--
-				r.Failf("Marks.Charged", "%d, want 0 or 1", c)
+				r.Failf("Charged", "%d, want 0 or 1", c)
 			default:
 				m.Charged = c == 1
 			}
 			if r.Err() != nil {
-				return fmt.Errorf("Marks[%d]: %w", i, r.Err())
+				return fmt.Errorf("Marks[%d].%w", i, r.Err())
 			}
 		}
 	}
