@@ -324,13 +324,16 @@ func (p Policy) send(st *State, t Type, r scorer.Result, prof *signals.Profile, 
 }
 
 // unclaimed builds the alert that tells the owner's team that the open
-// alert of st went unclaimed. It changes nothing of the episode (tier,
-// last alert, reminders): it is said once per announced tier.
+// alert of st went unclaimed. It is said once per announced tier and
+// leaves the episode as it was (tier, score, the alert to acknowledge);
+// like any alert it is the last sent, so the next reminder counts from
+// it, and an evaluation again at the same time (a sweep replayed over a
+// record that holds it) sends nothing.
 func (p Policy) unclaimed(st *State, r scorer.Result, prof *signals.Profile, cause Cause) *Alert {
 	a := p.newAlert(Unclaimed, st, r, prof, cause)
 	since := time.Unix(st.announced(), 0).UTC()
 	a.Since = &since
-	st.Unclaimed = a.ID
+	st.Unclaimed, st.LastSent = a.ID, a.Time.Unix()
 	st.Inhibited = 0
 	return a
 }

@@ -78,6 +78,12 @@ func run(t testing.TB, p Policy, th rules.Thresholds, steps []step) []*Alert {
 		} else {
 			assert.Equal(t, a.ID, st.LastID, "step %d: the state remembers the alert", i)
 		}
+		// The engine may evaluate a customer again at the same time (a
+		// sweep replayed over a record that holds its effect): that
+		// must send nothing and change nothing.
+		again := st
+		assert.Nil(t, p.Decide(&again, r, nil, s.churned, MessageCause(uint64(i))), "step %d: decided twice at the same time", i)
+		assert.Equal(t, st, again, "step %d: the state of a decision taken twice", i)
 		sent = append(sent, a)
 	}
 	return sent
@@ -101,10 +107,10 @@ func TestDecide(t *testing.T) {
 			{at: 0, score: 65, want: Raised, sev: "at_risk"},
 			{at: hours(23.9), score: 65},
 			{at: hours(24), score: 65, want: Unclaimed, sev: "at_risk"},
-			{at: hours(71), score: 65},
-			{at: hours(72), score: 66, want: Reminder, sev: "at_risk"},
+			{at: hours(95), score: 65},
+			{at: hours(96), score: 66, want: Reminder, sev: "at_risk"},
 			{at: hours(100), score: 66},
-			{at: hours(144), score: 66, want: Reminder},
+			{at: hours(168), score: 66, want: Reminder},
 		}},
 		{"no reminder once acknowledged, until it escalates", []step{
 			{at: 0, score: 65, want: Raised},
@@ -113,7 +119,8 @@ func TestDecide(t *testing.T) {
 			{at: hours(301), score: 85, want: Escalated, sev: "critical"},
 			{at: hours(304), score: 85},
 			{at: hours(305), score: 85, want: Unclaimed, sev: "critical"},
-			{at: hours(325), score: 85, want: Reminder, sev: "critical"},
+			{at: hours(328), score: 85},
+			{at: hours(329), score: 85, want: Reminder, sev: "critical"},
 		}},
 		{"resolve once healthy after hysteresis", []step{
 			{at: 0, score: 45, want: Raised},
@@ -145,7 +152,8 @@ func TestDecide(t *testing.T) {
 			{at: hours(3), score: 85, want: Raised, sev: "critical"},
 			{at: hours(30), score: 85},
 			{at: hours(49), score: 85, want: Unclaimed, sev: "critical"},
-			{at: hours(50), score: 85, want: Reminder, sev: "critical"},
+			{at: hours(50), score: 85},
+			{at: hours(73), score: 85, want: Reminder, sev: "critical"},
 		}},
 		{"unclaimed: the team hears once per announced tier", []step{
 			{at: 0, score: 65, want: Raised, sev: "at_risk"},
