@@ -276,3 +276,62 @@ func snapshot(t *testing.T, b *book.Book, ids ...string) map[string]*book.Custom
 	}
 	return out
 }
+
+// TestASweepReplayedOverItsOwnRecordsSharesTheBudgetAlike restarts from a
+// checkpoint taken before a day's first sweep, with some records encoded
+// after it: a sweep does not move a customer's sequence, so the replayed
+// sweep evaluates those customers again, at the same time, and must leave
+// their raises and deferrals as they were.
+func TestASweepReplayedOverItsOwnRecordsSharesTheBudgetAlike(t *testing.T) {
+	budget := func(p *alerting.Policy) { p.Budget = 2 }
+	day := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+	ids := []string{"a1", "a2", "a3", "a4", "a5", "b1"}
+	setup := func(f *feeder) {
+		for id, arr := range map[string]int{"a1": 10000, "a2": 20000, "a3": 10000, "a4": 500000, "a5": 100000} {
+			f.profile(fmt.Sprintf(`{"id":%q,"owner":"alice","arr":%d}`, id, arr))
+		}
+		f.profile(`{"id":"b1","owner":"bob","arr":1000}`)
+		for i, id := range ids {
+			f.rate(id, "yellow", day.Add(9*time.Hour+time.Duration(i)*time.Minute))
+		}
+	}
+	run := hygieneFeeder(t, budget)
+	setup(run)
+	seq, clock := run.seq, run.b.Clock()
+	checkpoint := snapshot(t, run.b, ids...)
+	before := len(run.alerts)
+	require.Equal(t, book.Scored, run.signal(signals.KindUsage, "next-day", "b1", day.Add(25*time.Hour), `{"events":1}`).Result)
+	after := snapshot(t, run.b, ids...)
+	var raised []alerting.Alert
+	for _, a := range run.alerts[before:] {
+		if a.Type == alerting.Raised {
+			raised = append(raised, a)
+		}
+	}
+	require.Equal(t, []string{"a4:raised:at_risk", "a5:raised:at_risk"}, sortedTypes(raised), "the sweep's share-out")
+
+	restart := hygieneFeeder(t, budget)
+	var profs []*signals.Profile
+	for _, id := range ids {
+		p := *run.b.Profile(id)
+		profs = append(profs, &p)
+	}
+	// a4 (admitted) and a3 (deferred again) were encoded after the sweep.
+	restart.b.Install([]*book.Customer{checkpoint["a1"], checkpoint["a2"], after["a3"], after["a4"], checkpoint["a5"], checkpoint["b1"]},
+		profs, clock)
+	restart.seq = seq
+	require.Equal(t, book.Scored, restart.signal(signals.KindUsage, "next-day", "b1", day.Add(25*time.Hour), `{"events":1}`).Result)
+
+	sent := map[string]bool{}
+	for _, a := range run.alerts[before:] {
+		sent[a.ID] = true
+	}
+	for _, a := range restart.alerts {
+		assert.True(t, sent[a.ID], "replayed %s %s: the run did not send it", a.Customer, a.Type)
+	}
+	assert.Contains(t, types(restart.alerts), "a5:raised:at_risk", "a5's record is the checkpoint's: its raise comes again")
+	got := snapshot(t, restart.b, ids...)
+	for _, id := range ids {
+		assert.Equal(t, after[id].Alert, got[id].Alert, "%s's alert state", id)
+	}
+}
