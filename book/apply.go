@@ -332,13 +332,19 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 	out.Profiles = append(out.Profiles, Applied{Profile: &p, Seq: m.Seq})
 	c, ok := b.customers[p.ID]
 	if ok {
-		if p.Owner != "" && chargedSince(&c.Alert, -1<<31) {
+		if chargedSince(&c.Alert, -1<<31) && (c.Profile == nil || c.Profile.Owner != p.Owner) {
 			// The budget counts a customer's slots under its owner of
-			// the moment (used drops it from the former owner's set).
-			if b.charged[p.Owner] == nil {
-				b.charged[p.Owner] = map[string]struct{}{}
+			// the moment.
+			if c.Profile != nil {
+				b.recount(c.Profile.Owner)
 			}
-			b.charged[p.Owner][c.Score.Customer] = struct{}{}
+			if p.Owner != "" {
+				if b.charged[p.Owner] == nil {
+					b.charged[p.Owner] = map[string]struct{}{}
+				}
+				b.charged[p.Owner][c.Score.Customer] = struct{}{}
+				b.recount(p.Owner)
+			}
 		}
 		c.Profile = &p
 	}

@@ -84,6 +84,7 @@ type Book struct {
 	// day's budget (see used); place* count the evaluation batches of
 	// the message being applied (see place).
 	charged  map[string]map[string]struct{}
+	tallies  map[string]*tally
 	placeSeq uint64
 	placeSub uint64
 	placeSet bool
@@ -94,7 +95,7 @@ func New(c Config) *Book {
 	b := &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect,
 		customers: map[string]*Customer{}, profiles: map[string]*signals.Profile{}, alerts: map[string]string{},
 		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}, peers: newPeers(),
-		charged: map[string]map[string]struct{}{}}
+		charged: map[string]map[string]struct{}{}, tallies: map[string]*tally{}}
 	b.model.Peers = b.peers
 	return b
 }

@@ -121,6 +121,10 @@ func (b *Book) admit(c *Customer, prev alerting.State, a *alerting.Alert, owner 
 		b.charged[owner] = ids
 	}
 	ids[c.Score.Customer] = struct{}{}
+	if tl := b.tallies[owner]; tl != nil && tl.day == day {
+		i, _ := slices.BinarySearch(tl.pos, pos)
+		tl.pos = slices.Insert(tl.pos, i, pos)
+	}
 	a.Budget = &alerting.Budget{Date: dayDate(day), Limit: limit, Used: used + 1}
 	return true
 }
@@ -169,24 +173,64 @@ func dayDate(day int32) string {
 	return time.Unix(int64(day)*daySeconds, 0).UTC().Format(time.DateOnly)
 }
 
+// tally is an owner's slots of one day: the places they were taken at,
+// sorted, so that counting those at or before a place is a search. It is
+// built from the owner's charged customers (retally) once a day, or again
+// after a customer of the owner changed owner, and kept up as slots are
+// taken.
+type tally struct {
+	day int32
+	pos []uint64
+}
+
 // used counts the customers of owner that took a slot of day's budget at
-// or before place pos. Customers whose slots are of earlier days, or that
-// changed owner, are dropped from the owner's set on the way.
+// or before place pos.
 func (b *Book) used(owner string, day int32, pos uint64) int {
-	n := 0
+	tl := b.tallies[owner]
+	if tl == nil || tl.day != day {
+		tl = b.retally(owner, day)
+	}
+	n, _ := slices.BinarySearch(tl.pos, pos+1)
+	return n
+}
+
+// retally builds owner's tally of day from the customers' states.
+// Customers whose slots are of earlier days, or that changed owner, are
+// dropped from the owner's set on the way.
+func (b *Book) retally(owner string, day int32) *tally {
+	tl := &tally{day: day}
 	for id := range b.charged[owner] {
 		c := b.customers[id]
 		switch {
-		case c == nil || c.Profile == nil || c.Profile.Owner != owner:
+		case c == nil || c.Profile == nil || c.Profile.Owner != owner, !chargedSince(&c.Alert, day):
 			delete(b.charged[owner], id)
-		case c.Alert.ChargedBefore(day, pos+1):
-			n++
-		case !chargedSince(&c.Alert, day):
-			delete(b.charged[owner], id)
+		default:
+			if p, ok := slotOf(&c.Alert, day); ok {
+				tl.pos = append(tl.pos, p)
+			}
 		}
 	}
-	return n
+	slices.Sort(tl.pos)
+	b.tallies[owner] = tl
+	return tl
 }
+
+// slotOf is the place of st's slot of day.
+func slotOf(st *alerting.State, day int32) (uint64, bool) {
+	p, ok := uint64(0), false
+	if st.Charge.Day == day && st.Charge != (alerting.Charge{}) {
+		p, ok = st.Charge.Pos, true
+	}
+	for _, m := range st.Marks {
+		if m.Charged && m.Day == day && (!ok || m.Pos < p) {
+			p, ok = m.Pos, true
+		}
+	}
+	return p, ok
+}
+
+// recount drops owner's tally, after one of its customers changed owner.
+func (b *Book) recount(owner string) { delete(b.tallies, owner) }
 
 // chargedSince reports whether st holds a slot of day or later.
 func chargedSince(st *alerting.State, day int32) bool {
@@ -205,6 +249,7 @@ func chargedSince(st *alerting.State, day int32) bool {
 // customers' own states, after a restore.
 func (b *Book) chargedIndex() {
 	b.charged = map[string]map[string]struct{}{}
+	b.tallies = map[string]*tally{}
 	for id, c := range b.customers {
 		if c.Profile == nil || c.Profile.Owner == "" || !chargedSince(&c.Alert, -1<<31) {
 			continue

@@ -126,8 +126,21 @@ func TestTheBudgetDefersRaisesBeyondItAndRanksTheRestTheNextDay(t *testing.T) {
 	assert.Equal(t, at.Add(2*time.Minute).Unix(), v.Alerting.Deferred)
 	assert.Equal(t, rules.Healthy, v.Alerting.Tier)
 
+	// a1 and a2 move to carol, and their slots with them: alice has room
+	// for one raise, and a4 (the largest revenue at risk) takes it at the
+	// next day's sweep ... unless a raise comes first: a3's, now.
+	f.profile(`{"id":"a1","owner":"carol","arr":10000}`)
+	f.profile(`{"id":"a2","owner":"carol","arr":20000}`)
+	got := f.rate("a3", "yellow", at.Add(8*time.Minute))
+	require.Len(t, got, 1, "a slot came free")
+	assert.Equal(t, 2, got[0].Budget.Used, "a6's and a3's")
+	f.profile(`{"id":"c1","owner":"carol","arr":1}`)
+	assert.Empty(t, f.rate("c1", "yellow", at.Add(9*time.Minute)), "carol's two slots are a1's and a2's")
+	f.profile(`{"id":"a3b","owner":"alice","arr":1}`)
+	assert.Empty(t, f.rate("a3b", "yellow", at.Add(10*time.Minute)), "alice is full again")
+
 	// A new day: its sweep shares the budget out among the waiting
-	// raises by revenue at risk (a4, then a5; a3 waits on).
+	// raises by revenue at risk (a4 and a5; c1's raise is carol's).
 	before := len(f.alerts)
 	f.signal(signals.KindUsage, "tomorrow", "b1", day.Add(24*time.Hour+time.Hour), `{"events":1}`)
 	var raised []alerting.Alert
@@ -136,7 +149,7 @@ func TestTheBudgetDefersRaisesBeyondItAndRanksTheRestTheNextDay(t *testing.T) {
 			raised = append(raised, a)
 		}
 	}
-	assert.Equal(t, []string{"a4:raised:at_risk", "a5:raised:at_risk"}, sortedTypes(raised))
+	assert.Equal(t, []string{"a4:raised:at_risk", "a5:raised:at_risk", "c1:raised:at_risk"}, sortedTypes(raised))
 	var alice *alerting.Digest
 	for i := range f.digests {
 		if f.digests[i].Owner == "alice" && f.digests[i].Date == day.Add(24*time.Hour).Format(time.DateOnly) {
@@ -144,7 +157,7 @@ func TestTheBudgetDefersRaisesBeyondItAndRanksTheRestTheNextDay(t *testing.T) {
 		}
 	}
 	require.NotNil(t, alice, "the new day's digest")
-	assert.Equal(t, []string{"a3"}, alice.Deferred, "the digest tells the deferred raise")
+	assert.Equal(t, []string{"a3b"}, alice.Deferred, "the digest tells the deferred raise")
 	assert.Equal(t, &alerting.Budget{Date: day.Add(24 * time.Hour).Format(time.DateOnly), Limit: 2, Used: 2}, alice.Budget)
 }
 
