@@ -155,6 +155,7 @@ func (b *Book) shareOut(hold []held, pos uint64, out *Effects) {
 				if !charged {
 					used++
 				}
+				markTier(h.c, &h.prev, pos)
 				b.emit(h.id, h.c, h.prev, h.a, out)
 			}
 			b.dirty[h.id] = struct{}{}
