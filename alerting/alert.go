@@ -53,7 +53,15 @@ const (
 	Reminder Type = "reminder"
 	// Resolved: back to healthy (after hysteresis), or churned.
 	Resolved Type = "resolved"
+	// Unclaimed: an at_risk or critical alert nobody acknowledged or
+	// snoozed within the policy's deadline of its tier; published for the
+	// owner's team, on risk.alerts.unclaimed.<team-token>.<customer-token>.
+	Unclaimed Type = "unclaimed"
 )
+
+// UnclaimedToken is the first token of the subject of an unclaimed alert,
+// in the place of the severity.
+const UnclaimedToken = "unclaimed"
 
 // Alert is the payload published on risk.alerts.<severity>.<owner>.<customer>
 // and sent to generic JSON webhooks. The field names are the wire contract
@@ -92,6 +100,23 @@ type Alert struct {
 	Playbook    []string  `json:"playbook,omitempty"`
 	// Churned marks the final resolved alert of a customer that churned.
 	Churned bool `json:"churned,omitempty"`
+	// Team and Parent are the profile's (extensions).
+	Team   string `json:"team,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	// Since is, on an unclaimed alert, when the tier it is about was
+	// announced: nobody has claimed it since.
+	Since *time.Time `json:"since,omitempty"`
+	// Budget is, on a raise under the owner's daily budget, how much of
+	// it the day has used, this raise included.
+	Budget *Budget `json:"budget,omitempty"`
+}
+
+// Budget is an owner's daily budget of raised customers: Limit a day,
+// Used so far on Date.
+type Budget struct {
+	Date  string `json:"date,omitempty"`
+	Limit int    `json:"limit"`
+	Used  int    `json:"used"`
 }
 
 // Reason is one rule's contribution to the score, as the alert shows it.
@@ -140,6 +165,9 @@ func Percent(p float64) string {
 // customer go through signals.SubjectToken, so an ID such as "a.b.>"
 // stays one literal token and never becomes a wildcard.
 func Subject(a *Alert) string {
+	if a.Type == Unclaimed {
+		return SubjectPrefix + UnclaimedToken + "." + ownerToken(a.Team) + "." + signals.SubjectToken(a.Customer)
+	}
 	return SubjectPrefix + severityOf(a) + "." + ownerToken(a.Owner) + "." + signals.SubjectToken(a.Customer)
 }
 
@@ -176,6 +204,7 @@ func (p Policy) newAlert(t Type, st *State, r scorer.Result, prof *signals.Profi
 	p.Describe(a, r)
 	if prof != nil {
 		a.Name, a.Owner, a.Segment, a.ARR, a.Currency = prof.Name, prof.Owner, prof.Segment, prof.ARR, prof.Currency
+		a.Team, a.Parent = prof.Team, prof.Parent
 	}
 	a.RenewalDate, a.DaysToRenewal = renewalOf(r, prof, a.Time)
 	a.RevenueAtRisk = RevenueAtRisk(a.ARR, a.Score)

@@ -25,6 +25,10 @@ import (
 //	LastID (string), Ack, Snooze (actions), Log (uvarint n, n actions)
 //	action: Kind, By, Note strings, At, Until times, AlertID string
 //	time: 0 for the zero time, else 1, Unix seconds varint, nanoseconds uvarint
+//	version 2 adds: a second field byte (the stateHas2 bits), then those
+//	of Announced (varint), Unclaimed (string), Deferred, Inhibited
+//	(varints), Charge (Day varint, Pos uvarint), Marks (uvarint n, then
+//	each Pos uvarint, From byte, Day varint, Charged byte)
 //
 // Times come back in UTC, as from a JSON checkpoint of the UTC times the
 // engine records. Seconds and nanoseconds rather than Unix nanoseconds
@@ -34,12 +38,17 @@ import (
 // below and by the bytes left.
 
 // binaryVersion starts every binary state. It is not '{', so a reader can
-// tell a binary checkpoint from a JSON one by its first byte.
-const binaryVersion = 1
+// tell a binary checkpoint from a JSON one by its first byte. Version 1,
+// without the hygiene fields, is still read.
+const (
+	binaryVersion1 = 1
+	binaryVersion  = 2
+)
 
 // Limits of the binary format, far above what the policy keeps.
 const (
-	maxBinaryLog = 4096
+	maxBinaryLog   = 4096
+	maxBinaryMarks = 64
 )
 
 // Bits of the field byte: which fields of a State are encoded. The others
@@ -53,6 +62,16 @@ const (
 	hasAck
 	hasSnooze
 	hasLog
+)
+
+// Bits of the second field byte (version 2).
+const (
+	hasAnnounced = 1 << iota
+	hasUnclaimed
+	hasDeferred
+	hasInhibited
+	hasCharge
+	hasMarks
 )
 
 var (
@@ -109,6 +128,24 @@ func (st *State) binarySize() int {
 			n += actionSize(&st.Log[i])
 		}
 	}
+	n++ // the second field byte
+	for _, v := range [...]int64{st.Announced, st.Deferred, st.Inhibited} {
+		if v != 0 {
+			n += binrec.SizeVarint(v)
+		}
+	}
+	if st.Unclaimed != "" {
+		n += binrec.SizeString(st.Unclaimed)
+	}
+	if st.Charge != (Charge{}) {
+		n += binrec.SizeVarint(int64(st.Charge.Day)) + binrec.SizeUvarint(st.Charge.Pos)
+	}
+	if len(st.Marks) > 0 {
+		n += binrec.SizeUvarint(uint64(len(st.Marks)))
+		for _, m := range st.Marks {
+			n += binrec.SizeUvarint(m.Pos) + 1 + binrec.SizeVarint(int64(m.Day)) + 1
+		}
+	}
 	return n
 }
 
@@ -132,6 +169,14 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 	}
 	if len(st.Log) > maxBinaryLog {
 		return b, fmt.Errorf("log: %d actions, over the limit of %d", len(st.Log), maxBinaryLog)
+	}
+	if len(st.Marks) > maxBinaryMarks {
+		return b, fmt.Errorf("marks: %d, over the limit of %d", len(st.Marks), maxBinaryMarks)
+	}
+	for i, m := range st.Marks {
+		if _, err := rules.ParseTier(m.From.String()); err != nil {
+			return b, fmt.Errorf("marks[%d].from: %w", i, err)
+		}
 	}
 	var has uint8
 	for bit, set := range [...]bool{math.Float64bits(st.Score) != 0, st.Opened != 0, st.LastSent != 0,
@@ -177,6 +222,45 @@ func (st *State) appendBinary(b []byte) ([]byte, error) {
 			}
 		}
 	}
+	var has2 uint8
+	for bit, set := range [...]bool{st.Announced != 0, st.Unclaimed != "", st.Deferred != 0, st.Inhibited != 0,
+		st.Charge != (Charge{}), len(st.Marks) > 0} {
+		if set {
+			has2 |= 1 << bit
+		}
+	}
+	b = append(b, has2)
+	if has2&hasAnnounced != 0 {
+		b = binary.AppendVarint(b, st.Announced)
+	}
+	if has2&hasUnclaimed != 0 {
+		if b, err = binrec.AppendString(b, "Unclaimed", st.Unclaimed); err != nil {
+			return b, err
+		}
+	}
+	if has2&hasDeferred != 0 {
+		b = binary.AppendVarint(b, st.Deferred)
+	}
+	if has2&hasInhibited != 0 {
+		b = binary.AppendVarint(b, st.Inhibited)
+	}
+	if has2&hasCharge != 0 {
+		b = binary.AppendVarint(b, int64(st.Charge.Day))
+		b = binary.AppendUvarint(b, st.Charge.Pos)
+	}
+	if has2&hasMarks != 0 {
+		b = binary.AppendUvarint(b, uint64(len(st.Marks)))
+		for _, m := range st.Marks {
+			b = binary.AppendUvarint(b, m.Pos)
+			b = append(b, uint8(m.From))
+			b = binary.AppendVarint(b, int64(m.Day))
+			var charged uint8
+			if m.Charged {
+				charged = 1
+			}
+			b = append(b, charged)
+		}
+	}
 	return b, nil
 }
 
@@ -216,8 +300,8 @@ func (st *State) decodeBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("version: %w", io.ErrUnexpectedEOF)
 	}
-	if data[0] != binaryVersion {
-		return fmt.Errorf("unsupported format version %d (want %d)", data[0], binaryVersion)
+	if data[0] != binaryVersion && data[0] != binaryVersion1 {
+		return fmt.Errorf("unsupported format version %d (want %d or %d)", data[0], binaryVersion1, binaryVersion)
 	}
 	r := binrec.Reader{Data: data, Off: 1}
 	if t := r.Byte("Tier"); r.Err() == nil {
@@ -274,10 +358,77 @@ func (st *State) decodeBinary(data []byte) error {
 			}
 		}
 	}
+	if data[0] >= binaryVersion {
+		if err := st.decodeHygiene(&r); err != nil {
+			return err
+		}
+	}
 	if rest := len(data) - r.Off; rest > 0 {
 		return fmt.Errorf("%d trailing bytes after the state at byte %d", rest, r.Off)
 	}
 	return nil
+}
+
+// decodeHygiene reads the fields version 2 added.
+func (st *State) decodeHygiene(r *binrec.Reader) error {
+	has := r.Byte("fields2")
+	if has&^(hasAnnounced|hasUnclaimed|hasDeferred|hasInhibited|hasCharge|hasMarks) != 0 {
+		r.Off--
+		r.Failf("fields2", "unknown field bits 0x%02x", has)
+	}
+	if has&hasAnnounced != 0 {
+		st.Announced = r.Varint("Announced")
+	}
+	if has&hasUnclaimed != 0 {
+		st.Unclaimed = r.String("Unclaimed")
+	}
+	if has&hasDeferred != 0 {
+		st.Deferred = r.Varint("Deferred")
+	}
+	if has&hasInhibited != 0 {
+		st.Inhibited = r.Varint("Inhibited")
+	}
+	if has&hasCharge != 0 {
+		st.Charge.Day = r.Int32("Charge.Day")
+		st.Charge.Pos = r.Uvarint("Charge.Pos")
+	}
+	if r.Err() != nil {
+		return r.Err()
+	}
+	if has&hasMarks != 0 {
+		// A mark takes at least 4 bytes.
+		n := r.Length("Marks", maxBinaryMarks, 4)
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if n > 0 {
+			st.Marks = make([]Mark, n)
+		}
+		for i := range st.Marks {
+			m := &st.Marks[i]
+			m.Pos = r.Uvarint("Pos")
+			m.From = rules.Tier(r.Byte("From"))
+			if r.Err() == nil {
+				if _, err := rules.ParseTier(m.From.String()); err != nil {
+					r.Off--
+					r.Fail("From", err)
+				}
+			}
+			m.Day = r.Int32("Day")
+			switch c := r.Byte("Charged"); {
+			case r.Err() != nil:
+			case c > 1:
+				r.Off--
+				r.Failf("Charged", "%d, want 0 or 1", c)
+			default:
+				m.Charged = c == 1
+			}
+			if r.Err() != nil {
+				return fmt.Errorf("Marks[%d].%w", i, r.Err())
+			}
+		}
+	}
+	return r.Err()
 }
 
 // action reads one Action; its error names the field that failed.

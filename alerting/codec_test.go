@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,6 +75,10 @@ func codecAlertStates(tb testing.TB) map[string]*State {
 		}}.state(tb),
 		"churned":  codecEpisode{scores: []float64{85, 90}, churned: true}.state(tb),
 		"full log": full.state(tb),
+		"hygiene": {Tier: rules.AtRisk, Score: 70, Opened: 1_790_000_000, LastSent: 1_790_000_000, LastID: "raise",
+			Announced: 1_790_000_000, Unclaimed: "team-escalation", Deferred: 1_789_990_000, Inhibited: 1_789_000_000,
+			Charge: Charge{Day: 20717, Pos: 4242 << 2}, Marks: []Mark{{Pos: 100, From: rules.Healthy, Day: 20716, Charged: true},
+				{Pos: 4242 << 2, From: rules.Watch}}},
 		"corners": {Tier: rules.Critical, Score: math.Copysign(0, -1), Opened: math.MinInt64, LastSent: math.MaxInt64,
 			Resolved: -1, Ack: &Action{}, Snooze: &Action{Kind: "custom", At: time.Unix(-1, 999_999_999).UTC(),
 				Until: time.Date(3000, 1, 1, 0, 0, 0, 1, time.UTC)}, Log: []Action{}},
@@ -195,6 +200,25 @@ func TestAlertStateBinaryTruncated(t *testing.T) {
 	}
 }
 
+// TestAlertStateReadsVersion1 reads a state as riskd wrote it before the
+// hygiene fields: the version 1 layout is version 2's without the second
+// field byte and what follows it.
+func TestAlertStateReadsVersion1(t *testing.T) {
+	st := codecAlertStates(t)["resolved after ack, snooze and unsnooze"]
+	require.Zero(t, st.Announced)
+	require.Empty(t, st.Marks)
+	v2, err := st.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, uint8(0), v2[len(v2)-1], "no hygiene field: the second field byte ends it")
+	v1 := append([]byte{binaryVersion1}, v2[1:len(v2)-1]...)
+	var got State
+	require.NoError(t, got.UnmarshalBinary(v1))
+	assert.Equal(t, jsonAlertRoundTrip(t, st), &got)
+
+	var bad State
+	assert.Error(t, bad.UnmarshalBinary(v2[:len(v2)-1]), "version 2 needs its second field byte")
+}
+
 func TestAlertStateBinaryRejects(t *testing.T) {
 	st := codecAlertStates(t)["acknowledged"]
 	good, err := st.MarshalBinary()
@@ -206,7 +230,13 @@ func TestAlertStateBinaryRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "version"},
-		{"unknown version", append([]byte{2}, good[1:]...), "unsupported format version 2"},
+		{"unknown version", append([]byte{3}, good[1:]...), "unsupported format version 3"},
+		{"version 2 without its second field byte", []byte{2, 0, 0}, "fields2"},
+		{"unknown bits of the second field byte", []byte{2, 0, 0, 0x80}, "fields2 at byte 3: unknown field bits 0x80"},
+		{"mark of an unknown tier", []byte{2, 0, 0, hasMarks, 1, 5, 9, 0, 0}, "Marks[0].From at byte 6: unknown tier"},
+		{"mark charged 2", []byte{2, 0, 0, hasMarks, 1, 5, 1, 0, 2}, "Marks[0].Charged at byte 8: 2, want 0 or 1"},
+		{"marks over the limit", append([]byte{2, 0, 0, hasMarks, 65}, make([]byte, 300)...), "Marks at byte 4: length 65 is over the limit of 64"},
+		{"charge day past int32", append([]byte{2, 0, 0, hasCharge}, binary.AppendVarint(nil, 1<<40)...), "Charge.Day at byte 4"},
 		{"a JSON checkpoint", []byte(`{"tier":"watch"}`), "unsupported format version 123"},
 		{"trailing byte", append(bytes.Clone(good), 0), "1 trailing bytes"},
 		{"unknown tier", []byte{1, 4, 0}, "Tier at byte 1: unknown tier"},
@@ -237,6 +267,8 @@ func FuzzAlertStateUnmarshalBinary(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1, 0, 0xff})
+	f.Add([]byte{2, 0, 0, 0x3f})
+	f.Add([]byte{2, 0, 0, hasMarks, 1, 5, 1, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var st State
 		if st.UnmarshalBinary(data) != nil {

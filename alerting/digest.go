@@ -34,6 +34,11 @@ type DigestEntry struct {
 	// Outcomes are the customer's outcomes of the period the digest
 	// covers; the digest lists them apart, not in the entry.
 	Outcomes []DigestOutcome `json:"-"`
+	// Deferred: its raise waits for room in the owner's daily budget.
+	// Inhibited: its alert is muted by a parent account's bigger one.
+	// The digest lists them apart.
+	Deferred  bool `json:"-"`
+	Inhibited bool `json:"-"`
 }
 
 // DigestOutcome is one outcome of the period in an owner's digest, with
@@ -90,6 +95,15 @@ type Digest struct {
 	// them by fate (saved, churned after or without an alert, ...).
 	Outcomes []DigestOutcome     `json:"outcomes"`
 	Fates    map[scorer.Fate]int `json:"fates,omitempty"`
+	// Deferred are the customers above healthy whose raise the owner's
+	// daily budget holds back (the digest is where they are told);
+	// Inhibited those whose alert a parent account's bigger open alert
+	// mutes. Both by id, at most MaxDigestEntries.
+	Deferred  []string `json:"deferred,omitempty"`
+	Inhibited []string `json:"inhibited,omitempty"`
+	// Budget is the owner's daily budget of raised customers and how much
+	// of it the digest's day has used so far; absent without a budget.
+	Budget *Budget `json:"budget,omitempty"`
 }
 
 // MaxDigestEntries bounds each list of a digest: a person reads the top of
@@ -140,6 +154,12 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 			d.Better = append(d.Better, e.Customer)
 		}
 		if e.Tier > rules.Healthy {
+			if e.Deferred {
+				d.Deferred = append(d.Deferred, e.Customer)
+			}
+			if e.Inhibited {
+				d.Inhibited = append(d.Inhibited, e.Customer)
+			}
 			d.Entries = append(d.Entries, e)
 			d.RevenueAtRisk += e.RevenueAtRisk
 			d.HorizonDays = max(d.HorizonDays, e.HorizonDays)
@@ -161,7 +181,7 @@ func BuildDigest(owner string, date time.Time, entries []DigestEntry) Digest {
 		return cmp.Compare(a.Customer, b.Customer)
 	})
 	d.Outcomes = d.Outcomes[:min(len(d.Outcomes), MaxDigestEntries)]
-	for _, l := range []*[]string{&d.New, &d.Worse, &d.Better} {
+	for _, l := range []*[]string{&d.New, &d.Worse, &d.Better, &d.Deferred, &d.Inhibited} {
 		slices.Sort(*l)
 		*l = (*l)[:min(len(*l), MaxDigestEntries)]
 	}

@@ -21,12 +21,25 @@ type Policy struct {
 	Cooldown time.Duration
 	// MaxReasons bounds the contributions listed in a payload.
 	MaxReasons int
+	// Budget is how many customers of one owner may be raised a day, by
+	// the book's clock (0: no budget). Raises beyond it are deferred: no
+	// alert, the customer is listed in the owner's digest, and its raise
+	// competes again at the next sweep (package book applies it, as it
+	// needs every customer of the owner).
+	Budget int
+	// Unclaimed is how long an open at_risk or critical alert may stay
+	// without an acknowledgement or a snooze before the owner's team hears
+	// of it (an alert of type unclaimed), per tier; a tier left out, or
+	// 0, is never escalated to the team.
+	Unclaimed map[rules.Tier]time.Duration
 }
 
 // Defaults of the policy.
 const (
 	DefaultCooldown   = 24 * time.Hour
 	DefaultMaxReasons = 5
+	// DefaultBudget is the raises per owner and day.
+	DefaultBudget = 5
 	// MaxLog bounds the acknowledgements and snoozes remembered per
 	// customer, to keep the per-customer state small.
 	MaxLog = 20
@@ -43,6 +56,11 @@ func DefaultPolicy() Policy {
 		},
 		Cooldown:   DefaultCooldown,
 		MaxReasons: DefaultMaxReasons,
+		Budget:     DefaultBudget,
+		Unclaimed: map[rules.Tier]time.Duration{
+			rules.AtRisk:   24 * time.Hour,
+			rules.Critical: 4 * time.Hour,
+		},
 	}
 }
 
@@ -61,6 +79,19 @@ func (p Policy) Validate() error {
 	}
 	if p.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("cooldown %s is negative", p.Cooldown))
+	}
+	if p.Budget < 0 {
+		errs = append(errs, fmt.Errorf("budget %d is negative (0 for none)", p.Budget))
+	}
+	for t, d := range p.Unclaimed {
+		switch {
+		case t != rules.AtRisk && t != rules.Critical:
+			errs = append(errs, fmt.Errorf("unclaimed.%s: want at_risk or critical", t))
+		case d < 0:
+			errs = append(errs, fmt.Errorf("unclaimed.%s %s is negative (0 for never)", t, d))
+		case d > 0 && d < time.Minute:
+			errs = append(errs, fmt.Errorf("unclaimed.%s %s: want at least 1m", t, d))
+		}
 	}
 	if p.MaxReasons < 0 || p.MaxReasons > 50 {
 		errs = append(errs, fmt.Errorf("max_reasons %d: want 1 to 50 (0 for the default %d)", p.MaxReasons, DefaultMaxReasons))
@@ -107,6 +138,87 @@ type State struct {
 	// Log is the history of acknowledgements and snoozes, oldest first, at
 	// most MaxLog entries.
 	Log []Action `json:"log,omitempty"`
+
+	// Announced is when the tier of the open alert was announced (unix
+	// seconds, by its raise or escalation): the start of the time its
+	// owner has to claim it. Unclaimed is the id of the alert that told
+	// the owner's team nobody did, "" while none was sent.
+	Announced int64  `json:"announced,omitempty"`
+	Unclaimed string `json:"unclaimed,omitempty"`
+	// Deferred is when a raise was first held back by the owner's daily
+	// budget, while it waits; Inhibited is when an alert was first muted
+	// by a parent account's bigger open alert, until one is sent.
+	Deferred  int64 `json:"deferred,omitempty"`
+	Inhibited int64 `json:"inhibited,omitempty"`
+	// Charge is the latest day's budget slot the customer took.
+	Charge Charge `json:"charge,omitzero"`
+	// Marks are the latest changes of Tier and slots taken, newest last,
+	// at most MaxMarks: what lets a replay from a checkpoint whose record
+	// of this customer is ahead of it read the customer as it stood at
+	// an earlier message (its tier for a child's inhibition, its slot for
+	// the owner's budget).
+	Marks []Mark `json:"marks,omitempty"`
+}
+
+// MaxMarks bounds State.Marks.
+const MaxMarks = 4
+
+// Charge is a budget slot: the day (Unix days) and the place in the
+// stream it was taken at.
+type Charge struct {
+	Day int32  `json:"day"`
+	Pos uint64 `json:"pos"`
+}
+
+// Mark is a change of a State's Tier at a place in the stream (Pos, as
+// package book counts steps), from the tier before; Charged when it took
+// a budget slot on Day.
+type Mark struct {
+	Pos     uint64     `json:"pos"`
+	From    rules.Tier `json:"from"`
+	Day     int32      `json:"day,omitempty"`
+	Charged bool       `json:"charged,omitempty"`
+}
+
+// TierBefore is the tier st announced before place pos of the stream: the
+// tier a mark at or after pos changed, as far as the marks go back.
+func (st *State) TierBefore(pos uint64) rules.Tier {
+	for _, m := range st.Marks {
+		if m.Pos >= pos {
+			return m.From
+		}
+	}
+	return st.Tier
+}
+
+// ChargedBefore reports whether st took a budget slot of day before place
+// pos of the stream.
+func (st *State) ChargedBefore(day int32, pos uint64) bool {
+	if st.Charge.Day == day && st.Charge.Pos < pos && st.Charge != (Charge{}) {
+		return true
+	}
+	for _, m := range st.Marks {
+		if m.Charged && m.Day == day && m.Pos < pos {
+			return true
+		}
+	}
+	return false
+}
+
+// Mark records a change of tier from from at pos, and the budget slot of
+// day it took when charged.
+func (st *State) Mark(pos uint64, from rules.Tier, day int32, charged bool) {
+	if charged {
+		if st.Charge.Day != day || st.Charge == (Charge{}) {
+			st.Charge = Charge{Day: day, Pos: pos}
+		}
+	} else {
+		day = 0
+	}
+	if len(st.Marks) >= MaxMarks {
+		st.Marks = append(st.Marks[:0:0], st.Marks[len(st.Marks)-MaxMarks+1:]...)
+	}
+	st.Marks = append(st.Marks, Mark{Pos: pos, From: from, Day: day, Charged: charged})
 }
 
 // Action kinds.
@@ -157,8 +269,15 @@ func (p Policy) Decide(st *State, r scorer.Result, prof *signals.Profile, churne
 	}
 	switch {
 	case r.Tier == st.Tier:
-		if !st.Open() || st.Ack != nil || snoozed {
+		if !st.Open() {
+			st.Deferred, st.Inhibited = 0, 0 // healthy: nothing waits
 			return nil
+		}
+		if st.Ack != nil || snoozed {
+			return nil
+		}
+		if d := p.Unclaimed[st.Tier]; d > 0 && st.Unclaimed == "" && now.Unix()-st.announced() >= int64(d/time.Second) {
+			return p.unclaimed(st, r, prof, cause)
 		}
 		if now.Unix()-st.LastSent < int64(p.repeat(st.Tier)/time.Second) {
 			return nil
@@ -192,14 +311,40 @@ func (p Policy) send(st *State, t Type, r scorer.Result, prof *signals.Profile, 
 	now := a.Time.Unix()
 	switch t {
 	case Raised:
-		st.Opened, st.Ack = now, nil
+		st.Opened, st.Ack, st.Announced, st.Unclaimed = now, nil, now, ""
 	case Escalated:
 		st.Ack = nil // a worse tier deserves a fresh look
+		st.Announced, st.Unclaimed = now, ""
 	case Resolved:
-		st.Opened, st.Resolved, st.Ack = 0, now, nil
+		st.Opened, st.Resolved, st.Ack, st.Announced, st.Unclaimed = 0, now, nil, 0, ""
 	}
 	st.Tier, st.Score, st.LastSent, st.LastID = a.Tier, a.Score, now, a.ID
+	st.Deferred, st.Inhibited = 0, 0
 	return a
+}
+
+// unclaimed builds the alert that tells the owner's team that the open
+// alert of st went unclaimed. It is said once per announced tier and
+// leaves the episode as it was (tier, score, the alert to acknowledge);
+// like any alert it is the last sent, so the next reminder counts from
+// it, and an evaluation again at the same time (a sweep replayed over a
+// record that holds it) sends nothing.
+func (p Policy) unclaimed(st *State, r scorer.Result, prof *signals.Profile, cause Cause) *Alert {
+	a := p.newAlert(Unclaimed, st, r, prof, cause)
+	since := time.Unix(st.announced(), 0).UTC()
+	a.Since = &since
+	st.Unclaimed, st.LastSent = a.ID, a.Time.Unix()
+	st.Inhibited = 0
+	return a
+}
+
+// announced is when the open alert's tier was announced; a state from
+// before Announced counts from the raise.
+func (st *State) announced() int64 {
+	if st.Announced != 0 {
+		return st.Announced
+	}
+	return st.Opened
 }
 
 // Ack acknowledges the open alert of the customer: no more reminders
@@ -218,7 +363,7 @@ func Ack(st *State, a Action) error {
 		return errors.New("ack: time is required")
 	case !st.Open():
 		return errors.New("ack: no open alert for this customer")
-	case a.AlertID != "" && a.AlertID != st.LastID:
+	case a.AlertID != "" && a.AlertID != st.LastID && a.AlertID != st.Unclaimed:
 		return fmt.Errorf("ack: alert %s is not the customer's latest alert (%s)", a.AlertID, st.LastID)
 	}
 	if a.AlertID == "" {

@@ -73,7 +73,17 @@ func run(t testing.TB, p Policy, th rules.Thresholds, steps []step) []*Alert {
 		if s.sev != "" {
 			assert.Equal(t, s.sev, a.Severity, "step %d severity", i)
 		}
-		assert.Equal(t, a.ID, st.LastID, "step %d: the state remembers the alert", i)
+		if a.Type == Unclaimed {
+			assert.Equal(t, a.ID, st.Unclaimed, "step %d: the state remembers the team was told", i)
+		} else {
+			assert.Equal(t, a.ID, st.LastID, "step %d: the state remembers the alert", i)
+		}
+		// The engine may evaluate a customer again at the same time (a
+		// sweep replayed over a record that holds its effect): that
+		// must send nothing and change nothing.
+		again := st
+		assert.Nil(t, p.Decide(&again, r, nil, s.churned, MessageCause(uint64(i))), "step %d: decided twice at the same time", i)
+		assert.Equal(t, st, again, "step %d: the state of a decision taken twice", i)
 		sent = append(sent, a)
 	}
 	return sent
@@ -95,17 +105,22 @@ func TestDecide(t *testing.T) {
 		}},
 		{"remind after the repeat interval, not before", []step{
 			{at: 0, score: 65, want: Raised, sev: "at_risk"},
-			{at: hours(71), score: 65},
-			{at: hours(72), score: 66, want: Reminder, sev: "at_risk"},
+			{at: hours(23.9), score: 65},
+			{at: hours(24), score: 65, want: Unclaimed, sev: "at_risk"},
+			{at: hours(95), score: 65},
+			{at: hours(96), score: 66, want: Reminder, sev: "at_risk"},
 			{at: hours(100), score: 66},
-			{at: hours(144), score: 66, want: Reminder},
+			{at: hours(168), score: 66, want: Reminder},
 		}},
 		{"no reminder once acknowledged, until it escalates", []step{
 			{at: 0, score: 65, want: Raised},
 			{at: hours(72), act: ack(hours(1)), score: 65},
 			{at: hours(300), score: 65},
 			{at: hours(301), score: 85, want: Escalated, sev: "critical"},
-			{at: hours(325), score: 85, want: Reminder, sev: "critical"},
+			{at: hours(304), score: 85},
+			{at: hours(305), score: 85, want: Unclaimed, sev: "critical"},
+			{at: hours(328), score: 85},
+			{at: hours(329), score: 85, want: Reminder, sev: "critical"},
 		}},
 		{"resolve once healthy after hysteresis", []step{
 			{at: 0, score: 45, want: Raised},
@@ -136,7 +151,34 @@ func TestDecide(t *testing.T) {
 			{at: hours(2), score: 65},
 			{at: hours(3), score: 85, want: Raised, sev: "critical"},
 			{at: hours(30), score: 85},
-			{at: hours(49), score: 85, want: Reminder, sev: "critical"},
+			{at: hours(49), score: 85, want: Unclaimed, sev: "critical"},
+			{at: hours(50), score: 85},
+			{at: hours(73), score: 85, want: Reminder, sev: "critical"},
+		}},
+		{"unclaimed: the team hears once per announced tier", []step{
+			{at: 0, score: 65, want: Raised, sev: "at_risk"},
+			{at: hours(24), score: 66, want: Unclaimed, sev: "at_risk"},
+			{at: hours(30), score: 66},
+			{at: hours(31), score: 85, want: Escalated, sev: "critical"},
+			{at: hours(34.9), score: 85},
+			{at: hours(35), score: 85, want: Unclaimed, sev: "critical"},
+			{at: hours(36), score: 85},
+		}},
+		{"unclaimed: an acknowledgement before the deadline claims it", []step{
+			{at: 0, score: 85, want: Raised, sev: "critical"},
+			{at: hours(3), act: ack(hours(2)), score: 85},
+			{at: hours(20), score: 85},
+		}},
+		{"unclaimed: a watch alert is never handed to the team", []step{
+			{at: 0, score: 45, want: Raised, sev: "watch"},
+			{at: hours(100), score: 45},
+			{at: hours(168), score: 45, want: Reminder, sev: "watch"},
+		}},
+		{"unclaimed: easing to at_risk keeps the clock of the critical announcement", []step{
+			{at: 0, score: 85, want: Raised, sev: "critical"},
+			{at: hours(1), score: 70},
+			{at: hours(23), score: 70},
+			{at: hours(24), score: 70, want: Unclaimed, sev: "at_risk"},
 		}},
 		{"an escalation held back by a snooze comes when it ends", []step{
 			{at: 0, score: 45, want: Raised, sev: "watch"},
@@ -433,7 +475,8 @@ func TestDescribeCompletesAnAlert(t *testing.T) {
 	}{
 		{"raised", DefaultPolicy(), State{}, described, false, Raised},
 		{"escalated", DefaultPolicy(), open, described, false, Escalated},
-		{"reminder", DefaultPolicy(), State{Tier: rules.AtRisk, Score: 70, LastSent: t0.Add(-96 * time.Hour).Unix()}, described, false, Reminder},
+		{"reminder", DefaultPolicy(), State{Tier: rules.AtRisk, Score: 70, LastSent: t0.Add(-96 * time.Hour).Unix(), Unclaimed: "told"}, described, false, Reminder},
+		{"unclaimed", DefaultPolicy(), State{Tier: rules.AtRisk, Score: 70, Opened: t0.Add(-96 * time.Hour).Unix(), LastSent: t0.Add(-96 * time.Hour).Unix()}, described, false, Unclaimed},
 		{"resolved", DefaultPolicy(), open, healthy, false, Resolved},
 		{"churned", DefaultPolicy(), open, described, true, Resolved},
 		{"fewer reasons", Policy{MaxReasons: 2}, State{}, described, false, Raised},

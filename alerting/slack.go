@@ -43,6 +43,9 @@ var severityStyle = map[string]struct{ icon, label string }{
 	SeverityResolved: {"🟢", "Resolved"},
 }
 
+// PlaybookShown is how many playbook steps a Slack message shows.
+const PlaybookShown = 3
+
 // Slack renders a as a Slack incoming-webhook message: a notification
 // line in "text" (also what Mattermost and other Slack-compatible tools
 // show) and blocks with the customer, the score change, the money, the
@@ -79,10 +82,15 @@ func Slack(a *Alert) ([]byte, error) {
 		blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(b.String(), slackSectionMax)}})
 	}
 	if len(a.Playbook) > 0 {
+		// The first steps are those of the largest contributions: three
+		// are what a person acts on from a notification.
 		var b strings.Builder
 		b.WriteString("*Playbook*")
-		for _, step := range a.Playbook {
+		for _, step := range a.Playbook[:min(len(a.Playbook), PlaybookShown)] {
 			b.WriteString("\n• " + escape(truncate(step, slackDetailMax)))
+		}
+		if more := len(a.Playbook) - PlaybookShown; more > 0 {
+			fmt.Fprintf(&b, "\n_and %d more in the customer's view_", more)
 		}
 		blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(b.String(), slackSectionMax)}})
 	}
@@ -117,6 +125,9 @@ func slackHeadline(a *Alert) (icon, headline string) {
 		headline = "Escalated to " + strings.ToLower(style.label) + ": " + who
 	case a.Type == Reminder:
 		headline = "Still " + strings.ToLower(style.label) + ": " + who
+	case a.Type == Unclaimed:
+		style.icon = "🚨"
+		headline = "Unclaimed " + strings.ToLower(style.label) + " alert: " + who
 	default:
 		headline = style.label + ": " + who
 	}
@@ -136,6 +147,12 @@ func slackMain(a *Alert) slackBlock {
 		owner = Unassigned
 	}
 	fmt.Fprintf(&intro, "\nOwner: *%s*", escape(owner))
+	if a.Team != "" {
+		fmt.Fprintf(&intro, " · Team: %s", escape(a.Team))
+	}
+	if a.Since != nil {
+		fmt.Fprintf(&intro, "\nNobody has acknowledged or snoozed it since %s", a.Since.UTC().Format("2006-01-02 15:04 MST"))
+	}
 	if a.Segment != "" {
 		fmt.Fprintf(&intro, " · Segment: %s", escape(a.Segment))
 	}

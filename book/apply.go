@@ -201,7 +201,7 @@ func (b *Book) applySignal(m *Message, out *Effects) Outcome {
 		return o
 	}
 	c.Score.Seq = m.Seq
-	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), out)
+	b.evaluate(s.Customer, c, p, max(c.Score.Watermark, b.clock.LastSweep), alerting.SignalCause(s.ID), b.place(m.Seq), nil, out)
 	o.Result = Scored
 	if s.Kind == signals.KindOutcome {
 		for i := range c.Score.Outcomes {
@@ -243,7 +243,7 @@ func (b *Book) customerFor(id string) *Customer {
 // The score is explained only when an alert comes of it: explaining (rule
 // details, evidence, playbook) costs more than scoring, and almost every
 // signal changes nothing worth telling anyone.
-func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause alerting.Cause, out *Effects) {
+func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, cause alerting.Cause, pos uint64, hold *[]held, out *Effects) {
 	// The result is scratch, reused for every evaluation: nothing keeps
 	// it (an alert copies what it says).
 	res := &b.scratch
@@ -251,8 +251,21 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 	out.RuleErrors = append(out.RuleErrors, res.Errors...)
 	prevAlert := c.Alert
 	a := b.policy.Decide(&c.Alert, *res, p, c.Score.Churned > 0, cause)
+	decided := a != nil
+	send, isHeld := a, false
+	if a != nil {
+		n := 0
+		if hold != nil {
+			n = len(*hold)
+		}
+		send = b.hygiene(id, c, p, prevAlert, a, pos, hold)
+		isHeld = hold != nil && len(*hold) > n
+	}
+	if !isHeld {
+		markTier(c, &prevAlert, pos)
+	}
 	_, dirty := b.dirty[id]
-	if dirty || a != nil || res.Score != c.Score.Score || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
+	if dirty || decided || res.Score != c.Score.Score || res.Tier != c.Score.Tier || !sameAlertState(prevAlert, c.Alert) ||
 		res.Time.Unix()/daySeconds != c.Score.Evaluated/daySeconds {
 		b.model.Keep(&c.Score, res)
 		b.dirty[id] = struct{}{}
@@ -265,15 +278,40 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 		c.Score.Raw = res.Raw
 		b.dirty[id] = struct{}{}
 	}
-	if a == nil {
+	if send == nil && !isHeld {
 		return
 	}
 	// The explanation comes from the evaluation just made: c.Score has
-	// only taken its result since, which DescribeFrom does not read.
+	// only taken its result since, which DescribeFrom does not read. A
+	// raise held for the sweep's budget is described now, while the
+	// result is at hand.
 	b.model.DescribeFrom(&c.Score, &b.features, res)
 	b.policy.Describe(a, *res)
-	if prevAlert.LastID != "" && prevAlert.LastID != c.Alert.LastID {
-		delete(b.alerts, prevAlert.LastID)
+	if isHeld {
+		return
+	}
+	b.emit(id, c, prevAlert, a, out)
+}
+
+// markTier records a change of c's announced tier at pos, unless a budget
+// slot taken there recorded it already.
+func markTier(c *Customer, prev *alerting.State, pos uint64) {
+	if c.Alert.Tier == prev.Tier {
+		return
+	}
+	if n := len(c.Alert.Marks); n > 0 && c.Alert.Marks[n-1].Pos == pos && len(c.Alert.Marks) != len(prev.Marks) {
+		return
+	}
+	c.Alert.Mark(pos, prev.Tier, 0, false)
+}
+
+// emit sends alert a of customer id, whose alert state was prev.
+func (b *Book) emit(id string, c *Customer, prev alerting.State, a *alerting.Alert, out *Effects) {
+	if prev.LastID != "" && prev.LastID != c.Alert.LastID {
+		delete(b.alerts, prev.LastID)
+	}
+	if prev.Unclaimed != "" && prev.Unclaimed != c.Alert.Unclaimed {
+		delete(b.alerts, prev.Unclaimed)
 	}
 	b.alerts[a.ID] = id
 	c.Last = a
@@ -281,7 +319,9 @@ func (b *Book) evaluate(id string, c *Customer, p *signals.Profile, at int64, ca
 }
 
 func sameAlertState(a, b alerting.State) bool {
-	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID
+	return a.Tier == b.Tier && a.LastSent == b.LastSent && a.Resolved == b.Resolved && a.LastID == b.LastID &&
+		a.Unclaimed == b.Unclaimed && a.Deferred == b.Deferred && a.Inhibited == b.Inhibited && a.Charge == b.Charge &&
+		len(a.Marks) == len(b.Marks)
 }
 
 func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
@@ -302,12 +342,26 @@ func (b *Book) applyProfile(m *Message, out *Effects) Outcome {
 	out.Profiles = append(out.Profiles, Applied{Profile: &p, Seq: m.Seq})
 	c, ok := b.customers[p.ID]
 	if ok {
+		if chargedSince(&c.Alert, -1<<31) && (c.Profile == nil || c.Profile.Owner != p.Owner) {
+			// The budget counts a customer's slots under its owner of
+			// the moment.
+			if c.Profile != nil {
+				b.recount(c.Profile.Owner)
+			}
+			if p.Owner != "" {
+				if b.charged[p.Owner] == nil {
+					b.charged[p.Owner] = map[string]struct{}{}
+				}
+				b.charged[p.Owner][c.Score.Customer] = struct{}{}
+				b.recount(p.Owner)
+			}
+		}
 		c.Profile = &p
 	}
 	if ok && m.Seq > c.Score.Seq {
 		c.Score.Seq = m.Seq
 		b.dirty[p.ID] = struct{}{}
-		b.evaluate(p.ID, c, &p, max(c.Score.Evaluated, b.clock.LastSweep), alerting.MessageCause(m.Seq), out)
+		b.evaluate(p.ID, c, &p, max(c.Score.Evaluated, b.clock.LastSweep), alerting.MessageCause(m.Seq), b.place(m.Seq), nil, out)
 	}
 	o.Result = Accepted
 	return o

@@ -85,13 +85,23 @@ type Book struct {
 	// features are the features its rules saw, for its explanation.
 	scratch  scorer.Result
 	features rules.Features
+
+	// charged are, by owner, the customers that took a slot of a recent
+	// day's budget (see used); place* count the evaluation batches of
+	// the message being applied (see place).
+	charged  map[string]map[string]struct{}
+	tallies  map[string]*tally
+	placeSeq uint64
+	placeSub uint64
+	placeSet bool
 }
 
 // New is an empty book.
 func New(c Config) *Book {
 	b := &Book{model: scorer.NewModel(c.Rules), rules: c.Rules, policy: c.Policy, inspect: c.Inspect, maxCust: c.MaxCustomers,
 		customers: map[string]*Customer{}, profiles: map[string]*signals.Profile{}, alerts: map[string]string{},
-		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}, peers: newPeers()}
+		dirty: map[string]struct{}{}, dirtyProf: map[string]struct{}{}, peers: newPeers(),
+		charged: map[string]map[string]struct{}{}, tallies: map[string]*tally{}}
 	b.model.Peers = b.peers
 	return b
 }
@@ -129,6 +139,9 @@ func (b *Book) Install(customers []*Customer, profiles []*signals.Profile, clock
 		if c.Alert.LastID != "" {
 			alerts[c.Alert.LastID] = id
 		}
+		if c.Alert.Unclaimed != "" {
+			alerts[c.Alert.Unclaimed] = id
+		}
 	}
 	profByID := make(map[string]*signals.Profile, len(profiles))
 	for _, p := range profiles {
@@ -141,6 +154,8 @@ func (b *Book) Install(customers []*Customer, profiles []*signals.Profile, clock
 		c.Profile = profByID[id]
 	}
 	b.customers, b.profiles, b.alerts, b.clock = byID, profByID, alerts, clock
+	b.chargedIndex()
+	b.placeSet = false
 	b.syncClocks()
 	b.peers.rebuild(byID)
 	clear(b.dirty)

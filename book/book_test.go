@@ -37,6 +37,7 @@ type feeder struct {
 	rejects []book.Reject
 	digests []alerting.Digest
 	quiet   []book.Quiet
+	rated   int // ratings sent, for their ids
 }
 
 func newFeeder(t testing.TB) *feeder { return newFeederWith(t, book.Config{}) }

@@ -32,17 +32,28 @@ func (b *Book) Sweep(now int64, seq uint64, out *Effects) {
 	*tiers = Tiers{}
 	out.Swept = true
 	cause := alerting.SweepCause(now)
+	// The raises of a sweep share the owners' budgets out together,
+	// ranked, not in the order of the map.
+	pos := b.place(seq)
+	var hold []held
 	for id, c := range b.customers {
 		if now > c.Score.Watermark && !b.ahead(c, now, seq) {
-			b.evaluate(id, c, c.Profile, now, cause, out)
+			b.evaluate(id, c, c.Profile, now, cause, pos, &hold, out)
 		}
+	}
+	b.shareOut(hold, pos, out)
+	for _, c := range b.customers {
 		tiers[c.Score.Tier]++
 	}
 	b.clock.LastSweep = now
 	if d := int32(now / daySeconds); d > b.clock.LastDigest {
 		// The outcomes since the last digest, at most a week of them.
 		from := max(int64(b.clock.LastDigest)*daySeconds, now-7*daySeconds)
-		out.Digests = append(out.Digests, alerting.Digests(time.Unix(now, 0).UTC(), b.digestEntries(now, from, seq))...)
+		digests := alerting.Digests(time.Unix(now, 0).UTC(), b.digestEntries(now, from, seq))
+		for i := range digests {
+			digests[i].Budget = b.budgetOf(digests[i].Owner, d, pos)
+		}
+		out.Digests = append(out.Digests, digests...)
 		b.clock.LastDigest = d
 	}
 }
@@ -84,6 +95,8 @@ func (b *Book) digestEntries(now, from int64, seq uint64) iter.Seq2[string, aler
 				e.RevenueAtRisk = alerting.RevenueAtRisk(p.ARR, c.Score.Score)
 			}
 			e.TierYesterday = b.rules.ThresholdsFor(segment).Classify(yesterday, rules.Healthy)
+			e.Deferred = c.Alert.Deferred != 0 && !c.Alert.Open()
+			e.Inhibited = c.Alert.Inhibited != 0
 			for i := range c.Score.Outcomes {
 				if o := &c.Score.Outcomes[i]; o.T >= from && o.T < now {
 					e.Outcomes = append(e.Outcomes, alerting.NewDigestOutcome(id, e.Name, o))

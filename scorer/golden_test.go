@@ -58,3 +58,35 @@ func TestGoldenExplanations(t *testing.T) {
 		})
 	}
 }
+
+// The playbook puts the steps of the largest contributions first: the
+// first steps are what an alert and Slack show.
+func TestPlaybookStartsWithTheLargestContributions(t *testing.T) {
+	m := defaultModel(t)
+	for _, history := range [][]signals.Signal{atRiskHistory(), criticalHistory()} {
+		p := profile()
+		st := build(t, m, p, history...)
+		r := m.Evaluate(st, p, on(35.5))
+		require.NotEmpty(t, r.Playbook)
+		// The rule each step comes from first, and its points.
+		points := map[string]float64{}
+		for _, c := range r.Contributions {
+			if c.Firing {
+				points[c.Rule] = c.Contribution
+			}
+		}
+		stepPoints := map[string]float64{}
+		for _, rule := range m.Rules.Rules {
+			if _, firing := points[rule.Name]; !firing {
+				continue
+			}
+			for _, step := range rule.Playbook {
+				stepPoints[step] = max(stepPoints[step], points[rule.Name])
+			}
+		}
+		for i := 1; i < len(r.Playbook); i++ {
+			assert.GreaterOrEqual(t, stepPoints[r.Playbook[i-1]], stepPoints[r.Playbook[i]],
+				"%q (%v) before %q (%v)", r.Playbook[i-1], stepPoints[r.Playbook[i-1]], r.Playbook[i], stepPoints[r.Playbook[i]])
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package scorer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -287,8 +288,8 @@ type Result struct {
 	PreviousScore float64        `json:"previous_score"`
 	PreviousTier  rules.Tier     `json:"previous_tier"`
 	Contributions []Contribution `json:"contributions"`
-	// Playbook is what the firing rules suggest, in rule order, each step
-	// once. Score leaves it empty and Describe fills it.
+	// Playbook is what the firing rules suggest, the steps of the largest
+	// contributions first (then in rule order), each step once. Score leaves it empty and Describe fills it.
 	Playbook []string `json:"playbook,omitempty"`
 	// Renewal is the customer's next renewal (Renewal), zero when unknown.
 	Renewal time.Time `json:"-"`
@@ -594,13 +595,26 @@ func (m *Model) describe(st *State, f *rules.Features, r *Result) {
 		c.Signals = evidence(st, m.refs[rule.Name], now)
 	}
 	r.Playbook = nil
-	for _, rule := range m.Rules.Rules {
-		if len(rule.Playbook) == 0 || !slices.ContainsFunc(r.Contributions, func(c Contribution) bool {
-			return c.Firing && c.Rule == rule.Name
-		}) {
-			continue
+	// The steps of the largest contributions come first: a CSM reads the
+	// top of the list, and the alert and Slack show its first steps. Rule
+	// order breaks ties, so the order is a function of the result.
+	firing := make([]int, 0, len(m.Rules.Rules))
+	points := make(map[string]float64, len(r.Contributions))
+	for _, c := range r.Contributions {
+		if c.Firing {
+			points[c.Rule] = c.Contribution
 		}
-		for _, step := range rule.Playbook {
+	}
+	for i, rule := range m.Rules.Rules {
+		if _, ok := points[rule.Name]; ok && len(rule.Playbook) > 0 {
+			firing = append(firing, i)
+		}
+	}
+	slices.SortStableFunc(firing, func(a, b int) int {
+		return cmp.Compare(points[m.Rules.Rules[b].Name], points[m.Rules.Rules[a].Name])
+	})
+	for _, i := range firing {
+		for _, step := range m.Rules.Rules[i].Playbook {
 			if !slices.Contains(r.Playbook, step) {
 				r.Playbook = append(r.Playbook, step)
 			}

@@ -21,6 +21,12 @@ type Profile struct {
 	Owner       string  `json:"owner,omitempty"`
 	Plan        string  `json:"plan,omitempty"`
 	Stage       string  `json:"stage,omitempty"`
+	// Parent is the id of the parent account (a group, a holding): its
+	// open alert mutes the lesser alerts of its children (alerting.md,
+	// inhibition). Team is the owner's team, whose subject hears of an
+	// at_risk or critical alert nobody claimed in time.
+	Parent string `json:"parent,omitempty"`
+	Team   string `json:"team,omitempty"`
 
 	// renewal is RenewalDate parsed (Unix seconds, 0 when unknown) once
 	// parsed is set: Intern parses it, since scoring asks for it on every
@@ -107,7 +113,7 @@ func DecodeProfile(subject string, data []byte) (Profile, error) {
 // renewal dates. DecodeProfile does it; so should any other decoder of
 // profiles kept in memory.
 func (p *Profile) Intern() {
-	for _, f := range []*string{&p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage} {
+	for _, f := range []*string{&p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage, &p.Team} {
 		if *f != "" {
 			*f = unique.Make(*f).Value()
 		}
@@ -132,16 +138,21 @@ func (p Profile) Validate() error {
 		return reject(ReasonOutOfRange, "arr", "%v is outside [0, 1e12]", p.ARR)
 	case p.Currency != "" && !isCurrencyCode(p.Currency):
 		return reject(ReasonOutOfRange, "currency", "%q is not an ISO 4217 code such as EUR", truncate(p.Currency, 16))
+	case len(p.Parent) > MaxCustomer:
+		return reject(ReasonTooLong, "parent", "%d bytes, the limit is %d", len(p.Parent), MaxCustomer)
+	case p.Parent != "" && p.Parent == p.ID:
+		return reject(ReasonOutOfRange, "parent", "a customer cannot be its own parent")
 	}
 	// DecodeProfile has checked the payload already; this catches profiles
 	// built in code, e.g. from an HTTP path, before they reach KV or alerts.
 	for _, f := range []struct{ name, v string }{{"id", p.ID}, {"name", p.Name},
-		{"renewal_date", p.RenewalDate}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}, {"stage", p.Stage}} {
+		{"renewal_date", p.RenewalDate}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}, {"stage", p.Stage},
+		{"parent", p.Parent}, {"team", p.Team}} {
 		if !utf8.ValidString(f.v) {
 			return reject(ReasonInvalidUTF8, f.name, "not valid UTF-8")
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}} {
+	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"segment", p.Segment}, {"owner", p.Owner}, {"plan", p.Plan}, {"team", p.Team}} {
 		if err := maxLen(f.name, f.v, MaxField); err != nil {
 			return err
 		}

@@ -36,6 +36,9 @@ func TestDecodeProfileValid(t *testing.T) {
 		{name: "renewal as RFC 3339", body: `{"id":"a","renewal_date":"2027-01-15T00:00:00Z"}`,
 			want: Profile{ID: "a", RenewalDate: "2027-01-15T00:00:00Z"}},
 		{name: "zero arr", body: `{"id":"a","arr":0}`, want: Profile{ID: "a"}},
+		{name: "parent and team", body: `{"id":"acme-emea","parent":"acme","team":"emea-cs"}`,
+			want: Profile{ID: "acme-emea", Parent: "acme", Team: "emea-cs"}},
+		{name: "parent with any bytes", body: `{"id":"a","parent":"a.b.>"}`, want: Profile{ID: "a", Parent: "a.b.>"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +80,10 @@ func TestDecodeProfileRejects(t *testing.T) {
 		{name: "renewal date with a 1000-digit fraction", body: `{"id":"a","renewal_date":"2027-01-15T00:00:00.` + strings.Repeat("1", 1000) + `Z"}`,
 			reason: ReasonTooLong, field: "renewal_date"},
 		{name: "owner too long", body: `{"id":"a","owner":"` + strings.Repeat("o", MaxField+1) + `"}`, reason: ReasonTooLong, field: "owner"},
+		{name: "own parent", body: `{"id":"a","parent":"a"}`, reason: ReasonOutOfRange, field: "parent"},
+		{name: "parent too long", body: `{"id":"a","parent":"` + strings.Repeat("p", MaxCustomer+1) + `"}`, reason: ReasonTooLong, field: "parent"},
+		{name: "parent as number", body: `{"id":"a","parent":7}`, reason: ReasonWrongType, field: "parent"},
+		{name: "team too long", body: `{"id":"a","team":"` + strings.Repeat("t", MaxField+1) + `"}`, reason: ReasonTooLong, field: "team"},
 		{name: "subject token and id mismatch", subject: "risk.customers.globex", body: `{"id":"acme-corp"}`, reason: ReasonBadSubject, field: "id"},
 		{name: "non-canonical subject token", subject: "risk.customers.=YWNtZS1jb3Jw", body: `{"id":"acme-corp"}`, reason: ReasonBadSubject, field: "id"},
 		{name: "junk subject token without id", subject: "risk.customers.=!!", body: `{}`, reason: ReasonBadSubject},
@@ -168,6 +175,9 @@ func FuzzDecodeProfile(f *testing.F) {
 	f.Add("risk.customers.=", []byte(`{"currency":"12$","stage":"x"}`))
 	f.Add("", []byte(`{"id":"a","renewal_date":"2027-01-15T00:00:00.123Z","arr":-0}`))
 	f.Add("", []byte(`null`))
+	f.Add("", []byte(`{"id":"a","parent":"b","team":"emea"}`))
+	f.Add("", []byte(`{"id":"a","parent":"a"}`))
+	f.Add("", []byte("{\"id\":\"a\",\"team\":\"\xff\"}"))
 
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		p, err := DecodeProfile(subject, data)

@@ -144,8 +144,9 @@ func writeReplay(w io.Writer, res *replay.Result) {
 	}
 	fmt.Fprintf(w, "  %d customers: %d healthy, %d watch, %d at_risk, %d critical\n", s.Customers,
 		s.Tiers["healthy"], s.Tiers["watch"], s.Tiers["at_risk"], s.Tiers["critical"])
-	fmt.Fprintf(w, "  %d alerts: %d raised, %d escalated, %d reminders, %d resolved\n", len(res.Alerts),
-		s.AlertsByType["raised"], s.AlertsByType["escalated"], s.AlertsByType["reminder"], s.AlertsByType["resolved"])
+	fmt.Fprintf(w, "  %d alerts: %d raised, %d escalated, %d reminders, %d resolved, %d unclaimed\n", len(res.Alerts),
+		s.AlertsByType["raised"], s.AlertsByType["escalated"], s.AlertsByType["reminder"], s.AlertsByType["resolved"],
+		s.AlertsByType["unclaimed"])
 }
 
 // counts formats a reason count map as " (late 2, missing_field 1)".

@@ -69,6 +69,12 @@ type Config struct {
 type Alerting struct {
 	Repeat   map[string]time.Duration `yaml:"repeat"`
 	Cooldown time.Duration            `yaml:"cooldown"`
+	// Budget is the raised customers per owner and day (nil: the default
+	// 5; 0: no budget). Unclaimed is the time an at_risk or critical
+	// alert may go unacknowledged before the owner's team hears of it
+	// (0: never). See docs/alerting.md.
+	Budget    *int                     `yaml:"budget"`
+	Unclaimed map[string]time.Duration `yaml:"unclaimed"`
 }
 
 // Policy is the alert policy of the alerting block: the defaults with the
@@ -84,6 +90,16 @@ func (c *Config) Policy() (alerting.Policy, error) {
 	}
 	if c.Alerting.Cooldown > 0 {
 		p.Cooldown = c.Alerting.Cooldown
+	}
+	if c.Alerting.Budget != nil {
+		p.Budget = *c.Alerting.Budget
+	}
+	for k, d := range c.Alerting.Unclaimed {
+		t, err := rules.ParseTier(k)
+		if err != nil {
+			return p, fmt.Errorf("alerting.unclaimed: %w", err)
+		}
+		p.Unclaimed[t] = d
 	}
 	return p, p.Validate()
 }
@@ -329,6 +345,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerting.Cooldown < 0 {
 		return fmt.Errorf("alerting.cooldown %s is negative", c.Alerting.Cooldown)
+	}
+	if _, err := c.Policy(); err != nil {
+		return fmt.Errorf("alerting: %w", err)
 	}
 	names := map[string]bool{}
 	for i, s := range c.Webhooks {

@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/riskwatch/riskwatch/alerting"
+	"github.com/riskwatch/riskwatch/rules"
 )
 
 func env(m map[string]string) func(string) string {
@@ -68,8 +71,27 @@ webhooks:
 	require.NoError(t, err)
 	assert.Equal(t, 48*time.Hour, c.Alerting.Repeat["watch"])
 	assert.Equal(t, 12*time.Hour, c.Alerting.Cooldown)
+	p, err := c.Policy()
+	require.NoError(t, err)
+	assert.Equal(t, alerting.DefaultBudget, p.Budget, "the default budget")
+	assert.Equal(t, 4*time.Hour, p.Unclaimed[rules.Critical], "the default deadline")
 	require.Len(t, c.Webhooks, 1)
 	assert.Equal(t, "slack", c.Webhooks[0].Format)
+}
+
+func TestAlertHygieneFromFile(t *testing.T) {
+	file := writeFile(t, `
+alerting:
+  budget: 0
+  unclaimed: {at_risk: 0s, critical: 90m}
+`)
+	c, err := Load([]string{"--config", file}, env(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	p, err := c.Policy()
+	require.NoError(t, err)
+	assert.Equal(t, 0, p.Budget, "0 turns the budget off")
+	assert.Equal(t, time.Duration(0), p.Unclaimed[rules.AtRisk], "0 never escalates at_risk")
+	assert.Equal(t, 90*time.Minute, p.Unclaimed[rules.Critical])
 }
 
 func TestExampleConfigLoads(t *testing.T) {
@@ -88,6 +110,10 @@ func TestBadConfigsNameFileAndLine(t *testing.T) {
 		{"bad level", "log_level: loud\n", `log_level "loud"`},
 		{"bad listen", "http_listen: localhost\n", "http_listen"},
 		{"repeat tier", "alerting: {repeat: {healthy: 1h}}\n", "alerting.repeat.healthy"},
+		{"negative budget", "alerting: {budget: -1}\n", "budget -1 is negative"},
+		{"unclaimed watch", "alerting: {unclaimed: {watch: 1h}}\n", "unclaimed.watch: want at_risk or critical"},
+		{"unclaimed tier", "alerting: {unclaimed: {soon: 1h}}\n", "alerting.unclaimed"},
+		{"unclaimed too soon", "alerting: {unclaimed: {critical: 10s}}\n", "want at least 1m"},
 		{"webhook url", "webhooks: [{name: a, url: ftp://x}]\n", "absolute http(s) URL"},
 		{"webhook dup", "webhooks: [{name: a, url: 'http://x'}, {name: a, url: 'http://y'}]\n", "unique name"},
 		{"half tls", "http_tls_cert: c.pem\n", "go together"},

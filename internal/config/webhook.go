@@ -55,6 +55,9 @@ type Webhook struct {
 	// X-Riskwatch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
+	// Digests sends the owners' daily digests (risk.digest.>) to the
+	// sink too, those of match.owners when it is set.
+	Digests bool `yaml:"digests"`
 }
 
 // Match selects the alerts a sink receives. An empty list matches
@@ -65,7 +68,12 @@ type Match struct {
 	// Segments are compared without regard to case.
 	Segments []string `yaml:"segments"`
 	// Owners: "unassigned" matches alerts of customers without owner.
+	// It also selects the digests of a sink with Digests.
 	Owners []string `yaml:"owners"`
+	// Teams: the profile's team; "unassigned" matches customers without
+	// one. A team's channel takes its customers' alerts, the unclaimed
+	// ones included.
+	Teams []string `yaml:"teams"`
 }
 
 var severities = []string{"watch", "at_risk", "critical", alerting.SeverityResolved}

@@ -181,7 +181,7 @@ var (
 	expectKeys  = []string{"at", "tier", "min_tier", "max_tier", "score", "firing", "not_firing", "contributions", "alerts"}
 	rangeKeys   = []string{"min", "max"}
 	alertKeys   = []string{"type", "severity"}
-	alertTypes  = []string{"raised", "escalated", "reminder", "resolved"}
+	alertTypes  = []string{"raised", "escalated", "reminder", "resolved", "unclaimed"}
 	severities  = []string{"watch", "at_risk", "critical", "resolved"}
 )
 

@@ -93,41 +93,65 @@ func decodeCustomer(data []byte, c *book.Customer) error {
 	return nil
 }
 
-// profileBinary starts a binary profile entry.
-const profileBinary = 1
+// profileBinary starts a binary profile entry. Version 2 added the parent
+// and the team after the ARR; version 1 entries are still read.
+const (
+	profileBinaryV1 = 1
+	profileBinary   = 2
+)
 
 // appendProfile appends p in binary: a version byte, the strings
-// length-prefixed and the ARR as 8 bytes.
+// length-prefixed, the ARR as 8 bytes, then the parent and the team.
 func appendProfile(b []byte, p *signals.Profile) []byte {
 	b = append(b, profileBinary)
 	for _, s := range [...]string{p.ID, p.Name, p.Currency, p.RenewalDate, p.Segment, p.Owner, p.Plan, p.Stage} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(p.ARR))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.ARR))
+	for _, s := range [...]string{p.Parent, p.Team} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
 }
 
 // decodeProfile decodes appendProfile's encoding and checks it as any
 // profile is checked.
 func decodeProfile(data []byte) (*signals.Profile, error) {
-	if len(data) == 0 || data[0] != profileBinary {
+	if len(data) == 0 || (data[0] != profileBinary && data[0] != profileBinaryV1) {
 		return nil, errors.New("profile: unknown format")
 	}
 	p := new(signals.Profile)
 	off := 1
-	for _, f := range [...]*string{&p.ID, &p.Name, &p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage} {
-		n, k := binary.Uvarint(data[off:])
-		if k <= 0 || n > uint64(len(data)-off-k) {
-			return nil, errors.New("profile: bad string length")
+	readStrings := func(fields ...*string) error {
+		for _, f := range fields {
+			n, k := binary.Uvarint(data[off:])
+			if k <= 0 || n > uint64(len(data)-off-k) {
+				return errors.New("profile: bad string length")
+			}
+			off += k
+			*f = string(data[off : off+int(n)])
+			off += int(n)
 		}
-		off += k
-		*f = string(data[off : off+int(n)])
-		off += int(n)
+		return nil
 	}
-	if len(data)-off != 8 {
+	if err := readStrings(&p.ID, &p.Name, &p.Currency, &p.RenewalDate, &p.Segment, &p.Owner, &p.Plan, &p.Stage); err != nil {
+		return nil, err
+	}
+	if len(data)-off < 8 || (data[0] == profileBinaryV1 && len(data)-off != 8) {
 		return nil, fmt.Errorf("profile: %d bytes left for the ARR, want 8", len(data)-off)
 	}
 	p.ARR = math.Float64frombits(binary.LittleEndian.Uint64(data[off:]))
+	off += 8
+	if data[0] == profileBinary {
+		if err := readStrings(&p.Parent, &p.Team); err != nil {
+			return nil, err
+		}
+		if off != len(data) {
+			return nil, fmt.Errorf("profile: %d trailing bytes", len(data)-off)
+		}
+	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}

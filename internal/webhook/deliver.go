@@ -81,13 +81,43 @@ func (d *Deliverer) Deliver(ctx context.Context, s config.Webhook, a *alerting.A
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
+	return d.send(ctx, s, a.ID, body, zap.String("alert", a.ID), zap.String("customer", a.Customer))
+}
+
+// DeliverDigest sends an owner's daily digest to s as Deliver sends an
+// alert: JSON sinks get the digest as published (raw), Slack sinks a
+// message (alerting.SlackDigest). Its Idempotency-Key is the digest's id
+// (alerting.DigestID), one per owner and day.
+func (d *Deliverer) DeliverDigest(ctx context.Context, s config.Webhook, dg *alerting.Digest, raw []byte) error {
+	s = withDefaults(s)
+	var body []byte
+	var err error
+	switch {
+	case s.Format == config.FormatSlack:
+		body, err = alerting.SlackDigest(dg)
+	case raw != nil:
+		body = raw
+	default:
+		body, err = json.Marshal(dg)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: digest of %q: %w", ErrRejected, dg.Owner, err)
+	}
+	id := alerting.DigestID(*dg)
+	return d.send(ctx, s, id, body, zap.String("digest", id), zap.String("owner", dg.Owner))
+}
+
+// send posts body to s until it is delivered, refused for good, the
+// attempts run out or ctx ends; every attempt carries id as its
+// Idempotency-Key.
+func (d *Deliverer) send(ctx context.Context, s config.Webhook, id string, body []byte, fields ...zap.Field) error {
 	log := d.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("sink", s.Name), zap.String("alert", a.ID), zap.String("customer", a.Customer))
+	log = log.With(append([]zap.Field{zap.String("sink", s.Name)}, fields...)...)
 	for attempt := 1; ; attempt++ {
-		wait, err := d.attempt(ctx, s, a.ID, body)
+		wait, err := d.attempt(ctx, s, id, body)
 		switch {
 		case err == nil:
 			d.report(s.Name, ResultDelivered)
@@ -95,7 +125,7 @@ func (d *Deliverer) Deliver(ctx context.Context, s config.Webhook, a *alerting.A
 			return nil
 		case errors.Is(err, ErrRejected):
 			d.report(s.Name, ResultRejected)
-			log.Warn("webhook rejected the alert; not retried", zap.Error(err))
+			log.Warn("webhook rejected the message; not retried", zap.Error(err))
 			return err
 		case ctx.Err() != nil:
 			return fmt.Errorf("webhook %s: %w", s.Name, ctx.Err())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,6 +122,9 @@ func (w *worker) open(ctx context.Context) (jetstream.Consumer, error) {
 		MaxAckPending: MaxAckPending,
 		MaxDeliver:    -1,
 	}
+	if w.sink.Digests {
+		cfg.FilterSubject, cfg.FilterSubjects = "", []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">"}
+	}
 	cons, err := w.js.Consumer(ctx, api.AlertsStream, cfg.Durable)
 	switch {
 	case err == nil:
@@ -156,6 +160,10 @@ func (w *worker) handleSafely(ctx context.Context, msg jetstream.Msg) {
 }
 
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
+	if strings.HasPrefix(msg.Subject(), alerting.DigestPrefix) {
+		w.handleDigest(ctx, msg)
+		return
+	}
 	var a alerting.Alert
 	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
 		w.d.report(w.sink.Name, ResultInvalid)
@@ -183,6 +191,38 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.d.report(w.sink.Name, ResultDeferred)
 		w.log.Warn("webhook delivery failed; the alert will be sent again later",
 			zap.String("alert", a.ID), zap.Duration("in", w.sink.MaxBackoff), zap.Error(err))
+		_ = msg.NakWithDelay(w.sink.MaxBackoff)
+	}
+}
+
+// handleDigest delivers a digest as handle delivers an alert. Of the
+// sink's match only the owners apply: a digest has no severity or segment.
+func (w *worker) handleDigest(ctx context.Context, msg jetstream.Msg) {
+	var d alerting.Digest
+	if err := json.Unmarshal(msg.Data(), &d); err != nil || d.Date == "" {
+		w.d.report(w.sink.Name, ResultInvalid)
+		w.log.Warn("not a digest on the digest subject; dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+		_ = msg.Term()
+		return
+	}
+	id := alerting.DigestID(d)
+	if !matchesOwner(w.sink.Match, d.Owner) {
+		w.d.report(w.sink.Name, ResultSkipped)
+		w.ack(ctx, msg, id)
+		return
+	}
+	stop := keepAlive(msg, AckWait/3)
+	err := w.d.DeliverDigest(ctx, w.sink, &d, msg.Data())
+	stop()
+	switch {
+	case err == nil, errors.Is(err, ErrRejected):
+		w.ack(ctx, msg, id)
+	case ctx.Err() != nil:
+		_ = msg.Nak()
+	default:
+		w.d.report(w.sink.Name, ResultDeferred)
+		w.log.Warn("webhook delivery of a digest failed; it will be sent again later",
+			zap.String("digest", id), zap.Duration("in", w.sink.MaxBackoff), zap.Error(err))
 		_ = msg.NakWithDelay(w.sink.MaxBackoff)
 	}
 }

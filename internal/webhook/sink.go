@@ -19,13 +19,23 @@ import (
 
 // matches reports whether a is for a sink with match m.
 func matches(m config.Match, a *alerting.Alert) bool {
-	owner := a.Owner
-	if owner == "" {
-		owner = alerting.Unassigned
-	}
 	return (len(m.Severities) == 0 || slices.Contains(m.Severities, a.Severity)) &&
-		(len(m.Owners) == 0 || slices.Contains(m.Owners, owner)) &&
+		matchesOwner(m, a.Owner) &&
+		(len(m.Teams) == 0 || slices.Contains(m.Teams, orUnassigned(a.Team))) &&
 		(len(m.Segments) == 0 || slices.ContainsFunc(m.Segments, func(s string) bool { return strings.EqualFold(s, a.Segment) }))
+}
+
+// matchesOwner reports whether owner's alerts and digests are for a sink
+// with match m.
+func matchesOwner(m config.Match, owner string) bool {
+	return len(m.Owners) == 0 || slices.Contains(m.Owners, orUnassigned(owner))
+}
+
+func orUnassigned(s string) string {
+	if s == "" {
+		return alerting.Unassigned
+	}
+	return s
 }
 
 // withDefaults fills the settings left zero.

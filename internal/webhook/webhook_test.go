@@ -331,6 +331,9 @@ func TestMatch(t *testing.T) {
 		{"other owner", config.Match{Owners: []string{"bob"}}, a, false},
 		{"unassigned", config.Match{Owners: []string{"unassigned"}}, unowned, true},
 		{"all must hold", config.Match{Severities: []string{"at_risk"}, Owners: []string{"bob"}}, a, false},
+		{"team", config.Match{Teams: []string{"emea-cs"}}, withTeam(a, "emea-cs"), true},
+		{"other team", config.Match{Teams: []string{"emea-cs"}}, withTeam(a, "us-cs"), false},
+		{"no team is unassigned", config.Match{Teams: []string{"unassigned"}}, a, true},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, matches(tc.m, tc.a), tc.name)
@@ -375,4 +378,79 @@ func TestRunRecoversFromAPanic(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, 2, calls)
+}
+
+func withTeam(a *alerting.Alert, team string) *alerting.Alert {
+	c := *a
+	c.Team = team
+	return &c
+}
+
+// A sink with digests gets each owner's daily digest beside the alerts:
+// as published for JSON, as a Slack message for Slack, with the digest's
+// id as the idempotency key; match.owners selects the digests too. A sink
+// without digests sees none of them.
+func TestRunDeliversDigests(t *testing.T) {
+	js := startJetStream(t)
+	type request struct {
+		key  string
+		body []byte
+	}
+	var mu sync.Mutex
+	got := map[string][]request{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		got[r.URL.Path] = append(got[r.URL.Path], request{r.Header.Get(HeaderIdempotencyKey), body})
+	}))
+	t.Cleanup(srv.Close)
+
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	alice := alerting.BuildDigest("alice", day, []alerting.DigestEntry{{Customer: "acme-corp", Score: 65, Tier: rules.AtRisk,
+		ARR: 120000, RevenueAtRisk: 78000, DaysToRenewal: -1, Probability: 0.3, HorizonDays: 90, Deferred: true}})
+	alice.Budget = &alerting.Budget{Date: "2026-11-20", Limit: 5, Used: 5}
+	bob := alerting.BuildDigest("bob", day, nil)
+	var published []byte
+	for _, d := range []alerting.Digest{alice, bob} {
+		body, err := json.Marshal(d)
+		require.NoError(t, err)
+		if d.Owner == "alice" {
+			published = body
+		}
+		_, err = js.Publish(context.Background(), alerting.DigestSubject(d.Owner), body, jetstream.WithMsgID(alerting.DigestID(d)))
+		require.NoError(t, err)
+	}
+	a := testAlert("0f1e2d3c4b5a69788796a5b4c3d2e1f0", "alice")
+	publish(t, js, a)
+
+	rec := &recorder{}
+	sinks := []config.Webhook{
+		{Name: "json", URL: srv.URL + "/json", Digests: true, Match: config.Match{Owners: []string{"alice"}}},
+		{Name: "slack", URL: srv.URL + "/slack", Format: config.FormatSlack, Digests: true, Match: config.Match{Owners: []string{"alice"}}},
+		{Name: "alerts-only", URL: srv.URL + "/alerts-only"},
+	}
+	stop := startRun(t, js, sinks, rec)
+	require.Eventually(t, func() bool {
+		return settled(t, js, "json") && settled(t, js, "slack") && settled(t, js, "alerts-only")
+	}, 10*time.Second, 10*time.Millisecond)
+	stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	id := alerting.DigestID(alice)
+	require.Len(t, got["/json"], 2, "alice's digest and alert; bob's digest is not for this sink")
+	assert.Equal(t, id, got["/json"][0].key)
+	assert.JSONEq(t, string(published), string(got["/json"][0].body), "the digest as published")
+	assert.Equal(t, a.ID, got["/json"][1].key)
+
+	require.Len(t, got["/slack"], 2)
+	want, err := alerting.SlackDigest(&alice)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(got["/slack"][0].body))
+	assert.Contains(t, string(got["/slack"][0].body), "Waiting for the budget (no alert yet): acme-corp")
+
+	require.Len(t, got["/alerts-only"], 1, "no digests without digests: true")
+	assert.Equal(t, a.ID, got["/alerts-only"][0].key)
+	assert.Equal(t, []string{ResultDelivered, ResultSkipped, ResultDelivered}, rec.results("json"), "in stream order: bob's digest is skipped")
 }
