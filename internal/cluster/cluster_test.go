@@ -250,8 +250,9 @@ func TestGroupSurvivesAKilledRiskd(t *testing.T) {
 	t.Logf("b's partitions taken over %s after the kill", time.Since(killed).Round(time.Millisecond))
 	waitOwned(t, partitions, a, c)
 	t.Logf("b's partitions restored and caught up %s after the kill", time.Since(killed).Round(time.Millisecond))
-	_, err = chaos.Publish(js, w.Messages[half:])
+	last, err := chaos.Publish(js, w.Messages[half:])
 	require.NoError(t, err)
+	require.Equal(t, uint64(len(w.Messages)), last, "every message stored once")
 	waitApplied(t, js, partitions)
 	got := collect(t, js, a)
 	assert.Equal(t, len(want.customers), len(got.customers), "customers")
@@ -300,8 +301,22 @@ func TestGroupSurvivesAKilledNATSNode(t *testing.T) {
 	require.NoError(t, err)
 	servers[1].Shutdown()
 	servers[1].WaitForShutdown()
-	_, err = chaos.Publish(js, w.Messages[half:])
+	// A producer retries what failed while the streams elected new
+	// leaders; the test waits for them instead, and then requires every
+	// message stored once.
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, api.SignalsStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		return err == nil && info.Cluster != nil && info.Cluster.Leader != ""
+	}, time.Minute, 50*time.Millisecond, "RISK_SIGNALS has a leader again")
+	last, err := chaos.Publish(js, w.Messages[half:])
 	require.NoError(t, err)
+	require.Equal(t, uint64(len(w.Messages)), last, "every message stored once")
 	waitApplied(t, js, partitions)
 	waitOwned(t, partitions, a, b, c)
 	got := collect(t, js, c)

@@ -171,6 +171,9 @@ func leaseKey(p int) string            { return "p." + strconv.Itoa(p) }
 // its lease is deleted so that another riskd takes it at once) and
 // leaves.
 func (n *Node) Run(ctx context.Context) error {
+	if err := n.setup(ctx); err != nil {
+		return nil // stopped before the streams were there: nothing held
+	}
 	tick := time.NewTicker(n.cfg.LeaseTTL / 4)
 	defer tick.Stop()
 	for {
@@ -182,6 +185,34 @@ func (n *Node) Run(ctx context.Context) error {
 			defer n.mu.Unlock()
 			return errors.Join(n.stopErrs...)
 		case <-tick.C:
+		}
+	}
+}
+
+// setup creates or updates the streams once for all the partitions'
+// engines, retrying until it succeeds or ctx ends. On a NATS cluster,
+// riskd starting together race to create the same R3 streams, and the
+// losers' requests may get no answer at all: a short timeout and another
+// try (which finds the stream made) beats waiting.
+func (n *Node) setup(ctx context.Context) error {
+	cfg := n.cfg.Engine
+	cfg.Partition, cfg.Replicas = engine.Partition{Count: n.cfg.Partitions}, n.cfg.Replicas
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := engine.Setup(sctx, n.js, cfg)
+		cancel()
+		if err == nil {
+			n.cfg.Engine.StreamsReady = true
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n.log.Warn("streams not set up; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }

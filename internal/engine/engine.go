@@ -61,6 +61,9 @@ type Config struct {
 	// Partition is the part of the input this engine owns (all of it by
 	// default).
 	Partition Partition
+	// StreamsReady says the streams are set up (Setup): a group's node
+	// does it once for all the engines of its partitions.
+	StreamsReady bool
 	// Scored, when set, is told of every signal once it is scored (and its
 	// alert, if any, published), with the state locked: it must return
 	// quickly. riskbench times publish-to-score with it.

@@ -22,35 +22,13 @@ import (
 // digests re-sent after a crash within it are dropped as duplicates.
 const dedupWindow = 2 * time.Hour
 
-// start sets up the streams and restores the last checkpoint.
+// start sets up the streams, unless whoever started the engine did
+// (Config.StreamsReady), and restores the last checkpoint.
 func (e *Engine) start(ctx context.Context) error {
-	streams := []jetstream.StreamConfig{
-		{Name: api.SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>", book.ClockSubject},
-			Description: "Riskwatch input: signals, customer profiles, acks and snoozes and the wall clock's ticks, in one order",
-			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: e.cfg.SignalsMaxAge,
-			Duplicates: dedupWindow, MaxMsgSize: 1 << 20},
-		{Name: api.AlertsStream, Subjects: []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">", book.OpsPrefix + ">"},
-			Description: "Riskwatch alerts, digests and operators' alerts", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas,
-			Duplicates: dedupWindow},
-		{Name: api.DLQStream, Subjects: []string{api.DLQPrefix + ">"},
-			Description: "Riskwatch rejected input with the reason in the Riskwatch-Error header",
-			Storage:     jetstream.FileStorage, Replicas: e.cfg.Replicas, MaxAge: 30 * 24 * time.Hour,
-			Duplicates: dedupWindow},
-		statelog.StreamConfig(e.cfg.Replicas),
-	}
-	if p := e.cfg.Partition; p.partitioned() {
-		streams = append(streams, PartitionsStream(p.Count, e.cfg.Replicas, e.cfg.SignalsMaxAge))
-	}
-	kv := jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
-		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: e.cfg.Replicas}
-	e.cfg.Limits.applyLimits(streams)
-	for _, sc := range streams {
-		if _, err := e.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+	if !e.cfg.StreamsReady {
+		if err := Setup(ctx, e.js, e.cfg); err != nil {
+			return err
 		}
-	}
-	if _, err := e.js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
-		return fmt.Errorf("create bucket %s: %w", api.ProfilesBucket, err)
 	}
 	if err := e.restore(ctx); err != nil {
 		return err
@@ -71,6 +49,44 @@ func (e *Engine) start(ctx context.Context) error {
 	e.progress.readyAt = info.CachedInfo().State.LastSeq
 	e.progress.ready = e.progress.applied >= e.progress.readyAt
 	e.mu.Unlock()
+	return nil
+}
+
+// Setup creates or updates the streams and the profiles bucket of cfg:
+// those of one riskd, and RISK_PARTITIONS when cfg's partition is one of
+// several. A group's node runs it once for all its partitions' engines:
+// sixteen engines updating five R3 streams at once overload the cluster's
+// meta leader.
+func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg.defaults()
+	streams := []jetstream.StreamConfig{
+		{Name: api.SignalsStream, Subjects: []string{"risk.signals.>", "risk.customers.>", "risk.actions.>", book.ClockSubject},
+			Description: "Riskwatch input: signals, customer profiles, acks and snoozes and the wall clock's ticks, in one order",
+			Storage:     jetstream.FileStorage, Replicas: cfg.Replicas, MaxAge: cfg.SignalsMaxAge,
+			Duplicates: dedupWindow, MaxMsgSize: 1 << 20},
+		{Name: api.AlertsStream, Subjects: []string{alerting.SubjectPrefix + ">", alerting.DigestPrefix + ">", book.OpsPrefix + ">"},
+			Description: "Riskwatch alerts, digests and operators' alerts", Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+			Duplicates: dedupWindow},
+		{Name: api.DLQStream, Subjects: []string{api.DLQPrefix + ">"},
+			Description: "Riskwatch rejected input with the reason in the Riskwatch-Error header",
+			Storage:     jetstream.FileStorage, Replicas: cfg.Replicas, MaxAge: 30 * 24 * time.Hour,
+			Duplicates: dedupWindow},
+		statelog.StreamConfig(cfg.Replicas),
+	}
+	if p := cfg.Partition; p.partitioned() {
+		streams = append(streams, PartitionsStream(p.Count, cfg.Replicas, cfg.SignalsMaxAge))
+	}
+	kv := jetstream.KeyValueConfig{Bucket: api.ProfilesBucket,
+		Description: "Riskwatch customer profiles", Storage: jetstream.FileStorage, Replicas: cfg.Replicas}
+	cfg.Limits.applyLimits(streams)
+	for _, sc := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+		return fmt.Errorf("create bucket %s: %w", api.ProfilesBucket, err)
+	}
 	return nil
 }
 
