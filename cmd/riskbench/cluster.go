@@ -180,15 +180,18 @@ func (b *benchRun) clusterRaw(ctx context.Context, js jetstream.JetStream, pub *
 	return js.DeleteStream(ctx, api.SignalsStream)
 }
 
-// waitServed waits until the members hold every partition, caught up;
-// it returns when they first held every lease.
+// waitServed waits until the members hold every partition, each its
+// share (the assignment has settled), caught up; it returns when they
+// first held every lease.
 func waitServed(ctx context.Context, members []*groupMember) (time.Time, error) {
 	var taken time.Time
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		held, ready := 0, 0
+		held, ready, shared := 0, 0, true
 		for _, m := range members {
-			for _, p := range m.node.Owned() {
+			owned := m.node.Owned()
+			shared = shared && len(owned) >= benchPartitions/len(members)
+			for _, p := range owned {
 				held++
 				if e := m.node.Engine(p); e != nil && e.Ready() == nil {
 					ready++
@@ -198,7 +201,7 @@ func waitServed(ctx context.Context, members []*groupMember) (time.Time, error) 
 		if held == benchPartitions && taken.IsZero() {
 			taken = time.Now()
 		}
-		if ready == benchPartitions {
+		if ready == benchPartitions && shared {
 			return taken, nil
 		}
 		select {
