@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -259,18 +258,12 @@ func secret(inline, file, env string, getenv func(string) string) (string, error
 	return inline, nil
 }
 
+// readSecret reads a connector's secret from path (readSecretFile); what
+// names the setting in the error, which names the path, never the content.
 func readSecret(path, what string) (string, error) {
-	b, err := os.ReadFile(path)
+	v, err := readSecretFile(path)
 	if err != nil {
-		// The path is named, the content never.
 		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	if len(b) > 64<<10 {
-		return "", fmt.Errorf("%s %s: %d bytes, a secret is at most 64 KiB", what, path, len(b))
-	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s %s is empty", what, path)
 	}
 	return v, nil
 }
