@@ -238,7 +238,13 @@ func TestBenchTiny(t *testing.T) {
 
 // TestBenchClusterTiny runs the group phase alone at a toy size: each
 // group applies the whole workload, and the failover is timed.
+//
+// Three NATS servers and three rounds of riskd take minutes under the race
+// detector: .ci/run runs it without, after the -race -short pass.
 func TestBenchClusterTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("minutes under -race: .ci/run runs it without the race detector")
+	}
 	o, err := parse([]string{"--signals", "2000", "--customers", "150",
 		"--skip", "raw,ingest,core,latency,memory,restart"}, io.Discard)
 	require.NoError(t, err)

@@ -130,14 +130,21 @@ func waitOwned(t *testing.T, partitions int, ms ...*member) map[string]int {
 }
 
 // waitApplied waits until the group has applied and checkpointed all of
-// its input.
+// its input, as seen twice half a second apart.
 func waitApplied(t *testing.T, js jetstream.JetStream, partitions int) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	drained := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ok, _ := Drained(ctx, js, partitions)
 		return ok
+	}
+	require.Eventually(t, func() bool {
+		if !drained() {
+			return false
+		}
+		time.Sleep(500 * time.Millisecond)
+		return drained()
 	}, 3*time.Minute, 50*time.Millisecond, "every partition applied and checkpointed")
 }
 

@@ -147,6 +147,17 @@ func Drained(ctx context.Context, js jetstream.JetStream, partitions int) (bool,
 	if len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
 		return false, nil
 	}
+	// The source's lag reads 0 for a while after a NATS node dies, until
+	// the copy resumes: count too. Everything of RISK_SIGNALS is copied
+	// (a group publishes nothing else there), and RISK_PARTITIONS holds
+	// that and what riskd publishes to it directly.
+	sig, err := js.Stream(ctx, api.SignalsStream)
+	if err != nil {
+		return false, err
+	}
+	if sig.CachedInfo().State.Msgs > info.State.Msgs {
+		return false, nil
+	}
 	for p := range partitions {
 		c, err := s.Consumer(ctx, "riskd-p"+strconv.Itoa(p))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
