@@ -14,10 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/config"
 	"github.com/riskwatch/riskwatch/internal/logging"
+	"github.com/riskwatch/riskwatch/internal/webhook"
 	"github.com/riskwatch/riskwatch/push"
 	"github.com/riskwatch/riskwatch/signals"
 )
@@ -371,7 +370,7 @@ func (w *worker) send(ctx context.Context, q push.Request) error {
 			break
 		}
 		w.m.requests.WithLabelValues(w.name, ResultRetry).Inc()
-		wait = max(wait, backoff(w.o.Backoff, w.o.MaxBackoff, attempt))
+		wait = max(wait, webhook.Backoff(w.o.Backoff, w.o.MaxBackoff, attempt))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -390,13 +389,13 @@ func (w *worker) attempt(ctx context.Context, q push.Request) (time.Duration, er
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, q.Method, q.URL, bytes.NewReader(q.Body))
 	if err != nil {
-		return 0, permanent{fmt.Errorf("build request: %w", redact(err))}
+		return 0, permanent{fmt.Errorf("build request: %w", webhook.Redact(err))}
 	}
 	req.Header = q.Header.Clone()
 	req.Header.Set("User-Agent", "riskwatch-push")
 	resp, err := w.o.Client.Do(req)
 	if err != nil {
-		return 0, redact(err)
+		return 0, webhook.Redact(err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -407,9 +406,9 @@ func (w *worker) attempt(ctx context.Context, q push.Request) (time.Duration, er
 		return 0, nil
 	case push.Retryable(code):
 		return min(push.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), w.o.MaxBackoff),
-			fmt.Errorf("%s %s: HTTP %d: %s", q.Method, pathOf(q.URL), code, snippet(resp.Body))
+			fmt.Errorf("%s %s: HTTP %d: %s", q.Method, pathOf(q.URL), code, webhook.Snippet(resp.Body))
 	default:
-		return 0, permanent{fmt.Errorf("%s %s: HTTP %d: %s", q.Method, pathOf(q.URL), code, snippet(resp.Body))}
+		return 0, permanent{fmt.Errorf("%s %s: HTTP %d: %s", q.Method, pathOf(q.URL), code, webhook.Snippet(resp.Body))}
 	}
 }
 
@@ -420,33 +419,4 @@ func pathOf(u string) string {
 		return "(url)"
 	}
 	return p.Host + p.Path
-}
-
-// redact drops the URL from a transport error.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
-}
-
-func snippet(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, 256))
-	if len(b) == 0 {
-		return "(empty body)"
-	}
-	return strconv.Quote(string(b))
-}
-
-// backoff is base doubled per attempt, at most limit, the upper half
-// jittered.
-func backoff(base, limit time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	half := d / 2
-	return half + rand.N(d-half+1)
 }

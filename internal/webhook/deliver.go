@@ -134,7 +134,7 @@ func (d *Deliverer) send(ctx context.Context, s config.Webhook, id string, body 
 		}
 		d.report(s.Name, ResultRetry)
 		if wait == 0 {
-			wait = backoff(s, attempt)
+			wait = Backoff(s.Backoff, s.MaxBackoff, attempt)
 		}
 		log.Debug("webhook attempt failed; retrying", zap.Int("attempt", attempt), zap.Duration("in", wait), zap.Error(err))
 		t := time.NewTimer(wait)
@@ -168,7 +168,7 @@ func (d *Deliverer) attempt(ctx context.Context, s config.Webhook, id string, bo
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: build request: %w", ErrRejected, redact(err))
+		return 0, fmt.Errorf("%w: build request: %w", ErrRejected, Redact(err))
 	}
 	for k, v := range s.Headers {
 		req.Header.Set(k, v)
@@ -193,7 +193,7 @@ func (d *Deliverer) attempt(ctx context.Context, s config.Webhook, id string, bo
 		if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			return 0, fmt.Errorf("no answer within %s", s.Timeout)
 		}
-		return 0, redact(err)
+		return 0, Redact(err)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused.
@@ -205,14 +205,14 @@ func (d *Deliverer) attempt(ctx context.Context, s config.Webhook, id string, bo
 	case code >= 200 && code < 300:
 		return 0, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return retryAfter(resp.Header.Get("Retry-After"), s.MaxBackoff), fmt.Errorf("HTTP %d: %s", code, snippet(resp.Body))
+		return retryAfter(resp.Header.Get("Retry-After"), s.MaxBackoff), fmt.Errorf("HTTP %d: %s", code, Snippet(resp.Body))
 	}
-	return 0, fmt.Errorf("%w: HTTP %d: %s", ErrRejected, code, snippet(resp.Body))
+	return 0, fmt.Errorf("%w: HTTP %d: %s", ErrRejected, code, Snippet(resp.Body))
 }
 
-// redact drops the URL from a transport error: a Slack webhook URL is a
-// secret and must not reach the logs.
-func redact(err error) error {
+// Redact drops the URL from a transport error: a Slack webhook URL, or a
+// query carrying an API key, is a secret and must not reach the logs.
+func Redact(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
@@ -220,7 +220,8 @@ func redact(err error) error {
 	return err
 }
 
-func snippet(r io.Reader) string {
+// Snippet is the start of a response body, quoted, for an error message.
+func Snippet(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 256))
 	if len(b) == 0 {
 		return "(empty body)"
@@ -237,15 +238,15 @@ func retryAfter(h string, limit time.Duration) time.Duration {
 	return min(time.Duration(secs)*time.Second, limit)
 }
 
-// backoff is the wait after the n-th failed attempt: Backoff doubled n-1
-// times, at most MaxBackoff, the upper half jittered so that sinks failing
+// Backoff is the wait after the n-th failed attempt: base doubled n-1
+// times, at most limit, the upper half jittered so that senders failing
 // together do not retry in lockstep.
-func backoff(s config.Webhook, n int) time.Duration {
-	d := s.Backoff
-	for i := 1; i < n && d < s.MaxBackoff; i++ {
+func Backoff(base, limit time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, s.MaxBackoff)
+	d = min(d, limit)
 	if d <= 0 {
 		return 0
 	}

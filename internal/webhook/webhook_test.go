@@ -349,7 +349,7 @@ func TestRunRefusesASinkNameTwice(t *testing.T) {
 func TestBackoffGrowsAndIsBounded(t *testing.T) {
 	s := config.Webhook{Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
 	for n, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 4: 4 * time.Second, 7: 30 * time.Second, 200: 30 * time.Second} {
-		got := backoff(s, n)
+		got := Backoff(s.Backoff, s.MaxBackoff, n)
 		assert.GreaterOrEqual(t, got, want/2, "attempt %d", n)
 		assert.LessOrEqual(t, got, want, "attempt %d", n)
 	}
