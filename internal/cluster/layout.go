@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/riskwatch/riskwatch/api"
+	"github.com/riskwatch/riskwatch/internal/engine"
 	"github.com/riskwatch/riskwatch/signals"
 )
 
@@ -122,44 +123,15 @@ func legacyState(ctx context.Context, js jetstream.JetStream) bool {
 // With one partition, the consumer riskd of RISK_SIGNALS.
 // Tests and riskbench wait for it.
 func Drained(ctx context.Context, js jetstream.JetStream, partitions int) (bool, error) {
-	if partitions <= 1 {
-		c, err := js.Consumer(ctx, api.SignalsStream, "riskd")
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return false, nil
-		}
-		if err != nil {
+	if partitions > 1 {
+		copied, err := allCopied(ctx, js)
+		if err != nil || !copied {
 			return false, err
 		}
-		ci, err := c.Info(ctx)
-		if err != nil {
-			return false, err
-		}
-		return ci.NumPending == 0 && ci.NumAckPending == 0, nil
 	}
-	s, err := js.Stream(ctx, api.PartitionsStream)
-	if err != nil {
-		return false, err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return false, err
-	}
-	if len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
-		return false, nil
-	}
-	// The source's lag reads 0 for a while after a NATS node dies, until
-	// the copy resumes: count too. Everything of RISK_SIGNALS is copied
-	// (a group publishes nothing else there), and RISK_PARTITIONS holds
-	// that and what riskd publishes to it directly.
-	sig, err := js.Stream(ctx, api.SignalsStream)
-	if err != nil {
-		return false, err
-	}
-	if sig.CachedInfo().State.Msgs > info.State.Msgs {
-		return false, nil
-	}
-	for p := range partitions {
-		c, err := s.Consumer(ctx, "riskd-p"+strconv.Itoa(p))
+	for p := range max(partitions, 1) {
+		stream, name := engine.Partition{Index: p, Count: partitions}.Consumer()
+		c, err := js.Consumer(ctx, stream, name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return false, nil
 		}
@@ -175,4 +147,26 @@ func Drained(ctx context.Context, js jetstream.JetStream, partitions int) (bool,
 		}
 	}
 	return true, nil
+}
+
+// allCopied reports whether NATS has filed all of RISK_SIGNALS into
+// RISK_PARTITIONS.
+func allCopied(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	s, err := js.Stream(ctx, api.PartitionsStream)
+	if err != nil {
+		return false, err
+	}
+	info := s.CachedInfo()
+	if len(info.Sources) == 0 || info.Sources[0].Lag > 0 {
+		return false, nil
+	}
+	// The source's lag reads 0 for a while after a NATS node dies, until
+	// the copy resumes: count too. Everything of RISK_SIGNALS is copied
+	// (a group publishes nothing else there), and RISK_PARTITIONS holds
+	// that and what riskd publishes to it directly.
+	sig, err := js.Stream(ctx, api.SignalsStream)
+	if err != nil {
+		return false, err
+	}
+	return sig.CachedInfo().State.Msgs <= info.State.Msgs, nil
 }

@@ -87,7 +87,7 @@ func (c *Config) defaults() {
 		c.SweepInterval = time.Minute
 	}
 	if c.Durable == "" {
-		c.Durable = "riskd"
+		c.Durable = defaultDurable
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1

@@ -47,6 +47,18 @@ func (p Partition) Subject(subject string) string {
 	return p.Prefix() + strings.TrimPrefix(subject, "risk.")
 }
 
+// defaultDurable is the consumer's name unless Config.Durable says
+// otherwise.
+const defaultDurable = "riskd"
+
+// Consumer is the stream and the durable consumer the engine of p reads
+// (with the default name): RISK_SIGNALS' riskd, or RISK_PARTITIONS'
+// riskd-p<n>.
+func (p Partition) Consumer() (stream, durable string) {
+	n := p.names(defaultDurable)
+	return n.stream, n.durable
+}
+
 // names are what a partition reads and writes.
 type names struct {
 	stream  string // the stream consumed
