@@ -228,41 +228,22 @@ func chunkEpoch(m jetstream.Msg) uint64 {
 
 // cutAfter deletes what follows the commit at commitSeq.
 func cutAfter(ctx context.Context, s jetstream.Stream, part Part, commitSeq uint64) error {
-	if part.Filter != "" {
-		// Other partitions' logs share the stream: only this one's
-		// messages after its commit go.
-		var seqs []uint64
-		err := ingest.ReadAll(ctx, s, []string{part.Filter}, commitSeq+1, func(m jetstream.Msg) error {
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			seqs = append(seqs, md.Sequence.Stream)
-			return nil
-		})
+	// Only this log's messages: other partitions' logs may share the
+	// stream.
+	var seqs []uint64
+	err := ingest.ReadAll(ctx, s, []string{part.Records, part.Commit}, commitSeq+1, func(m jetstream.Msg) error {
+		md, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("find the uncommitted checkpoint: %w", err)
+			return err
 		}
-		for _, seq := range seqs {
-			if err := s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return fmt.Errorf("drop the uncommitted checkpoint at %d: %w", seq, err)
-			}
-		}
+		seqs = append(seqs, md.Sequence.Stream)
 		return nil
-	}
-	info, err := s.Info(ctx, jetstream.WithDeletedDetails(true))
+	})
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", api.StateStream, err)
+		return fmt.Errorf("find the uncommitted checkpoint: %w", err)
 	}
-	deleted := make(map[uint64]bool, len(info.State.Deleted))
-	for _, seq := range info.State.Deleted {
-		deleted[seq] = true
-	}
-	for seq := max(commitSeq+1, info.State.FirstSeq); seq <= info.State.LastSeq; seq++ {
-		if deleted[seq] {
-			continue
-		}
-		if err := s.DeleteMsg(ctx, seq); err != nil {
+	for _, seq := range seqs {
+		if err := s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return fmt.Errorf("drop the uncommitted checkpoint at %d: %w", seq, err)
 		}
 	}
