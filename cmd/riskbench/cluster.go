@@ -113,16 +113,10 @@ func (b *benchRun) clusterRound(ctx context.Context, res *clusterResult, k int) 
 		if err != nil {
 			return err
 		}
-		mjs, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		n, err := cluster.Layout(ctx, mjs, benchPartitions, benchPartitions, 3)
-		if err != nil {
-			return err
-		}
-		node, err := cluster.NewNode(ctx, nc, cluster.Config{Instance: fmt.Sprintf("riskd-%d", i+1), Partitions: n, Replicas: 3,
-			Engine: engine.Config{Rules: set}})
+		jctx, cancelJoin := context.WithTimeout(ctx, time.Minute)
+		node, err := cluster.Join(jctx, nc, benchPartitions, benchPartitions, cluster.Config{Instance: fmt.Sprintf("riskd-%d", i+1),
+			Replicas: 3, Engine: engine.Config{Rules: set}})
+		cancelJoin()
 		if err != nil {
 			return err
 		}

@@ -66,13 +66,9 @@ func startMember(t *testing.T, url, name string, partitions, replicas int, f *fe
 		nats.DontRandomize())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := Layout(ctx, js, partitions, DefaultPartitions, replicas)
-	require.NoError(t, err)
-	node, err := NewNode(ctx, nc, Config{Instance: name, Partitions: n, Replicas: replicas, LeaseTTL: 2 * time.Second,
+	node, err := Join(ctx, nc, partitions, DefaultPartitions, Config{Instance: name, Replicas: replicas, LeaseTTL: 2 * time.Second,
 		Engine:  engine.Config{Rules: set, CheckpointInterval: 100 * time.Millisecond},
 		Inspect: f.inspect})
 	require.NoError(t, err)

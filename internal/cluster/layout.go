@@ -19,8 +19,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/riskwatch/riskwatch/api"
 	"github.com/riskwatch/riskwatch/internal/engine"
@@ -103,6 +106,41 @@ func Layout(ctx context.Context, js jetstream.JetStream, want, def, replicas int
 		return 0, fmt.Errorf("write the layout: %w", err)
 	}
 	return n, nil
+}
+
+// Join settles the layout (Layout: want, or def on a first start) and
+// prepares this riskd's node of the group (NewNode, its Partitions set
+// from the layout), retrying until ctx ends: a NATS cluster that has just
+// started times JetStream requests out until its meta leader settles, and
+// riskd started together race to create the same buckets. A wrong
+// --partitions (ErrLayout) is not retried.
+func Join(ctx context.Context, nc *nats.Conn, want, def int, cfg Config) (*Node, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cfg.Partitions, err = Layout(actx, js, want, def, cfg.Replicas)
+		var n *Node
+		if err == nil {
+			n, err = NewNode(actx, nc, cfg)
+		}
+		cancel()
+		if err == nil || errors.Is(err, ErrLayout) {
+			return n, err
+		}
+		log.Warn("joining the group failed; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("join the group: %w (last: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
 }
 
 // legacyState reports whether RISK_STATE holds an unpartitioned

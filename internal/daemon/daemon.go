@@ -64,45 +64,22 @@ func Run(ctx context.Context, c *config.Config, log *zap.Logger, out io.Writer, 
 		return err
 	}
 	defer stopNATS()
-	js, err := jetstream.New(d.Conn)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	// The embedded NATS is one machine: one partition, the layout riskd
 	// always had. A NATS of your own may carry a group.
 	def := 1
 	if c.NATSURL != "" {
 		def = cluster.DefaultPartitions
 	}
-	// A NATS cluster that has just started may time out JetStream requests
-	// until its meta leader settles: retry for a minute before giving up.
 	setupCtx, cancelSetup := context.WithTimeout(ctx, time.Minute)
-	var partitions int
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		partitions, err = cluster.Layout(setupCtx, js, c.Partitions, def, c.Replicas)
-		if err == nil {
-			d.Node, err = cluster.NewNode(setupCtx, d.Conn, cluster.Config{Instance: c.InstanceName(), Partitions: partitions,
-				Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
-				Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
-					SignalsMaxAge: c.SignalsMaxAge, Limits: limits(c), Log: log.Named("engine")}})
-		}
-		if err == nil || errors.Is(err, cluster.ErrLayout) {
-			break // done, or a mistake no retry mends
-		}
-		log.Warn("joining the group failed; retrying", zap.Error(err), zap.Duration("in", wait))
-		select {
-		case <-setupCtx.Done():
-		case <-time.After(wait):
-		}
-		if setupCtx.Err() != nil {
-			break
-		}
-	}
+	d.Node, err = cluster.Join(setupCtx, d.Conn, c.Partitions, def, cluster.Config{Instance: c.InstanceName(),
+		Replicas: c.Replicas, Registry: d.Registry, Log: log.Named("cluster"),
+		Engine: engine.Config{Rules: set, Policy: policy, CheckpointInterval: c.CheckpointInterval,
+			SignalsMaxAge: c.SignalsMaxAge, Limits: limits(c), Log: log.Named("engine")}})
 	cancelSetup()
 	if err != nil {
 		return fmt.Errorf("join the group: %w", err)
 	}
-	log.Info("joining the group", zap.String("instance", c.InstanceName()), zap.Int("partitions", partitions))
+	log.Info("joining the group", zap.String("instance", c.InstanceName()), zap.Int("partitions", d.Node.Partitions()))
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
